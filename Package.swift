@@ -1,0 +1,30 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers, each importing only those below it:
+//   CDNNL (C header of oneDNN) -> DNNL (owning wrappers, errors, primitive cache)
+//   -> Tensors (tensor, tape, ops) -> tricks (command line).
+let package = Package(
+    name: "BagOfTricks",
+    products: [
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .executable(name: "tricks", targets: ["tricks"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .target(name: "DNNL", dependencies: ["CDNNL"]),
+        .target(name: "Tensors", dependencies: ["DNNL"]),
+        .executableTarget(
+            name: "tricks",
+            dependencies: [
+                "Tensors", "DNNL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "DNNL"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,111 @@
+import CDNNL
+import DNNL
+
+/// Max pooling, as PyTorch's `F.max_pool2d` (stride defaults to the kernel size).
+public func maxPool2d(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                      dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) throws -> Tensor {
+    try pool2d(input, kind: .max, kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: dilation, ceilMode: ceilMode)
+}
+
+/// Average pooling, as PyTorch's `F.avg_pool2d`. `countIncludePad: false` divides by the number
+/// of real input elements in each window (what ResNet-D's shortcut uses).
+public func avgPool2d(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                      ceilMode: Bool = false, countIncludePad: Bool = true) throws -> Tensor {
+    try pool2d(input, kind: countIncludePad ? .averageIncludingPadding : .averageExcludingPadding, kernel: kernel,
+               stride: stride ?? kernel, padding: padding, dilation: (1, 1), ceilMode: ceilMode)
+}
+
+/// Mean over H and W: [N, C, H, W] -> [N, C, 1, 1], as `F.adaptive_avg_pool2d(x, 1)`.
+public func globalAvgPool2d(_ input: Tensor) throws -> Tensor {
+    guard input.rank == 4 else { throw OpError(op: "global_avg_pool2d", "input must be [N, C, H, W], got \(input.shape)") }
+    return try pool2d(input, kind: .averageIncludingPadding, kernel: (input.shape[2], input.shape[3]), stride: (1, 1),
+                      padding: (0, 0), dilation: (1, 1), ceilMode: false)
+}
+
+enum PoolKind: Int {
+    case max, averageIncludingPadding, averageExcludingPadding
+
+    var algorithm: dnnl_alg_kind_t {
+        switch self {
+        case .max: dnnl_pooling_max
+        case .averageIncludingPadding: dnnl_pooling_avg_include_padding
+        case .averageExcludingPadding: dnnl_pooling_avg_exclude_padding
+        }
+    }
+
+    var name: String { self == .max ? "max_pool2d" : "avg_pool2d" }
+}
+
+func pool2d(_ input: Tensor, kind: PoolKind, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+            dilation: (Int, Int), ceilMode: Bool) throws -> Tensor {
+    let op = kind.name
+    let k = [kernel.0, kernel.1], s = [stride.0, stride.1], p = [padding.0, padding.1], d = [dilation.0, dilation.1]
+    let shapes = "input \(input.shape), kernel \(k), stride \(s), padding \(p), dilation \(d), ceil_mode \(ceilMode)"
+    guard input.rank == 4 else { throw OpError(op: op, "input must be [N, C, H, W] (\(shapes))") }
+    guard (k + s + d).allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else {
+        throw OpError(op: op, "kernel, stride and dilation must be positive, padding non-negative (\(shapes))")
+    }
+    guard (0..<2).allSatisfy({ 2 * p[$0] <= k[$0] }) else {
+        throw OpError(op: op, "padding must be at most half the kernel, as in PyTorch (\(shapes))")
+    }
+    try input.requireFloat32(op)
+    let size = [input.shape[2], input.shape[3]]
+    var out = [Int](), padRight = [Int]()
+    for i in 0..<2 {
+        let span = d[i] * (k[i] - 1) + 1
+        var n = slidingWindowCount(size: size[i], kernel: k[i], stride: s[i], padding: p[i], dilation: d[i])
+        if ceilMode {
+            n = (size[i] + 2 * p[i] - span + s[i] - 1) / s[i] + 1
+            // PyTorch: the last window must start inside the input or the left padding.
+            if (n - 1) * s[i] >= size[i] + p[i] { n -= 1 }
+        }
+        guard n > 0 else { throw OpError(op: op, "window larger than the padded input (\(shapes))") }
+        out.append(n)
+        padRight.append((n - 1) * s[i] + span - size[i] - p[i])
+    }
+    if kind == .averageIncludingPadding && (0..<2).contains(where: { padRight[$0] > p[$0] }) {
+        // PyTorch counts padding but not the overhang of a ceil-mode window; oneDNN counts both.
+        throw OpError(op: op, "ceil_mode with count_include_pad=true and a window past the padding is not supported (\(shapes)); use count_include_pad=false")
+    }
+    let outputDims = [input.shape[0], input.shape[1]] + out
+    let strides = s.map(Int64.init), kernels = k.map(Int64.init), dilations = d.map { Int64($0 - 1) }
+    let left = p.map(Int64.init), right = padRight.map(Int64.init)
+    let recording = Tensor.recording([input])
+    let prop = recording ? dnnl_forward_training : dnnl_forward_inference
+    let data = input.descriptor
+    let settings = [kind.rawValue, Int(prop.rawValue)] + k + s + p + padRight + d
+    let forward = try Context.shared.cache.primitive(for: PrimitiveKey(op: op + ".forward", settings: settings, descriptors: [data])) {
+        var desc = dnnl_pooling_v2_desc_t()
+        var src = data.raw, dst = MemoryDescriptor.any(outputDims).raw
+        try check(dnnl_pooling_v2_forward_desc_init(&desc, prop, kind.algorithm, &src, &dst, strides, kernels, dilations, left, right),
+                  op: op, shapes)
+        return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: shapes, desc: &desc))
+    }
+    let pd = forward.descriptor
+    let output = Tensor(empty: pd.memory(dnnl_query_dst_md)!)
+    let workspace = pd.memory(dnnl_query_workspace_md).map { Tensor(empty: $0) }
+    var args = [(DNNL_ARG_SRC, try input.memory(op: op)), (DNNL_ARG_DST, try output.memory(op: op))]
+    if let workspace { args.append((DNNL_ARG_WORKSPACE, try workspace.memory(op: op))) }
+    try forward.execute(args)
+
+    if recording {
+        let outputDescriptor = output.descriptor
+        output.record(op, inputs: [input]) { gradOutput in
+            let backward = try Context.shared.cache.primitive(for: PrimitiveKey(op: op + ".backward", settings: settings,
+                                                                                 descriptors: [data, outputDescriptor])) {
+                var desc = dnnl_pooling_v2_desc_t()
+                var dsrc = data.raw, ddst = outputDescriptor.raw
+                try check(dnnl_pooling_v2_backward_desc_init(&desc, kind.algorithm, &dsrc, &ddst, strides, kernels, dilations, left, right),
+                          op: op, "backward, " + shapes)
+                return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "backward, " + shapes, desc: &desc, hint: pd))
+            }
+            let dy = try gradOutput.reordered(to: outputDescriptor, op: op)
+            let dx = Tensor(empty: data)
+            var args = [(DNNL_ARG_DIFF_DST, try dy.memory(op: op)), (DNNL_ARG_DIFF_SRC, try dx.memory(op: op))]
+            if let workspace { args.append((DNNL_ARG_WORKSPACE, try workspace.memory(op: op))) }
+            try backward.execute(args)
+            return [dx]
+        }
+    }
+    return output
+}

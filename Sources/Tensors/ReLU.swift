@@ -1,0 +1,39 @@
+import CDNNL
+import DNNL
+
+/// max(0, x), elementwise, in the input's own layout. The backward pass reads the output, so
+/// the input can be freed after the forward pass.
+public func relu(_ input: Tensor) throws -> Tensor {
+    let op = "relu"
+    try input.requireFloat32(op)
+    let data = input.descriptor
+    let recording = Tensor.recording([input])
+    let prop = recording ? dnnl_forward_training : dnnl_forward_inference
+    let forward = try Context.shared.cache.primitive(for: PrimitiveKey(op: "relu.forward", settings: [Int(prop.rawValue)], descriptors: [data])) {
+        var desc = dnnl_eltwise_desc_t()
+        var md = data.raw
+        try check(dnnl_eltwise_forward_desc_init(&desc, prop, dnnl_eltwise_relu_use_dst_for_bwd, &md, 0, 0), op: op, "input \(data)")
+        return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "input \(data)", desc: &desc))
+    }
+    let output = Tensor(empty: data)
+    try forward.execute([(DNNL_ARG_SRC, try input.memory(op: op)), (DNNL_ARG_DST, try output.memory(op: op))])
+    if recording {
+        let savedOutput = output.detached()
+        let hint = forward.descriptor
+        output.record(op, inputs: [input]) { gradOutput in
+            let backward = try Context.shared.cache.primitive(for: PrimitiveKey(op: "relu.backward", descriptors: [data])) {
+                var desc = dnnl_eltwise_desc_t()
+                var md = data.raw, diff = data.raw
+                try check(dnnl_eltwise_backward_desc_init(&desc, dnnl_eltwise_relu_use_dst_for_bwd, &diff, &md, 0, 0),
+                          op: op, "backward, input \(data)")
+                return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "backward, input \(data)", desc: &desc, hint: hint))
+            }
+            let dy = try gradOutput.reordered(to: data, op: op)
+            let dx = Tensor(empty: data)
+            try backward.execute([(DNNL_ARG_DST, try savedOutput.memory(op: op)), (DNNL_ARG_DIFF_DST, try dy.memory(op: op)),
+                                  (DNNL_ARG_DIFF_SRC, try dx.memory(op: op))])
+            return [dx]
+        }
+    }
+    return output
+}
