@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, each importing only those below it:
 //   CDNNL (C header of oneDNN) -> DNNL (owning wrappers, errors, primitive cache)
-//   -> Tensors (tensor, tape, ops) -> tricks (command line).
+//   -> Tensors (tensor, tape, ops) -> Benchmarks -> tricks (command line: parsing and printing).
 let package = Package(
     name: "BagOfTricks",
     products: [
@@ -17,10 +17,11 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "DNNL", dependencies: ["CDNNL"]),
         .target(name: "Tensors", dependencies: ["DNNL"]),
+        .target(name: "Benchmarks", dependencies: ["Tensors", "DNNL", "CDNNL"]),
         .executableTarget(
             name: "tricks",
             dependencies: [
-                "Tensors", "DNNL",
+                "Tensors", "DNNL", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),

@@ -38,6 +38,19 @@ public struct MemoryDescriptor: Hashable, @unchecked Sendable, CustomStringConve
         raw = md
     }
 
+    /// A layout named by a oneDNN format tag, e.g. `dnnl_nChw8c`.
+    public init(dims: [Int], dataType: DataType = .float32, tag: dnnl_format_tag_t) throws {
+        var md = dnnl_memory_desc_t()
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dataType.dnnl, tag),
+                  op: "memory_desc", "dims \(dims), tag \(tag.rawValue)")
+        raw = md
+    }
+
+    /// oneDNN's AVX2 activation layout: channels in blocks of 8, the fastest-varying index.
+    public static func nChw8c(_ dims: [Int], dataType: DataType = .float32) throws -> MemoryDescriptor {
+        try MemoryDescriptor(dims: dims, dataType: dataType, tag: dnnl_nChw8c)
+    }
+
     /// "Let the primitive choose" (`dnnl_format_tag_any`).
     public static func any(_ dims: [Int], dataType: DataType = .float32) -> MemoryDescriptor {
         var md = dnnl_memory_desc_t()
@@ -84,7 +97,7 @@ public struct MemoryDescriptor: Hashable, @unchecked Sendable, CustomStringConve
     /// Has padding (e.g. 3 channels stored in a block of 8) that must hold zeros.
     public var isPadded: Bool { paddedDims != dims }
 
-    public var byteCount: Int { dnnl_memory_desc_get_size(withUnsafePointer(to: raw) { $0 }) }
+    public var byteCount: Int { withUnsafePointer(to: raw) { dnnl_memory_desc_get_size($0) } }
 
     /// The same layout with another element type (strides count elements, so they carry over).
     public func with(dataType: DataType) -> MemoryDescriptor {

@@ -74,10 +74,17 @@ extension Tensor {
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): gradient]
         for tensor in order.reversed() {
             let id = ObjectIdentifier(tensor)
-            guard let g = grads.removeValue(forKey: id) else { continue }
+            guard var g = grads.removeValue(forKey: id) else { continue }
             guard let node = tensor.gradNode else {
-                // A fresh copy: the same gradient tensor may also have gone to another input.
-                tensor.grad = try tensor.grad.map { try accumulate($0, g) } ?? g.copy(to: tensor.descriptor)
+                if let existing = tensor.grad {
+                    tensor.grad = try accumulate(existing, g)
+                } else if isKnownUniquelyReferenced(&g), isKnownUniquelyReferenced(&g.storage), g.descriptor == tensor.descriptor {
+                    tensor.grad = g
+                } else {
+                    // Copy what someone else still holds (add passes one gradient to both of
+                    // its inputs), so that updating one `grad` in place never changes another.
+                    tensor.grad = try g.copy(to: tensor.descriptor)
+                }
                 continue
             }
             guard let backward = node.backward else {

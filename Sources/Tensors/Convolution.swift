@@ -91,21 +91,45 @@ struct ConvGeometry {
 
     var shapes: String { "input \(input), weight \(weight), stride \(stride), padding \(padding), groups \(groups)" }
 
+    /// The forward primitive. For training, its activation layouts are pinned to those the
+    /// backward-data kernel wants: left free, oneDNN may pick NHWC for the forward pass (brgconv
+    /// on AVX-512) and nChw16c for the backward passes, and every layer would then reorder its
+    /// activations and gradients on each step.
     func forwardPrimitive(training: Bool) throws -> Primitive {
         let key = PrimitiveKey(op: training ? "conv2d.forward_training" : "conv2d.forward_inference", settings: settings)
         return try Context.shared.cache.primitive(for: key) {
-            var desc = dnnl_convolution_desc_t()
-            var src = MemoryDescriptor.any(input).raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
-            var dst = MemoryDescriptor.any(output).raw, bia = MemoryDescriptor(plain: [weight[0]]).raw
-            let prop = training ? dnnl_forward_training : dnnl_forward_inference
-            let status = withOptionalPointer(&bia, if: hasBias) {
-                dnnl_dilated_convolution_forward_desc_init(&desc, prop, dnnl_convolution_direct, &src, &wei, $0, &dst,
-                                                           stride, dilation, padding, padding)
+            let free = try forwardDescriptor(training: training, source: .any(input), destination: .any(output))
+            guard training else { return try Primitive(op: "conv2d", descriptor: free) }
+            let backward = try backwardDataDescriptor(hint: free)
+            let src = backward.memory(dnnl_query_diff_src_md)!, dst = backward.memory(dnnl_query_diff_dst_md)!
+            if free.memory(dnnl_query_src_md) == src && free.memory(dnnl_query_dst_md) == dst {
+                return try Primitive(op: "conv2d", descriptor: free)
             }
-            try check(status, op: "conv2d", shapes)
-            let pd = try PrimitiveDescriptor(op: "conv2d", shapes: shapes, desc: &desc)
-            return try Primitive(op: "conv2d", descriptor: pd)
+            return try Primitive(op: "conv2d", descriptor: forwardDescriptor(training: true, source: src, destination: dst))
         }
+    }
+
+    private func forwardDescriptor(training: Bool, source: MemoryDescriptor, destination: MemoryDescriptor) throws -> PrimitiveDescriptor {
+        var desc = dnnl_convolution_desc_t()
+        var src = source.raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
+        var dst = destination.raw, bia = MemoryDescriptor(plain: [weight[0]]).raw
+        let prop = training ? dnnl_forward_training : dnnl_forward_inference
+        let status = withOptionalPointer(&bia, if: hasBias) {
+            dnnl_dilated_convolution_forward_desc_init(&desc, prop, dnnl_convolution_direct, &src, &wei, $0, &dst,
+                                                       stride, dilation, padding, padding)
+        }
+        try check(status, op: "conv2d", shapes)
+        return try PrimitiveDescriptor(op: "conv2d", shapes: shapes, desc: &desc)
+    }
+
+    private func backwardDataDescriptor(hint: PrimitiveDescriptor) throws -> PrimitiveDescriptor {
+        var desc = dnnl_convolution_desc_t()
+        var dsrc = MemoryDescriptor.any(input).raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
+        var ddst = MemoryDescriptor.any(output).raw
+        try check(dnnl_dilated_convolution_backward_data_desc_init(
+            &desc, dnnl_convolution_direct, &dsrc, &wei, &ddst, stride, dilation, padding, padding),
+            op: "conv2d.backward_data", shapes)
+        return try PrimitiveDescriptor(op: "conv2d.backward_data", shapes: shapes, desc: &desc, hint: hint)
     }
 
     /// Plain [O, C/g, kh, kw] weights in the layout a primitive wants.
@@ -117,14 +141,7 @@ struct ConvGeometry {
     func backwardData(_ gradOutput: Tensor, weight plainWeight: Tensor, hint: PrimitiveDescriptor) throws -> Tensor {
         let key = PrimitiveKey(op: "conv2d.backward_data", settings: settings)
         let primitive = try Context.shared.cache.primitive(for: key) {
-            var desc = dnnl_convolution_desc_t()
-            var dsrc = MemoryDescriptor.any(input).raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
-            var ddst = MemoryDescriptor.any(output).raw
-            try check(dnnl_dilated_convolution_backward_data_desc_init(
-                &desc, dnnl_convolution_direct, &dsrc, &wei, &ddst, stride, dilation, padding, padding),
-                op: "conv2d.backward_data", shapes)
-            let pd = try PrimitiveDescriptor(op: "conv2d.backward_data", shapes: shapes, desc: &desc, hint: hint)
-            return try Primitive(op: "conv2d.backward_data", descriptor: pd)
+            try Primitive(op: "conv2d.backward_data", descriptor: backwardDataDescriptor(hint: hint))
         }
         let pd = primitive.descriptor
         let dy = try gradOutput.reordered(to: pd.memory(dnnl_query_diff_dst_md)!, op: "conv2d.backward_data")

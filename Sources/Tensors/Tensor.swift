@@ -11,7 +11,7 @@ import DNNL
 public final class Tensor {
     public let shape: [Int]
     public let descriptor: MemoryDescriptor
-    let storage: Storage
+    var storage: Storage
 
     /// Whether `backward()` should fill `grad` (leaves) or pass gradients through (op results).
     public var requiresGrad: Bool
@@ -83,6 +83,23 @@ public final class Tensor {
             let plain = try converted(to: .float32).contiguous()
             return Array(UnsafeBufferPointer(start: plain.floats, count: count))
         }
+    }
+
+    /// Overwrites the elements in place from logical row-major `values` (the layout is kept).
+    /// For optimisers and checkpoint loading; not recorded on the tape.
+    public func assign(_ values: [Float]) throws {
+        guard values.count == count else {
+            throw OpError(op: "assign", "\(values.count) values for a tensor of shape \(shape) (\(count) elements)")
+        }
+        try assign(Tensor(shape: shape, scalars: values))
+    }
+
+    /// Overwrites the elements in place with those of `source` (same shape, any layout or type).
+    public func assign(_ source: Tensor) throws {
+        guard source.shape == shape else { throw OpError(op: "assign", "source shape \(source.shape) differs from \(shape)") }
+        let converted = try source.converted(to: .float32).converted(to: dataType)
+        let primitive = try Primitive.reorder(from: converted.descriptor, to: descriptor)
+        try primitive.execute([(DNNL_ARG_FROM, converted.memory(op: "assign")), (DNNL_ARG_TO, memory(op: "assign"))])
     }
 
     /// The value of a one-element tensor.
