@@ -10,7 +10,7 @@ build: setup
 # The test suite: every op's forward against a naive reference and its gradients against
 # finite differences, layouts, errors, and a tiny net that overfits.
 test: setup
-	swift test
+	swift test --disable-swift-testing
 
 # Micro-benchmark: conv GFLOP/s, oneDNN called directly vs through the conv2d op.
 bench: build
