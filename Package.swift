@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, each importing only those below it:
 //   CDNNL (C header of oneDNN) -> DNNL (owning wrappers, errors, primitive cache)
-//   -> Tensors (tensor, tape, ops) -> Benchmarks -> tricks (command line: parsing and printing).
+//   -> Tensors (tensor, tape, ops) -> NN (modules, initialisers, safetensors) -> Models -> Benchmarks -> tricks (command line: parsing and printing).
 let package = Package(
     name: "BagOfTricks",
     products: [
@@ -17,6 +17,8 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(name: "DNNL", dependencies: ["CDNNL"]),
         .target(name: "Tensors", dependencies: ["DNNL"]),
+        .target(name: "NN", dependencies: ["Tensors", "DNNL"]),
+        .target(name: "Models", dependencies: ["NN", "Tensors", "DNNL"]),
         .target(name: "Benchmarks", dependencies: ["Tensors", "DNNL", "CDNNL"]),
         .executableTarget(
             name: "tricks",
@@ -26,6 +28,7 @@ let package = Package(
             ]),
         .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "DNNL"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors", "DNNL"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,197 @@
+import DNNL
+import NN
+import Tensors
+
+/// ResNet v1 and the paper's tweaks (section 4) as configuration values of one model:
+/// - B: the downsampling block's stride moves from its first 1x1 conv to the 3x3 conv;
+/// - C: the 7x7 stem conv becomes three 3x3 convs (32, 32, 64 channels);
+/// - D: C and B, and the projection shortcut becomes 2x2 average pool (stride 2, ceil mode,
+///   padding not counted) then a stride-1 1x1 conv.
+/// State-dict keys follow torchvision and timm (`conv1`, `bn1`, `layer1.0.conv1`, `fc`), so that
+/// their weights load: torchvision's and timm's `resnet50` are ResNet-B here (`resnet50b`),
+/// timm's `resnet50c`/`resnet50d` are `resnet50c`/`resnet50d`.
+public struct ResNetConfig: Sendable, Equatable {
+    public enum Block: Sendable { case basic, bottleneck }
+    public enum Stem: Sendable, Equatable {
+        /// 7x7 stride-2 conv then 3x3 stride-2 max pool (ImageNet).
+        case standard
+        /// ResNet-C: three 3x3 convs (stem width, stem width, 2 x stem width), the first stride 2, then max pool.
+        /// (Every stem ends with 2 x `stemWidth` channels, as in timm: 64 for the ImageNet ResNets.)
+        case deep
+        /// Small images (CIFAR, Fashion-MNIST): one 3x3 stride-1 conv, no max pool.
+        case small
+        /// Small images with ResNet-C's three 3x3 convs, all stride 1, no max pool.
+        case smallDeep
+    }
+
+    public var block: Block
+    public var layers: [Int]
+    public var widths: [Int]
+    public var stem: Stem
+    public var stemWidth: Int
+    public var strideOn3x3: Bool
+    public var averagePoolShortcut: Bool
+    public var classes: Int
+    public var inputChannels: Int
+
+    public init(block: Block, layers: [Int], widths: [Int] = [64, 128, 256, 512], stem: Stem = .standard, stemWidth: Int? = nil,
+                strideOn3x3: Bool = false, averagePoolShortcut: Bool = false, classes: Int = 1000, inputChannels: Int = 3) {
+        (self.block, self.layers, self.widths, self.stem) = (block, layers, widths, stem)
+        self.stemWidth = stemWidth ?? widths[0] / 2
+        (self.strideOn3x3, self.averagePoolShortcut, self.classes, self.inputChannels) = (strideOn3x3, averagePoolShortcut, classes, inputChannels)
+    }
+
+    /// The ImageNet ResNets: depth 18, 34, 50, 101 or 152.
+    public static func depth(_ depth: Int) -> ResNetConfig? {
+        switch depth {
+        case 18: ResNetConfig(block: .basic, layers: [2, 2, 2, 2])
+        case 34: ResNetConfig(block: .basic, layers: [3, 4, 6, 3])
+        case 50: ResNetConfig(block: .bottleneck, layers: [3, 4, 6, 3])
+        case 101: ResNetConfig(block: .bottleneck, layers: [3, 4, 23, 3])
+        case 152: ResNetConfig(block: .bottleneck, layers: [3, 8, 36, 3])
+        default: nil
+        }
+    }
+
+    /// He et al.'s CIFAR ResNets, depth 6n + 2 (20, 32, 44, 56, 110): three stages of n basic
+    /// blocks, 16/32/64 channels, projection shortcuts where the shape changes.
+    public static func cifar(depth: Int) -> ResNetConfig? {
+        guard depth >= 8, (depth - 2) % 6 == 0 else { return nil }
+        let n = (depth - 2) / 6
+        return ResNetConfig(block: .basic, layers: [n, n, n], widths: [16, 32, 64], stem: .small, classes: 10)
+    }
+
+    /// Applies a tweak letter: "b", "c" or "d" (cumulative, as in the paper).
+    public func tweaked(_ letter: Character) -> ResNetConfig {
+        var config = self
+        let small = stem == .small || stem == .smallDeep
+        if "bcd".contains(letter) { config.strideOn3x3 = true }
+        if "cd".contains(letter) { config.stem = small ? .smallDeep : .deep }
+        if letter == "d" { config.averagePoolShortcut = true }
+        return config
+    }
+}
+
+public final class ResNet: Module {
+    public let config: ResNetConfig
+    let conv1: Module
+    let bn1: BatchNorm2d
+    let maxPool: Bool
+    let stages: [Sequential]
+    public let fc: Linear
+
+    public init(_ config: ResNetConfig) {
+        self.config = config
+        let stemOut = 2 * config.stemWidth
+        switch config.stem {
+        case .standard:
+            conv1 = Conv2d(config.inputChannels, stemOut, kernel: 7, stride: 2, padding: 3)
+        case .small:
+            conv1 = Conv2d(config.inputChannels, stemOut, kernel: 3, stride: 1, padding: 1)
+        case .deep, .smallDeep:
+            let w = config.stemWidth, firstStride = config.stem == .deep ? 2 : 1
+            conv1 = Sequential([
+                Conv2d(config.inputChannels, w, kernel: 3, stride: firstStride, padding: 1), BatchNorm2d(w), ReLU(),
+                Conv2d(w, w, kernel: 3, padding: 1), BatchNorm2d(w), ReLU(),
+                Conv2d(w, stemOut, kernel: 3, padding: 1),
+            ])
+        }
+        bn1 = BatchNorm2d(stemOut)
+        maxPool = config.stem == .standard || config.stem == .deep
+        var inChannels = stemOut
+        var stages: [Sequential] = []
+        for (index, (count, width)) in zip(config.layers, config.widths).enumerated() {
+            var blocks: [Module] = []
+            for i in 0..<count {
+                let stride = i == 0 && index > 0 ? 2 : 1
+                let block: Module = config.block == .basic
+                    ? BasicBlock(inChannels, width, stride: stride, config: config)
+                    : Bottleneck(inChannels, width, stride: stride, config: config)
+                inChannels = width * (config.block == .basic ? 1 : 4)
+                blocks.append(block)
+            }
+            stages.append(Sequential(blocks))
+        }
+        self.stages = stages
+        fc = Linear(inChannels, config.classes)
+    }
+
+    override public var children: [(String, Module)] {
+        [("conv1", conv1), ("bn1", bn1)] + stages.enumerated().map { ("layer\($0.offset + 1)", $0.element as Module) } + [("fc", fc)]
+    }
+
+    override public func forward(_ x: Tensor) throws -> Tensor {
+        var x = try bn1(conv1(x), relu: true)
+        if maxPool { x = try maxPool2d(x, kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
+        for stage in stages { x = try stage(x) }
+        return try fc(flatten(globalAveragePool(x)))
+    }
+}
+
+/// The shortcut of a block that changes shape: 1x1 conv (stride s) + BN, or with ResNet-D,
+/// average pool + stride-1 1x1 conv + BN (timm's `downsample_avg`; an Identity stands in
+/// for the pool at stride 1, as in timm, so that the keys match).
+func downsample(_ inChannels: Int, _ outChannels: Int, stride: Int, config: ResNetConfig) -> Sequential? {
+    guard stride != 1 || inChannels != outChannels else { return nil }
+    guard config.averagePoolShortcut else {
+        return Sequential([Conv2d(inChannels, outChannels, kernel: 1, stride: stride), BatchNorm2d(outChannels)])
+    }
+    let pool: Module = stride == 1 ? Identity() : AvgPool2d(kernel: 2, stride: stride, ceilMode: true, countIncludePad: false)
+    return Sequential([pool, Conv2d(inChannels, outChannels, kernel: 1), BatchNorm2d(outChannels)])
+}
+
+/// Two 3x3 convs (ResNet-18/34 and the CIFAR ResNets).
+public final class BasicBlock: Module, ResidualBlock {
+    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
+    let shortcut: Sequential?
+
+    init(_ inChannels: Int, _ width: Int, stride: Int, config: ResNetConfig) {
+        conv1 = Conv2d(inChannels, width, kernel: 3, stride: stride, padding: 1)
+        bn1 = BatchNorm2d(width)
+        conv2 = Conv2d(width, width, kernel: 3, padding: 1)
+        bn2 = BatchNorm2d(width)
+        shortcut = downsample(inChannels, width, stride: stride, config: config)
+    }
+
+    public var lastBatchNorm: BatchNorm2d { bn2 }
+
+    override public var children: [(String, Module)] {
+        [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)] + (shortcut.map { [("downsample", $0 as Module)] } ?? [])
+    }
+
+    override public func forward(_ x: Tensor) throws -> Tensor {
+        let branch = try bn2(conv2(bn1(conv1(x), relu: true)))
+        return try relu(add(branch, shortcut?(x) ?? x))
+    }
+}
+
+/// 1x1 (reduce), 3x3, 1x1 (expand x4). ResNet-B and later put the stride on the 3x3 conv.
+public final class Bottleneck: Module, ResidualBlock {
+    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
+    let shortcut: Sequential?
+
+    init(_ inChannels: Int, _ width: Int, stride: Int, config: ResNetConfig) {
+        let out = width * 4
+        conv1 = Conv2d(inChannels, width, kernel: 1, stride: config.strideOn3x3 ? 1 : stride)
+        bn1 = BatchNorm2d(width)
+        conv2 = Conv2d(width, width, kernel: 3, stride: config.strideOn3x3 ? stride : 1, padding: 1)
+        bn2 = BatchNorm2d(width)
+        conv3 = Conv2d(width, out, kernel: 1)
+        bn3 = BatchNorm2d(out)
+        shortcut = downsample(inChannels, out, stride: stride, config: config)
+    }
+
+    public var lastBatchNorm: BatchNorm2d { bn3 }
+
+    override public var children: [(String, Module)] {
+        [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2), ("conv3", conv3), ("bn3", bn3)]
+            + (shortcut.map { [("downsample", $0 as Module)] } ?? [])
+    }
+
+    override public func forward(_ x: Tensor) throws -> Tensor {
+        var y = try bn1(conv1(x), relu: true)
+        y = try bn2(conv2(y), relu: true)
+        y = try bn3(conv3(y))
+        return try relu(add(y, shortcut?(x) ?? x))
+    }
+}

@@ -1,0 +1,49 @@
+import DNNL
+import Tensors
+
+extension Module {
+    /// Parameters, buffers and counters under PyTorch's keys, as safetensors entries
+    /// (Float32 in PyTorch's plain layouts; counters as int64 scalars).
+    public func stateDict() throws -> [(String, SafeTensors.Entry)] {
+        var entries: [(String, SafeTensors.Entry)] = []
+        for (name, tensor) in namedParameters() + namedBuffers() {
+            entries.append((name, SafeTensors.Entry(floats: try tensor.scalars, shape: tensor.shape)))
+        }
+        for (name, value) in namedCounters() { entries.append((name, SafeTensors.Entry(int64: value))) }
+        return entries
+    }
+
+    /// Loads a state dict. Strict: a missing key, an unexpected key or a wrong shape is an
+    /// error naming the key(s). F16, BF16 and F64 values are converted to Float32.
+    public func loadStateDict(_ entries: [String: SafeTensors.Entry], source: String = "state dict") throws {
+        let tensors = namedParameters() + namedBuffers()
+        let counterModules = namedModules().flatMap { path, module in
+            module.counters.map { (path.isEmpty ? $0.0 : path + "." + $0.0, module, $0.0) }
+        }
+        let expected = Set(tensors.map(\.0) + counterModules.map(\.0))
+        let missing = expected.subtracting(entries.keys).sorted()
+        let unexpected = Set(entries.keys).subtracting(expected).sorted()
+        guard missing.isEmpty && unexpected.isEmpty else {
+            var parts: [String] = []
+            if !missing.isEmpty { parts.append("missing keys: " + missing.prefix(10).joined(separator: ", ") + (missing.count > 10 ? " and \(missing.count - 10) more" : "")) }
+            if !unexpected.isEmpty { parts.append("unexpected keys: " + unexpected.prefix(10).joined(separator: ", ") + (unexpected.count > 10 ? " and \(unexpected.count - 10) more" : "")) }
+            throw OpError(op: "load_state_dict", "\(source) does not match the model (\(parts.joined(separator: "; ")))")
+        }
+        for (name, tensor) in tensors {
+            let entry = entries[name]!
+            guard entry.shape == tensor.shape else {
+                throw OpError(op: "load_state_dict", "\(source): \(name) has shape \(entry.shape) in the file but \(tensor.shape) in the model")
+            }
+        }
+        for (name, tensor) in tensors { try tensor.assign(entries[name]!.floats()) }
+        for (name, module, local) in counterModules { module.setCounter(local, to: try entries[name]!.int()) }
+    }
+
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        try SafeTensors.write(stateDict(), metadata: metadata, to: path)
+    }
+
+    public func load(from path: String) throws {
+        try loadStateDict(SafeTensors.read(path).entries, source: path)
+    }
+}
