@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Golden numbers for the model tests, made by PyTorch and timm (an independent implementation).
+
+For two tiny ResNets built with timm's ResNet class (the same code as timm's resnet50d and
+torchvision-style resnet18, at toy widths) it saves, in one safetensors file each:
+  model.<key>        random weights under timm's state-dict keys (BN statistics randomised too)
+  input, labels      a batch of 2 images, 40x40 (odd sizes below: tests ceil-mode pooling)
+  logits_eval        eval-mode logits
+  logits_train       train-mode logits (batch statistics)
+  loss_train         mean cross-entropy of logits_train against labels
+  grad.<key>         d loss_train / d parameter for a few parameters
+  running_mean_after.<key>  a BatchNorm's running mean after the train-mode forward pass
+
+Run once with PyTorch installed (outside the repo), commit the output; tests need no PyTorch:
+  python3 -m venv /root/torch-venv && /root/torch-venv/bin/pip install torch timm safetensors
+  /root/torch-venv/bin/python scripts/make_golden_fixtures.py Tests/ModelsTests/Fixtures
+"""
+import sys
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from timm.models.resnet import ResNet, BasicBlock, Bottleneck
+
+MODELS = {
+    # block, stem_type, avg_down, stem_width; channels (8, 16, 32, 64), one block per stage
+    "tiny_resnet_d": dict(block=Bottleneck, stem_type="deep", avg_down=True, stem_width=4),
+    "tiny_resnet": dict(block=BasicBlock, stem_type="", avg_down=False, stem_width=64),
+}
+GRAD_KEYS = {
+    "tiny_resnet_d": ["conv1.0.weight", "layer2.0.conv2.weight", "layer2.0.downsample.1.weight", "layer4.0.bn3.weight", "fc.weight", "fc.bias"],
+    "tiny_resnet": ["conv1.weight", "layer1.0.downsample.0.weight", "layer3.0.conv1.weight", "layer4.0.bn2.bias", "fc.weight"],
+}
+BN_KEY = {"tiny_resnet_d": "layer3.0.bn2", "tiny_resnet": "layer2.0.bn1"}
+
+
+def main(out_dir):
+    torch.manual_seed(0)
+    for name, spec in MODELS.items():
+        model = ResNet(block=spec["block"], layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), num_classes=10,
+                       stem_type=spec["stem_type"], avg_down=spec["avg_down"], stem_width=spec["stem_width"])
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.weight.uniform_(0.5, 1.5)
+                    module.bias.normal_(0, 0.1)
+                    module.running_mean.normal_(0, 0.1)
+                    module.running_var.uniform_(0.5, 1.5)
+                elif isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                    # He-style scale keeps activations in a sensible range through the net.
+                    module.weight.normal_(0, (2.0 / module.weight[0].numel()) ** 0.5)
+                    if module.bias is not None:
+                        module.bias.normal_(0, 0.1)
+        x = torch.randn(2, 3, 40, 40)
+        labels = torch.tensor([3, 7])
+        tensors = {"model." + k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+
+        model.eval()
+        with torch.no_grad():
+            logits_eval = model(x)
+        model.train()
+        logits_train = model(x)
+        loss = F.cross_entropy(logits_train, labels)
+        loss.backward()
+        params = dict(model.named_parameters())
+        tensors.update({
+            "input": x, "labels": labels.float(), "logits_eval": logits_eval, "logits_train": logits_train.detach(),
+            "loss_train": loss.detach().reshape(1),
+        })
+        for key in GRAD_KEYS[name]:
+            tensors["grad." + key] = params[key].grad.detach().clone()
+        bn = dict(model.named_modules())[BN_KEY[name]]
+        tensors["running_mean_after." + BN_KEY[name]] = bn.running_mean.detach().clone()
+        path = f"{out_dir}/{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata={"generator": "scripts/make_golden_fixtures.py",
+                                                                                   "torch": torch.__version__})
+        print(f"{path}: {sum(p.numel() for p in model.parameters())} parameters, loss {loss.item():.6f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "Tests/ModelsTests/Fixtures")
