@@ -15,7 +15,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
                                     stride: stride, padding: padding, dilation: dilation, groups: groups)
     for t in [input, weight] + (bias.map { [$0] } ?? []) { try t.requireFloat32("conv2d") }
     let training = Tensor.recording([input, weight, bias])
-    let forward = try geometry.forwardPrimitive(training: training)
+    let forward = try geometry.forwardPrimitive(training: training, inputNeedsGradient: training && input.requiresGrad)
     let pd = forward.descriptor
     let src = try input.reordered(to: pd.memory(dnnl_query_src_md)!, op: "conv2d")
     let plainWeight = try weight.contiguous()
@@ -91,21 +91,24 @@ struct ConvGeometry {
 
     var shapes: String { "input \(input), weight \(weight), stride \(stride), padding \(padding), groups \(groups)" }
 
-    /// The forward primitive. For training, its activation layouts are pinned to those the
-    /// backward-data kernel wants: left free, oneDNN may pick NHWC for the forward pass (brgconv
-    /// on AVX-512) and nChw16c for the backward passes, and every layer would then reorder its
-    /// activations and gradients on each step.
-    func forwardPrimitive(training: Bool) throws -> Primitive {
-        let key = PrimitiveKey(op: training ? "conv2d.forward_training" : "conv2d.forward_inference", settings: settings)
-        return try Context.shared.cache.primitive(for: key) {
+    /// The forward primitive. When a backward-data pass will follow, its activation layouts are
+    /// pinned to those the backward-data kernel wants: left free, oneDNN may pick NHWC for the
+    /// forward pass (brgconv on AVX-512) and nChw16c for the backward passes, and every layer
+    /// would then reorder its activations and gradients on each step. Not pinned where that
+    /// would leave only oneDNN's slow reference kernel (a 3-channel stem in a blocked layout),
+    /// nor for the first layer, whose input needs no gradient.
+    func forwardPrimitive(training: Bool, inputNeedsGradient: Bool) throws -> Primitive {
+        let op = training ? (inputNeedsGradient ? "conv2d.forward_training" : "conv2d.forward_training_first") : "conv2d.forward_inference"
+        return try Context.shared.cache.primitive(for: PrimitiveKey(op: op, settings: settings)) {
             let free = try forwardDescriptor(training: training, source: .any(input), destination: .any(output))
-            guard training else { return try Primitive(op: "conv2d", descriptor: free) }
+            guard inputNeedsGradient else { return try Primitive(op: "conv2d", descriptor: free) }
             let backward = try backwardDataDescriptor(hint: free)
             let src = backward.memory(dnnl_query_diff_src_md)!, dst = backward.memory(dnnl_query_diff_dst_md)!
             if free.memory(dnnl_query_src_md) == src && free.memory(dnnl_query_dst_md) == dst {
                 return try Primitive(op: "conv2d", descriptor: free)
             }
-            return try Primitive(op: "conv2d", descriptor: forwardDescriptor(training: true, source: src, destination: dst))
+            let pinned = try forwardDescriptor(training: true, source: src, destination: dst)
+            return try Primitive(op: "conv2d", descriptor: pinned.implementation.hasPrefix("ref") ? free : pinned)
         }
     }
 

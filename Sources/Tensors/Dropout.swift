@@ -2,7 +2,7 @@ import DNNL
 
 /// Zeroes each element with probability `p` and scales the rest by 1 / (1 - p) in training;
 /// the identity otherwise (PyTorch's inverted dropout).
-public func dropout<G: RandomNumberGenerator>(_ x: Tensor, p: Float, training: Bool, using generator: inout G) throws -> Tensor {
+public func dropout(_ x: Tensor, p: Float, training: Bool, using generator: inout SeededGenerator) throws -> Tensor {
     guard p >= 0, p < 1 else { throw OpError(op: "dropout", "p must be in [0, 1), got \(p)") }
     try x.requireFloat32("dropout")
     guard training, p > 0 else { return x }

@@ -3,7 +3,7 @@ import Glibc
 /// A small, fast, seedable generator (xoshiro256**, seeded through SplitMix64), so that runs
 /// and tests repeat exactly.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: (UInt64, UInt64, UInt64, UInt64)
+    @usableFromInline var state: (UInt64, UInt64, UInt64, UInt64)
 
     /// Seeds from any number of integers, e.g. (seed, epoch, sample index).
     public init(seed: UInt64, _ streams: UInt64...) {
@@ -20,6 +20,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = ((state.1 &* 5) << 7 | (state.1 &* 5) >> 57) &* 9
         let t = state.1 << 17
@@ -34,7 +35,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 extension RandomNumberGenerator {
-    /// A standard normal sample (Box-Muller).
+    /// A standard normal sample (Box-Muller). Inlinable so that callers in other modules get a
+    /// specialised copy: unspecialised generic random calls cost ~100x more.
+    @inlinable
     public mutating func nextNormal() -> Double {
         let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self)
         let u2 = Double.random(in: 0..<1, using: &self)

@@ -56,6 +56,7 @@ public final class Tensor {
     }
 
     /// Normal(mean, std) samples from `generator`.
+    @inlinable
     public static func randn<G: RandomNumberGenerator>(_ shape: [Int], mean: Float = 0, std: Float = 1,
                                                        using generator: inout G, requiresGrad: Bool = false) throws -> Tensor {
         let values = (0..<shape.reduce(1, *)).map { _ in mean + std * Float(generator.nextNormal()) }
@@ -63,6 +64,7 @@ public final class Tensor {
     }
 
     /// Uniform [low, high) samples from `generator`.
+    @inlinable
     public static func uniform<G: RandomNumberGenerator>(_ shape: [Int], low: Float, high: Float,
                                                          using generator: inout G, requiresGrad: Bool = false) throws -> Tensor {
         let values = (0..<shape.reduce(1, *)).map { _ in Float.random(in: low..<high, using: &generator) }
