@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(
             name: "tricks",
             dependencies: [
-                "Tensors", "DNNL", "Benchmarks",
+                "Tensors", "DNNL", "NN", "Models", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),

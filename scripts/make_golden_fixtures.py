@@ -14,6 +14,9 @@ torchvision-style resnet18, at toy widths) it saves, in one safetensors file eac
 Run once with PyTorch installed (outside the repo), commit the output; tests need no PyTorch:
   python3 -m venv /root/torch-venv && /root/torch-venv/bin/pip install torch timm safetensors
   /root/torch-venv/bin/python scripts/make_golden_fixtures.py Tests/ModelsTests/Fixtures
+  /root/torch-venv/bin/python scripts/make_golden_fixtures.py Tests/ModelsTests/Fixtures --keys
+(the second writes state_dict_keys.json: the keys and shapes of torchvision's and timm's models;
+add torchvision to the pip line for it)
 """
 import sys
 import torch
@@ -76,5 +79,28 @@ def main(out_dir):
         print(f"{path}: {sum(p.numel() for p in model.parameters())} parameters, loss {loss.item():.6f}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and "--keys" not in sys.argv:
     main(sys.argv[1] if len(sys.argv) > 1 else "Tests/ModelsTests/Fixtures")
+
+
+def write_state_dict_keys(out_dir):
+    """Keys and shapes of the reference implementations' state dicts, for the name tests."""
+    import json
+    import timm
+    import torchvision
+    models = {
+        "resnet18b": torchvision.models.resnet18(),  # torchvision's ResNets are ResNet-B ("v1.5")
+        "resnet50b": torchvision.models.resnet50(),
+        "inception_v3": torchvision.models.inception_v3(aux_logits=True, init_weights=False),
+        "resnet50c": timm.create_model("resnet50c"),
+        "resnet50d": timm.create_model("resnet50d"),
+        "resnet18d": timm.create_model("resnet18d"),
+    }
+    keys = {name: {k: list(v.shape) for k, v in m.state_dict().items()} for name, m in models.items()}
+    with open(f"{out_dir}/state_dict_keys.json", "w") as f:
+        json.dump(keys, f, indent=0, sort_keys=True)
+    print(f"{out_dir}/state_dict_keys.json: {', '.join(models)}")
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[2] == "--keys":
+    write_state_dict_keys(sys.argv[1])

@@ -1,5 +1,6 @@
 import DNNL
 import NN
+import Tensors
 
 /// Models by name, as `timm.create_model` knows them:
 /// - `resnet18` ... `resnet152`, each with a tweak suffix `b`, `c` or `d` (`resnet50d`);
@@ -68,5 +69,25 @@ public enum ModelZoo {
         }
         if let tweak { config = config.tweaked(tweak) }
         return config
+    }
+}
+
+extension ModelZoo {
+    public struct Summary: Sendable {
+        public var name: String
+        public var parameters: Int
+        /// Multiply-accumulates of one image at `inputSize` (the paper's "FLOPs").
+        public var macs: Int
+        public var inputSize: Int
+    }
+
+    /// Parameters and multiply-accumulates of one forward pass at the default input size.
+    public static func summary(_ name: String, classes: Int = 1000, inputChannels: Int = 3) throws -> Summary {
+        let model = try make(name, classes: classes, inputChannels: inputChannels)
+        model.eval()
+        let size = defaultInputSize(name)
+        let x = try Tensor.zeros([1, inputChannels, size, size])
+        let macs = try MACCounter.measure { _ = try GradMode.withoutGradient { try model(x) } }
+        return Summary(name: name, parameters: model.parameterCount, macs: macs, inputSize: size)
     }
 }

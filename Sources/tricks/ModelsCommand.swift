@@ -1,0 +1,32 @@
+import ArgumentParser
+import Models
+
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "List the models: parameters and multiply-accumulates (the paper's FLOPs) at the default input size.")
+
+    @Option(help: "Number of classes.")
+    var classes = 1000
+
+    @Option(help: "Input channels (1 for greyscale).")
+    var inputChannels = 3
+
+    @Argument(help: "Only models whose name contains this.")
+    var filter: String?
+
+    func run() throws {
+        print("| model | parameters | GMACs | input |")
+        print("|---|---:|---:|---:|")
+        for name in ModelZoo.names where filter.map({ name.contains($0) }) ?? true {
+            let s = try ModelZoo.summary(name, classes: classes, inputChannels: inputChannels)
+            print("| \(name) | \(grouped(s.parameters)) | \(format(Double(s.macs) / 1e9, digits: 2)) | \(s.inputSize)x\(s.inputSize) |")
+        }
+    }
+}
+
+/// 25557032 -> "25,557,032".
+func grouped(_ n: Int) -> String {
+    let digits = Array(String(n))
+    return String(digits.enumerated().flatMap { i, c in (i > 0 && (digits.count - i) % 3 == 0 ? [","] : []) + [c] })
+}

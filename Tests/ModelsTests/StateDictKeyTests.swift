@@ -1,0 +1,26 @@
+import Foundation
+import Models
+import NN
+import XCTest
+
+/// Our state-dict keys and shapes equal those of torchvision's and timm's models
+/// (`state_dict_keys.json`, written by `scripts/make_golden_fixtures.py --keys`), so their
+/// weights load here and ours load there.
+final class StateDictKeyTests: XCTestCase {
+    func testKeysAndShapesMatchTorchvisionAndTimm() throws {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("state_dict_keys.json")
+        let reference = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: [String: [Int]]])
+        XCTAssertEqual(reference.count, 6)
+        for (name, expected) in reference.sorted(by: { $0.key < $1.key }) {
+            let model = try ModelZoo.make(name, auxiliaryHead: name == "inception_v3")
+            var ours: [String: [Int]] = [:]
+            for (key, tensor) in model.namedParameters() + model.namedBuffers() { ours[key] = tensor.shape }
+            for (key, _) in model.namedCounters() { ours[key] = [] }
+            let missing = Set(expected.keys).subtracting(ours.keys).sorted(), extra = Set(ours.keys).subtracting(expected.keys).sorted()
+            XCTAssertTrue(missing.isEmpty && extra.isEmpty, "\(name): missing \(missing.prefix(5)), extra \(extra.prefix(5))")
+            for (key, shape) in expected where ours[key] != nil {
+                XCTAssertEqual(ours[key], shape, "\(name) \(key)")
+            }
+        }
+    }
+}
