@@ -18,6 +18,8 @@ let package = Package(
         .target(name: "DNNL", dependencies: ["CDNNL"]),
         .target(name: "Tensors", dependencies: ["DNNL"]),
         .target(name: "NN", dependencies: ["Tensors", "DNNL"]),
+        .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
+        .target(name: "Data", dependencies: ["CImageCodecs", "Tensors", "DNNL"]),
         .target(name: "Models", dependencies: ["NN", "Tensors", "DNNL"]),
         .target(name: "Benchmarks", dependencies: ["Tensors", "DNNL", "CDNNL"]),
         .executableTarget(
@@ -28,6 +30,7 @@ let package = Package(
             ]),
         .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "DNNL"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors", "DNNL"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

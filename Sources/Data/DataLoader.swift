@@ -1,0 +1,202 @@
+import Foundation
+import Tensors
+
+/// A batch: images [N, C, H, W] and their labels, with the dataset indices they came from.
+public struct Batch {
+    public let images: Tensor
+    public let labels: [Int]
+    public let indices: [Int]
+}
+
+/// Shuffles, decodes and augments on worker threads and hands out batches in order, with a
+/// bounded queue of batches prepared ahead while the model trains.
+///
+/// Determinism: the epoch's order comes from (seed, epoch) and each sample's random draws from
+/// a generator seeded by (seed, epoch, sample index), so a run's batches are identical whatever
+/// the number of workers, and a run resumed at batch k sees what an uninterrupted one saw.
+public final class DataLoader: Sendable {
+    public let dataset: any Dataset
+    public let transform: any Transform
+    public let batchSize: Int
+    public let shuffle: Bool
+    public let dropLast: Bool
+    public let seed: UInt64
+    public let workers: Int
+    public let prefetch: Int
+    /// Stop at a bad image instead of skipping it.
+    public let strict: Bool
+    public let skips = SkipLog()
+
+    public init(dataset: any Dataset, transform: any Transform, batchSize: Int, shuffle: Bool, dropLast: Bool = false,
+                seed: UInt64 = 0, workers: Int = 2, prefetch: Int = 2, strict: Bool = false) throws {
+        guard batchSize >= 1 else { throw DataError("--batch-size", "must be at least 1, got \(batchSize)") }
+        guard dataset.count > 0 else { throw DataError("dataset", "has no images") }
+        if dropLast && batchSize > dataset.count {
+            throw DataError("--batch-size", "\(batchSize) is larger than the \(dataset.count) images, and the last partial batch is dropped: no batch would remain")
+        }
+        (self.dataset, self.transform, self.batchSize, self.shuffle, self.dropLast) = (dataset, transform, batchSize, shuffle, dropLast)
+        (self.seed, self.workers, self.prefetch, self.strict) = (seed, max(1, workers), max(1, prefetch), strict)
+    }
+
+    public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
+
+    /// The sample order of an epoch.
+    public func order(epoch: Int) -> [Int] {
+        var order = Array(0..<dataset.count)
+        guard shuffle else { return order }
+        var rng = SeededGenerator(seed: seed, UInt64(epoch), 0x5EED)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        return order
+    }
+
+    /// The batches of `epoch`, from batch `start` on, prepared ahead on a background thread.
+    public func epoch(_ epoch: Int, startingAt start: Int = 0) -> EpochIterator {
+        EpochIterator(loader: self, epoch: epoch, start: start)
+    }
+
+    /// Builds one batch synchronously (the iterator's producer calls this).
+    public func batch(_ index: Int, of order: [Int], epoch: Int) throws -> Batch {
+        let indices = Array(order[index * batchSize ..< min(order.count, (index + 1) * batchSize)])
+        let results = SlotResults(count: indices.count)
+        let transform = self.transform, dataset = self.dataset, seed = self.seed
+        let workers = min(self.workers, indices.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for slot in stride(from: worker, to: indices.count, by: workers) {
+                var rng = SeededGenerator(seed: seed, UInt64(epoch), UInt64(indices[slot]))
+                results.set(slot, Result { try transform(dataset.image(at: indices[slot]), rng: &rng) })
+            }
+        }
+        var images: [Image] = [], labels: [Int] = [], kept: [Int] = []
+        for (slot, result) in results.all.enumerated() {
+            switch result {
+            case .success(let image):
+                if let first = images.first, (first.width, first.height, first.channels) != (image.width, image.height, image.channels) {
+                    throw DataError(dataset.source(of: indices[slot]), "gives a \(image.width)x\(image.height)x\(image.channels) sample but "
+                                    + "the batch holds \(first.width)x\(first.height)x\(first.channels): add a crop or resize to the transform")
+                }
+                images.append(image)
+                labels.append(dataset.label(at: indices[slot]))
+                kept.append(indices[slot])
+            case .failure(let error):
+                if strict { throw error }
+                skips.record(dataset.source(of: indices[slot]), error)
+            case nil:
+                fatalError("sample slot \(slot) was never filled")
+            }
+        }
+        guard let first = images.first else {
+            throw DataError(dataset.source(of: indices[0]), "every image of batch \(index) failed to load")
+        }
+        // HWC images -> one NCHW tensor.
+        let (c, h, w) = (first.channels, first.height, first.width)
+        var values = [Float](repeating: 0, count: images.count * c * h * w)
+        for (n, image) in images.enumerated() {
+            for y in 0..<h { for x in 0..<w { for k in 0..<c {
+                values[((n * c + k) * h + y) * w + x] = image.pixels[(y * w + x) * c + k]
+            } } }
+        }
+        return Batch(images: try Tensor(shape: [images.count, c, h, w], scalars: values), labels: labels, indices: kept)
+    }
+}
+
+/// Bad images seen so far: each path reported once on standard error, then counted.
+public final class SkipLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [String: String] = [:]
+
+    public var count: Int { lock.withLock { seen.count } }
+    public var entries: [String: String] { lock.withLock { seen } }
+
+    func record(_ path: String, _ error: Error) {
+        let isNew = lock.withLock { () -> Bool in
+            guard seen[path] == nil else { return false }
+            seen[path] = "\(error)"
+            return true
+        }
+        if isNew { FileHandle.standardError.write(Data("skipped \(error)\n".utf8)) }
+    }
+}
+
+/// One result slot per sample, written by worker threads at distinct indices.
+final class SlotResults: @unchecked Sendable {
+    private var slots: [Result<Image, Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ result: Result<Image, Error>) { lock.withLock { slots[i] = result } }
+    var all: [Result<Image, Error>?] { lock.withLock { slots } }
+}
+
+/// The batches of one epoch, made ahead by a producer thread into a bounded queue. Dropping
+/// the iterator (or `cancel()`) stops the producer.
+public final class EpochIterator {
+    private let queue: BatchQueue
+    public let batchCount: Int
+
+    init(loader: DataLoader, epoch: Int, start: Int) {
+        let order = loader.order(epoch: epoch)
+        let queue = BatchQueue(capacity: loader.prefetch)
+        self.queue = queue
+        batchCount = loader.batchCount
+        let count = batchCount
+        // The thread holds the queue, not the iterator, so that dropping the iterator cancels it.
+        Thread {
+            for index in start..<count {
+                let result = Result { try loader.batch(index, of: order, epoch: epoch) }
+                guard queue.put(result) else { return }
+                if case .failure = result { break }
+            }
+            queue.finish()
+        }.start()
+    }
+
+    /// The next batch, waiting for it if the producer is behind; nil at the end of the epoch.
+    public func next() throws -> Batch? { try queue.take()?.get() }
+
+    public func cancel() { queue.cancel() }
+
+    deinit { queue.cancel() }
+}
+
+/// A bounded queue between the producer thread and the training loop.
+final class BatchQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [Result<Batch, Error>] = []
+    private var finished = false, cancelled = false
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Waits for room; false if cancelled.
+    func put(_ item: Result<Batch, Error>) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.count >= capacity && !cancelled { condition.wait() }
+        guard !cancelled else { return false }
+        items.append(item)
+        condition.broadcast()
+        return true
+    }
+
+    func take() -> Result<Batch, Error>? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !finished && !cancelled { condition.wait() }
+        guard !items.isEmpty else { return nil }
+        condition.broadcast()
+        return items.removeFirst()
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}

@@ -1,0 +1,116 @@
+import Data
+import Foundation
+import Tensors
+import XCTest
+
+final class DatasetTests: XCTestCase {
+    func testIDXReaderOnGeneratedFiles() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let images: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3] + [1, 2, 3, 4, 5, 6, 10, 20, 30, 40, 50, 60]
+        let labels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 2, 1, 0]
+        try write(images, to: folder + "/images")
+        try write(labels, to: folder + "/labels")
+        let dataset = try IDXDataset(images: folder + "/images", labels: folder + "/labels")
+        XCTAssertEqual(dataset.count, 2)
+        XCTAssertEqual(dataset.classes, ["0", "1"])
+        XCTAssertEqual(dataset.label(at: 0), 1)
+        let image = try dataset.image(at: 1)
+        XCTAssertEqual([image.width, image.height, image.channels], [3, 2, 1])
+        XCTAssertEqual(image.pixels, [10, 20, 30, 40, 50, 60])
+        try write(Array(images.prefix(20)), to: folder + "/short")
+        XCTAssertThrowsError(try IDXDataset(images: folder + "/short", labels: folder + "/labels")) {
+            XCTAssertTrue("\($0)".contains("short") && "\($0)".contains("truncated"), "\($0)")
+        }
+        XCTAssertThrowsError(try IDXDataset(images: folder + "/missing", labels: folder + "/labels")) {
+            XCTAssertTrue("\($0)".contains("missing: no such file"), "\($0)")
+        }
+    }
+
+    func testDebianFashionMNIST() throws {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        let test = try FashionMNIST.load(train: false)
+        XCTAssertEqual(test.count, 10_000)
+        XCTAssertEqual(test.classCounts, [Int](repeating: 1000, count: 10))
+        let image = try test.image(at: 0)
+        XCTAssertEqual([image.width, image.height, image.channels], [28, 28, 1])
+        XCTAssertEqual(test.label(at: 0), 9, "the first test image is an ankle boot")
+        XCTAssertEqual(test.summary, "10000 images, 10 classes (1000 to 1000 per class), 1 channel")
+    }
+
+    func testCIFARReaderUnpacksPlanarRecords() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var bytes: [UInt8] = []
+        for record in 0..<3 {
+            bytes.append(UInt8(record * 4))  // labels 0, 4, 8
+            for c in 0..<3 { bytes += [UInt8](repeating: UInt8(record * 10 + c), count: 1024) }
+        }
+        try write(bytes, to: folder + "/data_batch_1.bin")
+        let dataset = try CIFARDataset(files: [folder + "/data_batch_1.bin"])
+        XCTAssertEqual(dataset.count, 3)
+        XCTAssertEqual((0..<3).map(dataset.label), [0, 4, 8])
+        XCTAssertEqual(dataset.classes[8], "ship")
+        let image = try dataset.image(at: 2)
+        XCTAssertEqual(Array(image.pixels.prefix(6)), [20, 21, 22, 20, 21, 22], "planar RGB becomes interleaved")
+        try write(Array(bytes.dropLast()), to: folder + "/bad.bin")
+        XCTAssertThrowsError(try CIFARDataset(files: [folder + "/bad.bin"])) { XCTAssertTrue("\($0)".contains("bad.bin"), "\($0)") }
+    }
+
+    func testImageFolderReadsJPEGAndPNGAndSkipsBadFiles() throws {
+        let root = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for name in ["cats", "dogs"] { try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true) }
+        let colour = pattern(width: 20, height: 14, channels: 3, seed: 1), grey = pattern(width: 9, height: 11, channels: 1, seed: 2)
+        try write(ImageCodec.encodePNG(colour), to: "\(root)/cats/a.png")
+        try write(ImageCodec.encodeJPEG(colour), to: "\(root)/cats/b.jpg")
+        try write(ImageCodec.encodePNG(grey), to: "\(root)/dogs/c.PNG")
+        let jpeg = try ImageCodec.encodeJPEG(colour)
+        try write(Array(jpeg.prefix(jpeg.count / 2)), to: "\(root)/dogs/truncated.jpg")
+        try write([], to: "\(root)/dogs/empty.jpg")
+        try write(Array("not an image".utf8), to: "\(root)/dogs/notes.txt")
+
+        let dataset = try ImageFolder(root: root)
+        XCTAssertEqual(dataset.classes, ["cats", "dogs"])
+        XCTAssertEqual(dataset.count, 4, "a.png, b.jpg, c.PNG, truncated.jpg; the empty file is skipped at scan, notes.txt ignored")
+        XCTAssertEqual(dataset.skipped.map(\.path), ["\(root)/dogs/empty.jpg"])
+        XCTAssertEqual(try dataset.image(at: 0), colour, "PNG is lossless")
+        let decoded = try dataset.image(at: 1)
+        let errors = zip(decoded.pixels, colour.pixels).map { abs($0 - $1) }
+        XCTAssertLessThan(errors.reduce(0, +) / Float(errors.count), 3, "JPEG at quality 95 stays close on average")
+        let greyAsRGB = try dataset.image(at: 2)
+        XCTAssertEqual(greyAsRGB.channels, 3)
+        XCTAssertEqual(greyAsRGB[4, 5, 0], grey[4, 5, 0])
+        XCTAssertEqual(greyAsRGB[4, 5, 2], grey[4, 5, 0])
+        XCTAssertThrowsError(try dataset.image(at: 3)) { XCTAssertTrue("\($0)".contains("truncated.jpg") && "\($0)".contains("corrupt"), "\($0)") }
+
+        // The loader reports the truncated file and delivers the other three.
+        let loader = try DataLoader(dataset: dataset, transform: Compose([CenterCrop(8)]), batchSize: 4, shuffle: false)
+        let batch = try XCTUnwrap(loader.epoch(0).next())
+        XCTAssertEqual(batch.images.shape, [3, 3, 8, 8])
+        XCTAssertEqual(batch.labels, [0, 0, 1])
+        XCTAssertEqual(loader.skips.count, 1)
+        let strict = try DataLoader(dataset: dataset, transform: Compose([CenterCrop(8)]), batchSize: 4, shuffle: false, strict: true)
+        XCTAssertThrowsError(try strict.epoch(0).next()) { XCTAssertTrue("\($0)".contains("truncated.jpg"), "\($0)") }
+    }
+
+    func testImageFolderErrors() throws {
+        let root = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        XCTAssertThrowsError(try ImageFolder(root: root + "/nope")) { XCTAssertTrue("\($0)".contains("no such folder"), "\($0)") }
+        XCTAssertThrowsError(try ImageFolder(root: root)) { XCTAssertTrue("\($0)".contains("no class subfolders"), "\($0)") }
+        try FileManager.default.createDirectory(atPath: root + "/only", withIntermediateDirectories: true)
+        try write(ImageCodec.encodePNG(pattern(width: 4, height: 4, channels: 1, seed: 0)), to: root + "/only/x.png")
+        XCTAssertThrowsError(try ImageFolder(root: root)) { XCTAssertTrue("\($0)".contains("only one class"), "\($0)") }
+        try FileManager.default.createDirectory(atPath: root + "/other", withIntermediateDirectories: true)
+        XCTAssertEqual(try ImageFolder(root: root).count, 1)
+    }
+
+    func testScaledJPEGDecoding() throws {
+        let big = pattern(width: 400, height: 300, channels: 3, seed: 3)
+        let bytes = try ImageCodec.encodeJPEG(big)
+        let scaled = try ImageCodec.decode(bytes, path: "big.jpg", channels: 3, minShortSide: 70)
+        XCTAssertEqual([scaled.width, scaled.height], [100, 75], "1/4 scale keeps the shorter side >= 70")
+        XCTAssertEqual(try ImageCodec.decode(bytes, path: "big.jpg", channels: 3).width, 400)
+    }
+}
