@@ -1,4 +1,4 @@
-import CImageCodecs
+internal import CImageCodecs
 import Foundation
 
 /// JPEG (libjpeg-turbo's TurboJPEG API) and PNG (libpng) decoding and encoding.

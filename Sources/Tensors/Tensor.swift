@@ -104,6 +104,15 @@ public final class Tensor {
         try primitive.execute([(DNNL_ARG_FROM, converted.memory(op: "assign")), (DNNL_ARG_TO, memory(op: "assign"))])
     }
 
+    /// Direct access to the elements of a plain Float32 tensor, in row-major order: for
+    /// optimisers, which update parameters in place.
+    public func withUnsafeMutableFloats<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
+        guard descriptor.isPlain, dataType == .float32 else {
+            throw OpError(op: "in-place access", "needs a plain float32 tensor, got \(descriptor)")
+        }
+        return try body(UnsafeMutableBufferPointer(start: floats, count: count))
+    }
+
     /// The value of a one-element tensor.
     public func item() throws -> Float {
         guard count == 1 else { throw OpError(op: "item", "tensor of shape \(shape) has \(count) elements, not 1") }

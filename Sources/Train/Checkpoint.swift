@@ -1,0 +1,92 @@
+import Data
+import Foundation
+import Models
+import NN
+import Optim
+
+/// What `eval` and `predict` need to rebuild and feed a model, stored in the weights file.
+public struct ModelInfo: Codable, Sendable, Equatable {
+    public var model: String
+    public var classes: [String]
+    public var inputChannels: Int
+    public var mean: [Float]
+    public var std: [Float]
+    /// "small" or "imagenet": which evaluation transform to use.
+    public var augment: String
+    /// The side of the model's input: the crop size, or the small training images' size.
+    public var inputSize: Int?
+}
+
+/// One epoch's results, as logged.
+public struct EpochRecord: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var valLoss: Double
+    public var top1: Double
+    public var top5: Double
+    public var lr: Double
+    public var seconds: Double
+    public var imagesPerSecond: Double
+}
+
+/// Where training stands: enough to continue exactly.
+public struct TrainingState: Codable, Sendable, Equatable {
+    /// The epoch in progress (or next), 0-based, and the next batch within it.
+    public var epoch: Int
+    public var batch: Int
+    public var iteration: Int
+    public var bestTop1: Double
+    public var history: [EpochRecord]
+    public var config: TrainConfig
+}
+
+/// A checkpoint is two safetensors files written atomically:
+/// - `NAME.safetensors`: the model's state dict under PyTorch's keys (loads into PyTorch as it
+///   is), with `ModelInfo` in its metadata;
+/// - `NAME.state.safetensors`: SGD momentum buffers (`momentum.<key>`) and `TrainingState`.
+/// Both carry the iteration, so a pair torn by a crash between the two renames is detected.
+public enum Checkpoint {
+    public static func statePath(_ weights: String) -> String {
+        (weights.hasSuffix(".safetensors") ? String(weights.dropLast(".safetensors".count)) : weights) + ".state.safetensors"
+    }
+
+    public static func save(_ model: Module, info: ModelInfo, state: TrainingState, optimizer: SGD, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let iteration = "\(state.iteration)"
+        let momentum = optimizer.buffers.sorted { $0.key < $1.key }.map { name, values in
+            ("momentum." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
+        }
+        try SafeTensors.write(momentum, metadata: ["tricks.state": String(decoding: try encoder.encode(state), as: UTF8.self),
+                                                   "tricks.iteration": iteration], to: statePath(path))
+        try model.save(to: path, metadata: ["tricks.model_info": String(decoding: try encoder.encode(info), as: UTF8.self),
+                                            "tricks.iteration": iteration])
+    }
+
+    /// The model described by a weights file, built and loaded, in eval mode.
+    public static func loadModel(_ path: String) throws -> (Module, ModelInfo) {
+        let (entries, metadata) = try SafeTensors.read(path)
+        guard let json = metadata["tricks.model_info"], let info = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)) else {
+            throw TrainError(path, "has no BagOfTricks model description (was it written by `tricks train`?)")
+        }
+        let model = try ModelZoo.make(info.model, classes: info.classes.count, inputChannels: info.inputChannels)
+        try model.loadStateDict(entries, source: path)
+        model.eval()
+        return (model, info)
+    }
+
+    /// Training state and momentum buffers, checked against the weights file beside them.
+    public static func loadState(_ path: String) throws -> (TrainingState, [String: [Float]]) {
+        let weightsIteration = try SafeTensors.read(path).metadata["tricks.iteration"]
+        let (entries, metadata) = try SafeTensors.read(statePath(path))
+        guard let json = metadata["tricks.state"], let state = try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)) else {
+            throw TrainError(statePath(path), "has no training state")
+        }
+        guard metadata["tricks.iteration"] == weightsIteration else {
+            throw TrainError(path, "weights (iteration \(weightsIteration ?? "?")) and training state (iteration \(metadata["tricks.iteration"] ?? "?")) do not belong together")
+        }
+        var momentum: [String: [Float]] = [:]
+        for (key, entry) in entries where key.hasPrefix("momentum.") { momentum[String(key.dropFirst("momentum.".count))] = try entry.floats() }
+        return (state, momentum)
+    }
+}

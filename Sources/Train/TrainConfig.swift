@@ -1,0 +1,97 @@
+import Data
+import Foundation
+import NN
+import Optim
+
+/// Every setting of a training run. Flags, a JSON config file and these defaults resolve to
+/// one value, printed at start and saved beside the checkpoints as `config.json`.
+public struct TrainConfig: Codable, Sendable, Equatable {
+    public var model = "cifar_resnet20"
+    public var data = DataSource()
+    /// "small" (pad 4 + random crop + flip) or "imagenet" (the paper's pipeline); nil picks
+    /// small for `cifar_` models and imagenet otherwise.
+    public var augment: String?
+    /// Crop size for the imagenet pipeline (224), or the small pipeline's crop (nil: image size).
+    public var inputSize: Int?
+    /// Normalisation statistics in [0, 255]; nil computes them from up to 2000 training images.
+    public var mean: [Float]?
+    public var std: [Float]?
+    public var batchSize = 128
+    public var epochs = 5
+    public var lr = 0.05
+    /// "step", "cosine" or "constant".
+    public var schedule = "step"
+    /// Epochs (fractions allowed) at which the step schedule divides the LR by 10; nil: 50% and 75%.
+    public var milestones: [Double]?
+    public var warmupEpochs = 0.0
+    public var momentum = 0.9
+    public var nesterov = true
+    public var weightDecay = 1e-4
+    /// "xavier" (the paper) or "kaiming".
+    public var initializer = Initializer.xavierUniform.rawValue
+    public var seed: UInt64 = 0
+    public var threads: Int?
+    public var workers = 2
+    public var dropLast = true
+    /// Use only this many training / validation images per class (quick runs and tests).
+    public var trainPerClass: Int?
+    public var valPerClass: Int?
+    public var output = "runs/run"
+    /// Progress line every this many steps when standard output is not a terminal.
+    public var logEvery = 50
+    public var strict = false
+
+    public init() {}
+
+    /// Reads a JSON config file: any subset of the fields above.
+    public static func load(_ path: String) throws -> TrainConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrainError("--config", "cannot read \(path)") }
+        do {
+            return try JSONDecoder().decode(TrainConfig.self, from: data)
+        } catch {
+            throw TrainError(path, "not a valid config: \(error)")
+        }
+    }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Checks values a user can get wrong, naming the flag.
+    public func validate() throws {
+        guard batchSize >= 1 else { throw TrainError("--batch-size", "must be at least 1, got \(batchSize)") }
+        guard epochs >= 1 else { throw TrainError("--epochs", "must be at least 1, got \(epochs)") }
+        guard lr > 0, lr.isFinite else { throw TrainError("--lr", "must be positive, got \(lr)") }
+        guard ["step", "cosine", "constant"].contains(schedule) else { throw TrainError("--schedule", "must be step, cosine or constant, got \(schedule)") }
+        guard Initializer(rawValue: initializer) != nil else { throw TrainError("--init", "must be xavier or kaiming, got \(initializer)") }
+        guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
+        if let augment, !["small", "imagenet"].contains(augment) { throw TrainError("--augment", "must be small or imagenet, got \(augment)") }
+        if let threads, threads < 1 { throw TrainError("--threads", "must be at least 1, got \(threads)") }
+    }
+
+    /// The step or cosine schedule over `iterationsPerEpoch` x `epochs`, after any warmup.
+    public func learningRateSchedule(iterationsPerEpoch: Int) -> any LearningRateSchedule {
+        let warmup = Int((warmupEpochs * Double(iterationsPerEpoch)).rounded())
+        let total = iterationsPerEpoch * epochs - warmup
+        let main: any LearningRateSchedule
+        switch schedule {
+        case "cosine": main = CosineSchedule(base: lr, total: total)
+        case "constant": main = ConstantSchedule(lr)
+        default:
+            let steps = milestones?.map { Int(($0 * Double(iterationsPerEpoch)).rounded()) - warmup }
+                ?? [total / 2, total * 3 / 4]
+            main = StepSchedule(base: lr, milestones: steps)
+        }
+        return warmup > 0 ? WarmupSchedule(iterations: warmup, then: main) : main
+    }
+}
+
+/// A training problem, naming the flag, file or step it concerns.
+public struct TrainError: Error, CustomStringConvertible {
+    public let subject: String
+    public let message: String
+    public init(_ subject: String, _ message: String) { (self.subject, self.message) = (subject, message) }
+    public var description: String { "\(subject): \(message)" }
+}

@@ -1,0 +1,178 @@
+import Data
+import DNNL
+import Foundation
+import Models
+import NN
+import Optim
+import Synchronization
+import Tensors
+
+/// Set by Ctrl-C: the trainer finishes the current step, writes a checkpoint and returns.
+let interrupted = Atomic<Bool>(false)
+
+/// The paper's baseline training procedure (section 2) on any dataset: SGD with Nesterov
+/// momentum, a step or cosine schedule with optional warmup, evaluation every epoch,
+/// checkpoints that resume exactly, a JSON-lines log and SVG curves.
+public final class Trainer {
+    public let config: TrainConfig
+    public let model: Module
+    public let info: ModelInfo
+    public let trainLoader: DataLoader
+    public let validationLoader: DataLoader
+    public let optimizer: SGD
+    public let schedule: any LearningRateSchedule
+    public private(set) var state: TrainingState
+    /// Where lines for people go (standard output by default).
+    public var log: (String) -> Void = { print($0); fflush(nil) }
+
+    public var lastCheckpoint: String { config.output + "/last.safetensors" }
+    public var bestCheckpoint: String { config.output + "/best.safetensors" }
+
+    public init(config: TrainConfig, resume: Bool = false) throws {
+        try config.validate()
+        if let threads = config.threads { try Threads.set(threads) }
+        let augment = config.augment ?? (config.model.hasPrefix("cifar_") ? "small" : "imagenet")
+        let cropSize = config.inputSize ?? (augment == "imagenet" ? 224 : nil)
+        var (train, validation) = try config.data.load(minShortSide: augment == "imagenet" ? cropSize : nil)
+        if let n = config.trainPerClass { train = Subset(train, perClass: n, seed: config.seed) }
+        if let n = config.valPerClass { validation = Subset(validation, perClass: n, seed: config.seed) }
+        guard validation.classes == train.classes else {
+            throw TrainError("--val-data", "validation classes \(validation.classes) differ from training classes \(train.classes)")
+        }
+        let (mean, std) = try Trainer.statistics(config: config, train: train)
+        let normalize = Normalize(mean: mean, std: std)
+        let (trainTransform, evalTransform): (Compose, Compose) = augment == "small"
+            ? (Compose([PadRandomCrop(padding: 4, size: cropSize), RandomHorizontalFlip(), normalize]),
+               Compose((cropSize.map { [CenterCrop($0)] } ?? []) + [normalize]))
+            : (Pipelines.imagenetTrain(size: cropSize!, normalize: normalize),
+               Pipelines.imagenetEval(resize: cropSize! * 256 / 224, size: cropSize!, normalize: normalize))
+        trainLoader = try DataLoader(dataset: train, transform: trainTransform, batchSize: config.batchSize, shuffle: true,
+                                     dropLast: config.dropLast, seed: config.seed, workers: config.workers, strict: config.strict)
+        validationLoader = try DataLoader(dataset: validation, transform: evalTransform, batchSize: config.batchSize, shuffle: false,
+                                          seed: config.seed, workers: config.workers, strict: config.strict)
+        model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels)
+        try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed)
+        // Small-image models are evaluated (and `predict` resizes photos) at the training image size.
+        info = ModelInfo(model: config.model, classes: train.classes, inputChannels: train.channels, mean: mean, std: std,
+                         augment: augment, inputSize: try cropSize ?? train.image(at: 0).width)
+        optimizer = SGD(groups: [ParameterGroup(name: "all", parameters: model.namedParameters(), weightDecay: config.weightDecay)],
+                        momentum: config.momentum, nesterov: config.nesterov)
+        schedule = config.learningRateSchedule(iterationsPerEpoch: trainLoader.batchCount)
+        self.config = config
+        state = TrainingState(epoch: 0, batch: 0, iteration: 0, bestTop1: -1, history: [], config: config)
+        log("data: train \(train.summary); validation \(validation.summary)")
+        if resume { try restore() }
+    }
+
+    static func statistics(config: TrainConfig, train: any Dataset) throws -> ([Float], [Float]) {
+        if let mean = config.mean, let std = config.std {
+            guard mean.count == train.channels, std.count == train.channels else {
+                throw TrainError("--mean/--std", "give \(train.channels) value(s) each for \(train.channels)-channel images")
+            }
+            return (mean, std)
+        }
+        if config.data.path == DataSource.builtIn { return (FashionMNIST.mean, FashionMNIST.std) }
+        let sample = Subset(train, perClass: max(1, 2000 / train.classes.count), seed: 1)
+        return try channelStatistics(sample)
+    }
+
+    /// Continues from `last.safetensors` in the output folder.
+    func restore() throws {
+        guard FileManager.default.fileExists(atPath: lastCheckpoint) else {
+            throw TrainError("--resume", "no checkpoint at \(lastCheckpoint)")
+        }
+        let (saved, momentum) = try Checkpoint.loadState(lastCheckpoint)
+        let metadata = try SafeTensors.read(lastCheckpoint)
+        let savedInfo = metadata.metadata["tricks.model_info"].flatMap { try? JSONDecoder().decode(ModelInfo.self, from: Data($0.utf8)) }
+        guard let savedInfo, savedInfo.model == info.model, savedInfo.classes == info.classes else {
+            throw TrainError(lastCheckpoint, "was written for model \(savedInfo?.model ?? "?") with \(savedInfo?.classes.count ?? 0) classes, "
+                             + "not \(info.model) with \(info.classes.count)")
+        }
+        try model.loadStateDict(metadata.entries, source: lastCheckpoint)
+        try optimizer.loadBuffers(momentum)
+        state = saved
+        state.config = config
+        log("resumed from \(lastCheckpoint): epoch \(saved.epoch + 1), batch \(saved.batch), iteration \(saved.iteration)")
+    }
+
+    /// Trains to the configured number of epochs (or until Ctrl-C) and returns the final state.
+    public func run() throws -> TrainingState {
+        try FileManager.default.createDirectory(atPath: config.output, withIntermediateDirectories: true)
+        try AtomicFile.write(Array((config.json + "\n").utf8), to: config.output + "/config.json")
+        interrupted.store(false, ordering: .relaxed)
+        signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
+        defer { signal(SIGINT, SIG_DFL) }
+        let progress = Progress(every: config.logEvery)
+        let steps = trainLoader.batchCount
+        while state.epoch < config.epochs {
+            model.train()
+            let iterator = trainLoader.epoch(state.epoch, startingAt: state.batch)
+            let start = ContinuousClock.now
+            var (lossSum, lossCount, images) = (0.0, 0, 0)
+            var lr = schedule.rate(state.iteration)
+            while let batch = try iterator.next() {
+                lr = schedule.rate(state.iteration)
+                optimizer.zeroGrad()
+                let loss = try crossEntropy(model(batch.images), labels: batch.labels)
+                let value = Double(try loss.item())
+                guard value.isFinite else {
+                    throw TrainError("step \(state.iteration + 1) (epoch \(state.epoch + 1), batch \(state.batch + 1))",
+                                     "loss is \(value); stopping. The last good checkpoint is \(lastCheckpoint); try a lower --lr")
+                }
+                try loss.backward()
+                try optimizer.step(lr: lr)
+                state.iteration += 1
+                state.batch += 1
+                lossSum += value
+                lossCount += 1
+                images += batch.labels.count
+                let elapsed = (ContinuousClock.now - start).seconds
+                let rate = Double(images) / max(elapsed, 1e-9)
+                progress.update(epoch: state.epoch + 1, epochs: config.epochs, step: state.batch, steps: steps, loss: lossSum / Double(lossCount),
+                                lr: lr, imagesPerSecond: rate, eta: elapsed / Double(lossCount) * Double(steps - state.batch))
+                if interrupted.load(ordering: .relaxed) {
+                    iterator.cancel()
+                    try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)
+                    log("\ninterrupted: checkpoint written to \(lastCheckpoint); continue with --resume")
+                    return state
+                }
+            }
+            let trainSeconds = (ContinuousClock.now - start).seconds
+            let evaluation = try evaluate(model, loader: validationLoader)
+            let record = EpochRecord(epoch: state.epoch, trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
+                                     valLoss: evaluation.loss, top1: evaluation.top1, top5: evaluation.top5, lr: lr,
+                                     seconds: trainSeconds, imagesPerSecond: Double(images) / max(trainSeconds, 1e-9))
+            state.history.append(record)
+            state.epoch += 1
+            state.batch = 0
+            let improved = evaluation.top1 > state.bestTop1
+            if improved { state.bestTop1 = evaluation.top1 }
+            try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)
+            if improved { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: bestCheckpoint) }
+            try appendMetrics(record)
+            try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
+                                 to: config.output + "/curves.svg")
+            log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0fs (%.1f img/s)%@",
+                       record.epoch + 1, config.epochs, record.trainLoss, record.valLoss, record.top1, record.top5, record.seconds,
+                       record.imagesPerSecond, improved ? ", best so far" : ""))
+            if trainLoader.skips.count > 0 { log("skipped \(trainLoader.skips.count) unreadable training image(s) so far") }
+        }
+        return state
+    }
+
+    func appendMetrics(_ record: EpochRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let line = String(decoding: try encoder.encode(record), as: UTF8.self) + "\n"
+        let path = config.output + "/metrics.jsonl"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError(path, "cannot append metrics") }
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(Data(line.utf8))
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Data
+
+/// Where the images come from: shared by train, eval and stats.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Dataset: a folder (one subfolder per class; or train/ and val/ inside), MNIST IDX or CIFAR binary files, or 'fashion-mnist' for the built-in data.")
+    var data: String?
+
+    @Option(help: "auto, folder, idx, cifar10 or cifar100.")
+    var format: DataSource.Format?
+
+    @Option(name: .customLong("val-data"), help: "Validation image folder.")
+    var validationData: String?
+
+    @Option(name: .customLong("val-split"), help: "Hold out this fraction of the training set for validation (when there is no validation set).")
+    var validationSplit: Double?
+
+    @Option(help: "Image-folder channels: 3 (RGB) or 1 (grey).")
+    var channels: Int?
+
+    func apply(to source: inout DataSource) {
+        if let data { source.path = data }
+        if let format { source.format = format }
+        if let validationData { source.validationPath = validationData }
+        if let validationSplit { source.validationSplit = validationSplit }
+        if let channels { source.channels = channels }
+    }
+
+    var source: DataSource {
+        var source = DataSource()
+        apply(to: &source)
+        return source
+    }
+
+    var description: String { source.path }
+
+    func trainingSet() throws -> any Dataset {
+        do { return try source.load().train } catch let error as DataError where error.message.contains("has no validation data") {
+            return try DataSource(path: source.path, format: source.format, validationSplit: 0.1, channels: source.channels).load().train
+        }
+    }
+}
+
+extension DataSource.Format: ExpressibleByArgument {}
+
+/// "72.9,90.0" -> [72.9, 90.0].
+struct FloatList: ExpressibleByArgument {
+    var values: [Float]
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        values = parts.map { $0! }
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Train
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model with the paper's baseline procedure; checkpoints, metrics.jsonl and curves.svg go to --output.")
+
+    @Option(help: "JSON file with any of the settings; flags override it.")
+    var config: String?
+
+    @Option(help: "Model name (see `tricks models`).")
+    var model: String?
+
+    @OptionGroup var data: DataOptions
+
+    @Option(help: "small (pad + crop + flip) or imagenet (the paper's pipeline). Default: small for cifar_ models.")
+    var augment: String?
+
+    @Option(help: "Crop size (imagenet pipeline: 224).")
+    var inputSize: Int?
+
+    @Option(help: "Per-channel mean in [0, 255], comma-separated (default: computed from the data).")
+    var mean: FloatList?
+
+    @Option(help: "Per-channel standard deviation in [0, 255], comma-separated.")
+    var std: FloatList?
+
+    @Option(name: [.customShort("b"), .long], help: "Images per step.")
+    var batchSize: Int?
+
+    @Option(help: "Training epochs.")
+    var epochs: Int?
+
+    @Option(help: "Learning rate.")
+    var lr: Double?
+
+    @Option(name: .customLong("sched"), help: "LR schedule: step, cosine or constant.")
+    var schedule: String?
+
+    @Option(name: .customLong("lr-steps"), help: "Epochs at which the step schedule divides the LR by 10, comma-separated (default: 50% and 75% of training).")
+    var milestones: String?
+
+    @Option(help: "Linear LR warmup from 0 over this many epochs.")
+    var warmupEpochs: Double?
+
+    @Option(help: "SGD momentum.")
+    var momentum: Double?
+
+    @Flag(help: "Plain momentum instead of Nesterov's (NAG).")
+    var noNesterov = false
+
+    @Option(name: [.customLong("wd"), .customLong("weight-decay")], help: "Weight decay.")
+    var weightDecay: Double?
+
+    @Option(name: .customLong("init"), help: "Weight initialisation: xavier (the paper) or kaiming.")
+    var initializer: String?
+
+    @Option(help: "Random seed (weights, data order, augmentation).")
+    var seed: UInt64?
+
+    @Option(help: "oneDNN threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: [.customShort("j"), .long], help: "Data loading threads.")
+    var workers: Int?
+
+    @Flag(help: "Keep the last partial batch of each epoch.")
+    var keepLast = false
+
+    @Option(help: "Train on only this many images per class.")
+    var trainPerClass: Int?
+
+    @Option(help: "Validate on only this many images per class.")
+    var valPerClass: Int?
+
+    @Option(help: "Output folder for checkpoints, logs and plots.")
+    var output: String?
+
+    @Option(help: "Progress line every N steps when output is not a terminal.")
+    var logEvery: Int?
+
+    @Flag(help: "Stop at an unreadable image instead of skipping it.")
+    var strict = false
+
+    @Flag(help: "Continue from OUTPUT/last.safetensors.")
+    var resume = false
+
+    func resolved() throws -> TrainConfig {
+        var c = try config.map(TrainConfig.load) ?? TrainConfig()
+        if let model { c.model = model; if output == nil && config == nil { c.output = "runs/\(model)" } }
+        data.apply(to: &c.data)
+        if let augment { c.augment = augment }
+        if let inputSize { c.inputSize = inputSize }
+        if let mean { c.mean = mean.values }
+        if let std { c.std = std.values }
+        if let batchSize { c.batchSize = batchSize }
+        if let epochs { c.epochs = epochs }
+        if let lr { c.lr = lr }
+        if let schedule { c.schedule = schedule }
+        if let milestones {
+            let values = milestones.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.allSatisfy({ $0 != nil }) else { throw ValidationError("--lr-steps: expected comma-separated epochs, got \(milestones)") }
+            c.milestones = values.map { $0! }
+        }
+        if let warmupEpochs { c.warmupEpochs = warmupEpochs }
+        if let momentum { c.momentum = momentum }
+        if noNesterov { c.nesterov = false }
+        if let weightDecay { c.weightDecay = weightDecay }
+        if let initializer { c.initializer = initializer }
+        if let seed { c.seed = seed }
+        if let threads { c.threads = threads }
+        if let workers { c.workers = workers }
+        if keepLast { c.dropLast = false }
+        if let trainPerClass { c.trainPerClass = trainPerClass }
+        if let valPerClass { c.valPerClass = valPerClass }
+        if let output { c.output = output }
+        if let logEvery { c.logEvery = logEvery }
+        if strict { c.strict = true }
+        return c
+    }
+
+    func run() throws {
+        let config = try resolved()
+        print("settings:\n\(config.json)")
+        let trainer = try Trainer(config: config, resume: resume)
+        print("model: \(config.model), \(trainer.model.parameterCount) parameters, \(trainer.info.classes.count) classes; "
+              + "\(trainer.trainLoader.batchCount) steps per epoch")
+        let state = try trainer.run()
+        if let last = state.history.last, state.epoch == config.epochs {
+            print(String(format: "final: top-1 %.2f%%, top-5 %.2f%% (best top-1 %.2f%%) after %d epochs; checkpoints in %@",
+                         last.top1, last.top5, state.bestTop1, config.epochs, config.output))
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Optim
+import Tensors
+import XCTest
+
+final class SGDTests: XCTestCase {
+    /// Three NAG steps with weight decay on one group and none on the other, against
+    /// `torch.optim.SGD(..., lr=0.1, momentum=0.9, nesterov=True)` (PyTorch 2.15 printed these).
+    func testNesterovStepsMatchPyTorch() throws {
+        let w = try Tensor(shape: [3], scalars: [1, -2, 0.5], requiresGrad: true)
+        let b = try Tensor(shape: [1], scalars: [0.3], requiresGrad: true)
+        let sgd = SGD(groups: [ParameterGroup(name: "decay", parameters: [("w", w)], weightDecay: 1e-2),
+                               ParameterGroup(name: "no_decay", parameters: [("b", b)], weightDecay: 0)], momentum: 0.9, nesterov: true)
+        let grads: [([Float], [Float])] = [([0.5, 0.25, -1], [2]), ([-0.5, 1, 0], [-1]), ([0.1, 0.1, 0.1], [0.5])]
+        let expected: [([Float], [Float])] = [([0.903100014, -2.04369998, 0.689050019], [-0.0799999908]),
+                                              ([0.955074131, -2.24844694, 0.768335819], [-0.0519999824]),
+                                              ([0.936848998, -2.35928655, 0.819853365], [-0.211799979])]
+        for (g, e) in zip(grads, expected) {
+            w.grad = try Tensor(shape: [3], scalars: g.0)
+            b.grad = try Tensor(shape: [1], scalars: g.1)
+            try sgd.step(lr: 0.1)
+            for (a, x) in zip(try w.scalars, e.0) { XCTAssertEqual(a, x, accuracy: 1e-6) }
+            XCTAssertEqual(try b.scalars[0], e.1[0], accuracy: 1e-6)
+        }
+        XCTAssertEqual(sgd.buffers.keys.sorted(), ["b", "w"])
+    }
+
+    func testParameterWithoutGradientIsLeftAlone() throws {
+        let w = try Tensor(shape: [2], scalars: [1, 2], requiresGrad: true)
+        try SGD(groups: [ParameterGroup(name: "all", parameters: [("w", w)], weightDecay: 0.1)]).step(lr: 1)
+        XCTAssertEqual(try w.scalars, [1, 2])
+    }
+
+    func testLoadingBuffersChecksNamesAndSizes() throws {
+        let w = try Tensor(shape: [2], scalars: [1, 2], requiresGrad: true)
+        let sgd = SGD(groups: [ParameterGroup(name: "all", parameters: [("w", w)], weightDecay: 0)])
+        XCTAssertThrowsError(try sgd.loadBuffers(["v": [0, 0]]))
+        XCTAssertThrowsError(try sgd.loadBuffers(["w": [0]]))
+        try sgd.loadBuffers(["w": [0.5, 0.5]])
+        XCTAssertEqual(sgd.buffers["w"], [0.5, 0.5])
+    }
+}
+
+final class ScheduleTests: XCTestCase {
+    func testStepDividesByTenAtMilestones() {
+        let s = StepSchedule(base: 0.1, milestones: [30, 60, 90])
+        XCTAssertEqual(s.rate(0), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(29), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(30), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(60), 0.001, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(95), 0.0001, accuracy: 1e-12)
+    }
+
+    func testWarmupThenCosine() {
+        // 5 warmup iterations to 0.4, then cosine over 10.
+        let s = WarmupSchedule(iterations: 5, then: CosineSchedule(base: 0.4, total: 10))
+        XCTAssertEqual(s.rate(0), 0.08, accuracy: 1e-12, "i = 1: 1 * eta / m")
+        XCTAssertEqual(s.rate(4), 0.4, accuracy: 1e-12, "i = m: eta")
+        XCTAssertEqual(s.rate(5), 0.4, accuracy: 1e-12, "cosine t = 0")
+        XCTAssertEqual(s.rate(10), 0.2, accuracy: 1e-12, "cosine t = T/2: half")
+        XCTAssertEqual(s.rate(15), 0, accuracy: 1e-12, "cosine t = T")
+        XCTAssertEqual(s.rate(7), 0.5 * (1 + cos(Double.pi * 2 / 10)) * 0.4, accuracy: 1e-12)
+    }
+
+    func testConstant() { XCTAssertEqual(ConstantSchedule(0.3).rate(1000), 0.3) }
+}
