@@ -24,6 +24,11 @@ public final class Trainer {
     public private(set) var state: TrainingState
     /// Where lines for people go (standard output by default).
     public var log: (String) -> Void = { print($0); fflush(nil) }
+    /// Called after every optimiser step.
+    public var afterStep: ((TrainingState) -> Void)?
+
+    /// Asks the run to stop after the current step and write a checkpoint, as Ctrl-C does.
+    public static func requestStop() { interrupted.store(true, ordering: .relaxed) }
 
     public var lastCheckpoint: String { config.output + "/last.safetensors" }
     public var bestCheckpoint: String { config.output + "/best.safetensors" }
@@ -130,6 +135,7 @@ public final class Trainer {
                 let rate = Double(images) / max(elapsed, 1e-9)
                 progress.update(epoch: state.epoch + 1, epochs: config.epochs, step: state.batch, steps: steps, loss: lossSum / Double(lossCount),
                                 lr: lr, imagesPerSecond: rate, eta: elapsed / Double(lossCount) * Double(steps - state.batch))
+                afterStep?(state)
                 if interrupted.load(ordering: .relaxed) {
                     iterator.cancel()
                     try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)

@@ -1,0 +1,161 @@
+import Data
+import Foundation
+import Models
+import NN
+import Optim
+import Tensors
+import Train
+import XCTest
+
+/// Training on Fashion-MNIST subsets: accuracy, exact resume, checkpoints, bad input.
+final class TrainerTests: XCTestCase {
+    var folders: [String] = []
+
+    override func tearDown() {
+        for folder in folders { try? FileManager.default.removeItem(atPath: folder) }
+    }
+
+    func config(_ name: String = #function, perClass: Int = 20, epochs: Int = 2) throws -> TrainConfig {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        var c = TrainConfig()
+        c.model = "cifar_resnet20"
+        c.trainPerClass = perClass
+        c.valPerClass = 10
+        c.batchSize = 32
+        c.epochs = epochs
+        c.threads = 2
+        c.logEvery = 1000
+        c.output = NSTemporaryDirectory() + "bagoftricks-\(name.filter(\.isLetter))-\(UUID().uuidString)"
+        folders.append(c.output)
+        return c
+    }
+
+    func quiet(_ trainer: Trainer) -> Trainer {
+        trainer.log = { _ in }
+        return trainer
+    }
+
+    func weights(_ model: Module) throws -> [String: SafeTensors.Entry] {
+        Dictionary(uniqueKeysWithValues: try model.stateDict())
+    }
+
+    /// A short budget on 3000 images reaches well above chance (10%).
+    func testShortRunLearnsFashionMNIST() throws {
+        var c = try config(perClass: 300, epochs: 3)
+        c.valPerClass = 100
+        let state = try quiet(Trainer(config: c)).run()
+        XCTAssertEqual(state.history.count, 3)
+        XCTAssertGreaterThan(state.history.last!.top1, 70, "top-1 after 3 epochs on 3000 images")
+        XCTAssertLessThan(state.history.last!.trainLoss, state.history.first!.trainLoss)
+        for file in ["last.safetensors", "best.safetensors", "last.state.safetensors", "metrics.jsonl", "curves.svg", "config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: c.output + "/" + file), file)
+        }
+        let lines = try String(contentsOfFile: c.output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertTrue(try String(contentsOfFile: c.output + "/curves.svg", encoding: .utf8).contains("<polyline"))
+    }
+
+    /// 2 epochs straight equal 1.5 epochs, a stop, and a resume, weight for weight: the data
+    /// order and augmentation are seeded per (epoch, sample), the LR is a function of the
+    /// iteration, and the momentum buffers and BN statistics are in the checkpoint. With a fixed
+    /// thread count oneDNN's kernels are deterministic, so equality is bitwise.
+    func testResumeIsExact() throws {
+        let straight = try config()
+        let uninterrupted = quiet(try Trainer(config: straight))
+        _ = try uninterrupted.run()
+
+        var c = try config()
+        let first = quiet(try Trainer(config: c))
+        let steps = first.trainLoader.batchCount
+        first.afterStep = { state in if state.iteration == steps + steps / 2 { Trainer.requestStop() } }
+        let stopped = try first.run()
+        XCTAssertEqual(stopped.epoch, 1)
+        XCTAssertEqual(stopped.batch, steps / 2)
+        c.output = first.config.output
+        let resumed = quiet(try Trainer(config: c, resume: true))
+        let final = try resumed.run()
+        XCTAssertEqual(final.iteration, 2 * steps)
+        XCTAssertEqual(try weights(resumed.model), try weights(uninterrupted.model), "weights, running statistics and counters")
+        XCTAssertEqual(resumed.optimizer.buffers, uninterrupted.optimizer.buffers)
+        XCTAssertEqual(final.history.last?.top1, uninterrupted.state.history.last?.top1)
+    }
+
+    func testCheckpointRoundTrip() throws {
+        let c = try config(epochs: 1)
+        let trainer = quiet(try Trainer(config: c))
+        let state = try trainer.run()
+        let (model, info) = try Checkpoint.loadModel(trainer.lastCheckpoint)
+        XCTAssertEqual(try weights(model), try weights(trainer.model))
+        XCTAssertEqual(info, trainer.info)
+        XCTAssertEqual(info.classes, FashionMNIST.classes)
+        let (loaded, momentum) = try Checkpoint.loadState(trainer.lastCheckpoint)
+        XCTAssertEqual(loaded, state)
+        XCTAssertEqual(momentum, trainer.optimizer.buffers)
+    }
+
+    func testNaNLossStopsAndKeepsTheLastGoodCheckpoint() throws {
+        var c = try config(epochs: 1)
+        let good = quiet(try Trainer(config: c))
+        _ = try good.run()
+        let saved = try weights(Checkpoint.loadModel(good.lastCheckpoint).0)
+        c.epochs = 2
+        c.lr = 1e30
+        let diverging = quiet(try Trainer(config: c, resume: true))
+        XCTAssertThrowsError(try diverging.run()) { error in
+            XCTAssertTrue("\(error)".contains("step") && "\(error)".contains("loss is"), "\(error)")
+        }
+        XCTAssertEqual(try weights(Checkpoint.loadModel(good.lastCheckpoint).0), saved)
+    }
+
+    func testBadInputGetsClearErrors() throws {
+        var c = try config()
+        c.model = "resnet51"
+        XCTAssertThrowsError(try Trainer(config: c)) { XCTAssertTrue("\($0)".contains("unknown model 'resnet51'"), "\($0)") }
+        c = try config()
+        c.data.path = "/no/such/folder"
+        XCTAssertThrowsError(try Trainer(config: c)) { XCTAssertTrue("\($0)".contains("/no/such/folder"), "\($0)") }
+        c = try config()
+        c.batchSize = 1000
+        XCTAssertThrowsError(try Trainer(config: c)) { XCTAssertTrue("\($0)".contains("--batch-size"), "\($0)") }
+        c = try config()
+        c.lr = -1
+        XCTAssertThrowsError(try Trainer(config: c)) { XCTAssertTrue("\($0)".contains("--lr"), "\($0)") }
+
+        // Resuming a run of another model is refused.
+        c = try config(epochs: 1)
+        _ = try quiet(Trainer(config: c)).run()
+        c.model = "cifar_resnet32"
+        XCTAssertThrowsError(try Trainer(config: c, resume: true)) {
+            XCTAssertTrue("\($0)".contains("cifar_resnet20") && "\($0)".contains("not cifar_resnet32"), "\($0)")
+        }
+        c.model = "cifar_resnet20"
+        c.output += "-missing"
+        XCTAssertThrowsError(try Trainer(config: c, resume: true)) { XCTAssertTrue("\($0)".contains("no checkpoint"), "\($0)") }
+    }
+
+    /// A process killed (SIGKILL) while training leaves a checkpoint that still loads: files
+    /// are replaced by rename, never written in place.
+    func testCheckpointSurvivesSIGKILL() throws {
+        let c = try config(perClass: 100, epochs: 50)
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tricks").path
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary), "build the tricks executable first: \(binary)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["train", "--model", "cifar_resnet20", "--train-per-class", "100", "--val-per-class", "10", "-b", "32",
+                             "--epochs", "50", "--output", c.output, "--threads", "2"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let checkpoint = c.output + "/last.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(50_000) }
+        // Kill it at some point during the following epochs, possibly mid-write.
+        usleep(UInt32.random(in: 300_000...1_500_000))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        let (model, info) = try Checkpoint.loadModel(checkpoint)
+        XCTAssertEqual(info.model, "cifar_resnet20")
+        XCTAssertGreaterThan(model.parameterCount, 0)
+        XCTAssertNoThrow(try Checkpoint.loadState(checkpoint))
+    }
+}
