@@ -12,12 +12,14 @@ build: setup
 test: setup
 	swift test -c release --disable-swift-testing
 
-# Micro-benchmark: conv GFLOP/s, oneDNN called directly vs through the conv2d op.
+# Micro-benchmarks: conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s.
 bench: build
 	.build/release/tricks bench conv
+	.build/release/tricks bench loader
 
-# The main job (until the trainer exists: the benchmark).
-demo: bench
+# The main job: CIFAR ResNet-20 on the built-in Fashion-MNIST, 3 epochs, printing test top-1.
+demo: build
+	.build/release/tricks train --model cifar_resnet20 --epochs 3 --output runs/demo
 
 clean:
 	rm -rf .build

@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "Optim", dependencies: ["Tensors", "DNNL"]),
         .target(name: "Models", dependencies: ["NN", "Tensors", "DNNL"]),
         .target(name: "Train", dependencies: ["Models", "NN", "Optim", "Data", "Tensors", "DNNL"]),
-        .target(name: "Benchmarks", dependencies: ["Tensors", "DNNL", "CDNNL", "Data"]),
+        .target(name: "Benchmarks", dependencies: ["Tensors", "DNNL", "CDNNL", "Data", "Models", "NN", "Optim"]),
         .executableTarget(
             name: "tricks",
             dependencies: [
