@@ -25,7 +25,7 @@ public struct TrainStepBenchmark {
         var rng = SeededGenerator(seed: 1)
         let x = try Tensor.randn([batchSize, inputChannels, inputSize, inputSize], using: &rng)
         let labels = (0..<batchSize).map { $0 % 10 }
-        let sgd = SGD(groups: [ParameterGroup(name: "all", parameters: net.namedParameters(), weightDecay: 1e-4)])
+        let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: net.namedParameters(), weightDecay: 1e-4)])
         var times: [Double] = []
         net.train()
         for round in 0..<(rounds + 2) {

@@ -40,6 +40,7 @@ extension Tensor {
     func record(_ op: String, inputs: [Tensor], backward: @escaping (Tensor) throws -> [Tensor?]) {
         requiresGrad = true
         gradNode = GradNode(op: op, inputs: inputs, backward: backward)
+        if let type = StoragePrecision.storage { roundInPlace(to: type) }
     }
 
     /// Back-propagates from a one-element loss: every leaf with `requiresGrad` gets `grad`
@@ -92,6 +93,7 @@ extension Tensor {
             }
             let inputGrads = try backward(g)
             node.backward = nil
+            if let type = StoragePrecision.storage { for grad in inputGrads { grad?.roundInPlace(to: type) } }
             for (input, inputGrad) in zip(node.inputs, inputGrads) {
                 guard let inputGrad, input.requiresGrad else { continue }
                 let key = ObjectIdentifier(input)

@@ -38,12 +38,15 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var bestTop1: Double
     public var history: [EpochRecord]
     public var config: TrainConfig
+    /// The dynamic loss scale (low precision only).
+    public var lossScaler: DynamicLossScaler?
 }
 
 /// A checkpoint is two safetensors files written atomically:
 /// - `NAME.safetensors`: the model's state dict under PyTorch's keys (loads into PyTorch as it
 ///   is), with `ModelInfo` in its metadata;
-/// - `NAME.state.safetensors`: SGD momentum buffers (`momentum.<key>`) and `TrainingState`.
+/// - `NAME.state.safetensors`: SGD momentum buffers (`momentum.<key>`), FP32 master weights in
+///   low precision (`master.<key>`) and `TrainingState`.
 /// Both carry the iteration, so a pair torn by a crash between the two renames is detected.
 public enum Checkpoint {
     public static func statePath(_ weights: String) -> String {
@@ -56,6 +59,8 @@ public enum Checkpoint {
         let iteration = "\(state.iteration)"
         let momentum = optimizer.buffers.sorted { $0.key < $1.key }.map { name, values in
             ("momentum." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
+        } + optimizer.masters.sorted { $0.key < $1.key }.map { name, values in
+            ("master." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
         }
         try SafeTensors.write(momentum, metadata: ["tricks.state": String(decoding: try encoder.encode(state), as: UTF8.self),
                                                    "tricks.iteration": iteration], to: statePath(path))
@@ -75,8 +80,8 @@ public enum Checkpoint {
         return (model, info)
     }
 
-    /// Training state and momentum buffers, checked against the weights file beside them.
-    public static func loadState(_ path: String) throws -> (TrainingState, [String: [Float]]) {
+    /// Training state, momentum buffers and master weights, checked against the weights file beside them.
+    public static func loadState(_ path: String) throws -> (TrainingState, [String: [Float]], [String: [Float]]) {
         let weightsIteration = try SafeTensors.read(path).metadata["tricks.iteration"]
         let (entries, metadata) = try SafeTensors.read(statePath(path))
         guard let json = metadata["tricks.state"], let state = try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)) else {
@@ -85,8 +90,9 @@ public enum Checkpoint {
         guard metadata["tricks.iteration"] == weightsIteration else {
             throw TrainError(path, "weights (iteration \(weightsIteration ?? "?")) and training state (iteration \(metadata["tricks.iteration"] ?? "?")) do not belong together")
         }
-        var momentum: [String: [Float]] = [:]
+        var momentum: [String: [Float]] = [:], masters: [String: [Float]] = [:]
         for (key, entry) in entries where key.hasPrefix("momentum.") { momentum[String(key.dropFirst("momentum.".count))] = try entry.floats() }
-        return (state, momentum)
+        for (key, entry) in entries where key.hasPrefix("master.") { masters[String(key.dropFirst("master.".count))] = try entry.floats() }
+        return (state, momentum, masters)
     }
 }

@@ -1,4 +1,5 @@
 import Data
+import DNNL
 import Foundation
 import NN
 import Optim
@@ -36,6 +37,27 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Use only this many training / validation images per class (quick runs and tests).
     public var trainPerClass: Int?
     public var valPerClass: Int?
+    // The tricks (sections 3 and 5), each off by default.
+    /// Linear scaling: when set, lr = lrPer256 * batchSize / 256 (the paper: 0.1).
+    public var lrPer256: Double?
+    public var zeroGamma = false
+    public var noBiasDecay = false
+    /// Micro-batches per optimiser step (the batch is split k ways, gradients summed).
+    public var accumulation = 1
+    /// "fp32", "fp16" or "bf16".
+    public var precision = "fp32"
+    public var labelSmoothing = 0.0
+    public var smoothingFormula = SmoothingFormula.paper
+    /// Beta(alpha, alpha) for mixup; 0 turns it off.
+    public var mixupAlpha = 0.0
+    /// Mixup stops from this epoch on (1-based count of epochs trained with it), nil: never.
+    public var mixupOffEpoch: Int?
+    /// A teacher's weights (`tricks train` output) for knowledge distillation.
+    public var teacher: String?
+    public var distillTemperature = 20.0
+    public var distillWeight = 1.0
+    /// The recipe the settings started from, for the record.
+    public var recipe: String?
     public var output = "runs/run"
     /// Progress line every this many steps when standard output is not a terminal.
     public var logEvery = 50
@@ -43,13 +65,29 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Reads a JSON config file: any subset of the fields above.
+    /// Reads a JSON config file: any subset of the fields above (the rest keep their
+    /// defaults); an unknown key is an error naming it.
     public static func load(_ path: String) throws -> TrainConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw TrainError("--config", "cannot read \(path)") }
+        guard let given = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw TrainError(path, "is not a JSON object")
+        }
+        var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainConfig())) as! [String: Any]
+        let optionalKeys: Set<String> = ["augment", "inputSize", "mean", "std", "milestones", "threads", "trainPerClass", "valPerClass",
+                                         "lrPer256", "mixupOffEpoch", "teacher", "recipe"]
+        for (key, value) in given {
+            guard merged[key] != nil || optionalKeys.contains(key) else { throw TrainError(path, "unknown setting \"\(key)\"") }
+            if key == "data", let nested = value as? [String: Any], var data = merged["data"] as? [String: Any] {
+                for (k, v) in nested { data[k] = v }
+                merged[key] = data
+            } else {
+                merged[key] = value
+            }
+        }
         do {
-            return try JSONDecoder().decode(TrainConfig.self, from: data)
+            return try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch {
-            throw TrainError(path, "not a valid config: \(error)")
+            throw TrainError(path, "has a setting of the wrong type: \(error)")
         }
     }
 
@@ -69,7 +107,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
         if let augment, !["small", "imagenet"].contains(augment) { throw TrainError("--augment", "must be small or imagenet, got \(augment)") }
         if let threads, threads < 1 { throw TrainError("--threads", "must be at least 1, got \(threads)") }
+        guard accumulation >= 1, batchSize % accumulation == 0 else {
+            throw TrainError("--accumulation", "must be at least 1 and divide --batch-size \(batchSize), got \(accumulation)")
+        }
+        guard ["fp32", "fp16", "bf16"].contains(precision) else { throw TrainError("--precision", "must be fp32, fp16 or bf16, got \(precision)") }
+        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw TrainError("--smoothing", "must be in [0, 1), got \(labelSmoothing)") }
+        guard mixupAlpha >= 0 else { throw TrainError("--mixup", "alpha must be non-negative, got \(mixupAlpha)") }
+        guard distillTemperature > 0 else { throw TrainError("--temperature", "must be positive, got \(distillTemperature)") }
+        if let lrPer256 { guard lrPer256 > 0 else { throw TrainError("--lr-per-256", "must be positive, got \(lrPer256)") } }
     }
+
+    /// The learning rate the run starts from (after warmup): `lr`, or linearly scaled.
+    public var effectiveLR: Double { lrPer256.map { $0 * Double(batchSize) / 256 } ?? lr }
+
+    public var storagePrecision: DataType { precision == "fp16" ? .float16 : precision == "bf16" ? .bfloat16 : .float32 }
 
     /// The step or cosine schedule over `iterationsPerEpoch` x `epochs`, after any warmup.
     public func learningRateSchedule(iterationsPerEpoch: Int) -> any LearningRateSchedule {
@@ -77,12 +128,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         let total = iterationsPerEpoch * epochs - warmup
         let main: any LearningRateSchedule
         switch schedule {
-        case "cosine": main = CosineSchedule(base: lr, total: total)
-        case "constant": main = ConstantSchedule(lr)
+        case "cosine": main = CosineSchedule(base: effectiveLR, total: total)
+        case "constant": main = ConstantSchedule(effectiveLR)
         default:
             let steps = milestones?.map { Int(($0 * Double(iterationsPerEpoch)).rounded()) - warmup }
                 ?? [total / 2, total * 3 / 4]
-            main = StepSchedule(base: lr, milestones: steps)
+            main = StepSchedule(base: effectiveLR, milestones: steps)
         }
         return warmup > 0 ? WarmupSchedule(iterations: warmup, then: main) : main
     }

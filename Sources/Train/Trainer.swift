@@ -21,6 +21,8 @@ public final class Trainer {
     public let validationLoader: DataLoader
     public let optimizer: SGD
     public let schedule: any LearningRateSchedule
+    /// The distillation teacher (eval mode), if any.
+    public let teacher: Module?
     public private(set) var state: TrainingState
     /// Where lines for people go (standard output by default).
     public var log: (String) -> Void = { print($0); fflush(nil) }
@@ -51,21 +53,39 @@ public final class Trainer {
                Compose((cropSize.map { [CenterCrop($0)] } ?? []) + [normalize]))
             : (Pipelines.imagenetTrain(size: cropSize!, normalize: normalize),
                Pipelines.imagenetEval(resize: cropSize! * 256 / 224, size: cropSize!, normalize: normalize))
-        trainLoader = try DataLoader(dataset: train, transform: trainTransform, batchSize: config.batchSize, shuffle: true,
+        // With gradient accumulation the loader hands out micro-batches.
+        trainLoader = try DataLoader(dataset: train, transform: trainTransform, batchSize: config.batchSize / config.accumulation, shuffle: true,
                                      dropLast: config.dropLast, seed: config.seed, workers: config.workers, strict: config.strict)
         validationLoader = try DataLoader(dataset: validation, transform: evalTransform, batchSize: config.batchSize, shuffle: false,
                                           seed: config.seed, workers: config.workers, strict: config.strict)
         model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels)
-        try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed)
+        try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed, zeroGamma: config.zeroGamma)
         // Small-image models are evaluated (and `predict` resizes photos) at the training image size.
         info = ModelInfo(model: config.model, classes: train.classes, inputChannels: train.channels, mean: mean, std: std,
                          augment: augment, inputSize: try cropSize ?? train.image(at: 0).width)
-        optimizer = SGD(groups: [ParameterGroup(name: "all", parameters: model.namedParameters(), weightDecay: config.weightDecay)],
-                        momentum: config.momentum, nesterov: config.nesterov)
-        schedule = config.learningRateSchedule(iterationsPerEpoch: trainLoader.batchCount)
+        optimizer = try SGD(groups: parameterGroups(model.namedParameters(), weightDecay: config.weightDecay, noBiasDecay: config.noBiasDecay),
+                            momentum: config.momentum, nesterov: config.nesterov, masterPrecision: config.storagePrecision)
+        guard trainLoader.batchCount >= config.accumulation else {
+            throw TrainError("--batch-size", "\(config.batchSize) leaves no full step in an epoch of \(train.count) images")
+        }
+        schedule = config.learningRateSchedule(iterationsPerEpoch: trainLoader.batchCount / config.accumulation)
+        if let path = config.teacher {
+            let (teacher, teacherInfo) = try Checkpoint.loadModel(path)
+            guard teacherInfo.classes.count == train.classes.count, teacherInfo.inputChannels == train.channels else {
+                throw TrainError(path, "teacher has \(teacherInfo.classes.count) classes and \(teacherInfo.inputChannels) channels; "
+                                 + "the data has \(train.classes.count) and \(train.channels)")
+            }
+            self.teacher = teacher
+        } else {
+            teacher = nil
+        }
         self.config = config
-        state = TrainingState(epoch: 0, batch: 0, iteration: 0, bestTop1: -1, history: [], config: config)
+        state = TrainingState(epoch: 0, batch: 0, iteration: 0, bestTop1: -1, history: [], config: config,
+                              lossScaler: config.storagePrecision == .float32 ? nil : DynamicLossScaler())
         log("data: train \(train.summary); validation \(validation.summary)")
+        log(String(format: "lr %.5g%@; parameter groups: %@", config.effectiveLR,
+                   config.lrPer256.map { String(format: " (%.4g per 256 images x batch %d / 256)", $0, config.batchSize) } ?? "",
+                   optimizer.groups.map { "\($0.name) (\($0.parameters.count) tensors, weight decay \($0.weightDecay))" }.joined(separator: ", ")))
         if resume { try restore() }
     }
 
@@ -86,7 +106,7 @@ public final class Trainer {
         guard FileManager.default.fileExists(atPath: lastCheckpoint) else {
             throw TrainError("--resume", "no checkpoint at \(lastCheckpoint)")
         }
-        let (saved, momentum) = try Checkpoint.loadState(lastCheckpoint)
+        let (saved, momentum, masters) = try Checkpoint.loadState(lastCheckpoint)
         let metadata = try SafeTensors.read(lastCheckpoint)
         let savedInfo = metadata.metadata["tricks.model_info"].flatMap { try? JSONDecoder().decode(ModelInfo.self, from: Data($0.utf8)) }
         guard let savedInfo, savedInfo.model == info.model, savedInfo.classes == info.classes else {
@@ -94,7 +114,7 @@ public final class Trainer {
                              + "not \(info.model) with \(info.classes.count)")
         }
         try model.loadStateDict(metadata.entries, source: lastCheckpoint)
-        try optimizer.loadBuffers(momentum)
+        try optimizer.loadBuffers(momentum, masters: masters)
         state = saved
         state.config = config
         log("resumed from \(lastCheckpoint): epoch \(saved.epoch + 1), batch \(saved.batch), iteration \(saved.iteration)")
@@ -108,33 +128,38 @@ public final class Trainer {
         signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
         defer { signal(SIGINT, SIG_DFL) }
         let progress = Progress(every: config.logEvery)
-        let steps = trainLoader.batchCount
+        let k = config.accumulation
+        let steps = trainLoader.batchCount / k
         while state.epoch < config.epochs {
             model.train()
             let iterator = trainLoader.epoch(state.epoch, startingAt: state.batch)
             let start = ContinuousClock.now
             var (lossSum, lossCount, images) = (0.0, 0, 0)
             var lr = schedule.rate(state.iteration)
-            while let batch = try iterator.next() {
+            while state.batch / k < steps {
                 lr = schedule.rate(state.iteration)
                 optimizer.zeroGrad()
-                let loss = try crossEntropy(model(batch.images), labels: batch.labels)
-                let value = Double(try loss.item())
+                var value = 0.0
+                for micro in 0..<k {
+                    guard let batch = try iterator.next() else { throw TrainError("data", "epoch \(state.epoch + 1) ended early") }
+                    value += try microStep(batch, micro: micro) / Double(k)
+                    images += batch.labels.count
+                }
                 guard value.isFinite else {
-                    throw TrainError("step \(state.iteration + 1) (epoch \(state.epoch + 1), batch \(state.batch + 1))",
+                    throw TrainError("step \(state.iteration + 1) (epoch \(state.epoch + 1), batch \(state.batch / k + 1))",
                                      "loss is \(value); stopping. The last good checkpoint is \(lastCheckpoint); try a lower --lr")
                 }
-                try loss.backward()
-                try optimizer.step(lr: lr)
+                var apply = true
+                if state.lossScaler != nil { apply = state.lossScaler!.update(gradientsFinite: try optimizer.gradientsAreFinite()) }
+                if apply { try optimizer.step(lr: lr, gradientScale: 1 / lossScale) }
                 state.iteration += 1
-                state.batch += 1
+                state.batch += k
                 lossSum += value
                 lossCount += 1
-                images += batch.labels.count
                 let elapsed = (ContinuousClock.now - start).seconds
                 let rate = Double(images) / max(elapsed, 1e-9)
-                progress.update(epoch: state.epoch + 1, epochs: config.epochs, step: state.batch, steps: steps, loss: lossSum / Double(lossCount),
-                                lr: lr, imagesPerSecond: rate, eta: elapsed / Double(lossCount) * Double(steps - state.batch))
+                progress.update(epoch: state.epoch + 1, epochs: config.epochs, step: state.batch / k, steps: steps, loss: lossSum / Double(lossCount),
+                                lr: lr, imagesPerSecond: rate, eta: elapsed / Double(lossCount) * Double(steps - state.batch / k))
                 afterStep?(state)
                 if interrupted.load(ordering: .relaxed) {
                     iterator.cancel()
@@ -143,6 +168,7 @@ public final class Trainer {
                     return state
                 }
             }
+            iterator.cancel()
             let trainSeconds = (ContinuousClock.now - start).seconds
             let evaluation = try evaluate(model, loader: validationLoader)
             let record = EpochRecord(epoch: state.epoch, trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
@@ -162,8 +188,39 @@ public final class Trainer {
                        record.epoch + 1, config.epochs, record.trainLoss, record.valLoss, record.top1, record.top5, record.seconds,
                        record.imagesPerSecond, improved ? ", best so far" : ""))
             if trainLoader.skips.count > 0 { log("skipped \(trainLoader.skips.count) unreadable training image(s) so far") }
+            if let scaler = state.lossScaler, scaler.skippedSteps > 0 {
+                log("loss scale \(scaler.scale); \(scaler.skippedSteps) step(s) skipped on overflow so far")
+            }
         }
         return state
+    }
+
+    var lossScale: Double { state.lossScaler?.scale ?? 1 }
+
+    /// Forward and backward of one micro-batch with the configured tricks: smoothed targets,
+    /// mixup, distillation, 16-bit rounding and loss scaling. Returns the (unscaled) loss.
+    func microStep(_ batch: Batch, micro: Int) throws -> Double {
+        let classes = info.classes.count
+        var targets = try smoothedTargets(batch.labels, classes: classes, eps: config.labelSmoothing, formula: config.smoothingFormula)
+        var images = batch.images
+        if config.mixupAlpha > 0 && state.epoch < (config.mixupOffEpoch ?? Int.max) {
+            var rng = SeededGenerator(seed: config.seed, 0x4D49_5855, UInt64(state.iteration), UInt64(micro))
+            (images, targets, _) = try Mixup(alpha: config.mixupAlpha)(images: images, targets: targets, rng: &rng)
+        }
+        let target = try Tensor(shape: [batch.labels.count, classes], scalars: targets)
+        return try StoragePrecision.with(config.storagePrecision) {
+            let logits = try model(images)
+            let loss: Tensor
+            if let teacher {
+                let teacherLogits = try GradMode.withoutGradient { try teacher(images) }
+                loss = try distillationLoss(student: logits, teacher: teacherLogits, targets: target,
+                                            temperature: config.distillTemperature, weight: config.distillWeight)
+            } else {
+                loss = try crossEntropy(logits, target: target)
+            }
+            try scale(loss, by: Float(lossScale / Double(config.accumulation))).backward()
+            return Double(try loss.item())
+        }
     }
 
     func appendMetrics(_ record: EpochRecord) throws {

@@ -87,9 +87,13 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from OUTPUT/last.safetensors.")
     var resume = false
 
+    @OptionGroup var tricks: TrickOptions
+
     func resolved() throws -> TrainConfig {
         var c = try config.map(TrainConfig.load) ?? TrainConfig()
+        if let epochs { c.epochs = epochs }
         if let model { c.model = model; if output == nil && config == nil { c.output = "runs/\(model)" } }
+        try tricks.applyRecipe(to: &c)
         data.apply(to: &c.data)
         if let augment { c.augment = augment }
         if let inputSize { c.inputSize = inputSize }
@@ -118,6 +122,7 @@ struct TrainCommand: ParsableCommand {
         if let output { c.output = output }
         if let logEvery { c.logEvery = logEvery }
         if strict { c.strict = true }
+        tricks.apply(to: &c)
         return c
     }
 

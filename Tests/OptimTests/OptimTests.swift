@@ -8,7 +8,7 @@ final class SGDTests: XCTestCase {
     func testNesterovStepsMatchPyTorch() throws {
         let w = try Tensor(shape: [3], scalars: [1, -2, 0.5], requiresGrad: true)
         let b = try Tensor(shape: [1], scalars: [0.3], requiresGrad: true)
-        let sgd = SGD(groups: [ParameterGroup(name: "decay", parameters: [("w", w)], weightDecay: 1e-2),
+        let sgd = try SGD(groups: [ParameterGroup(name: "decay", parameters: [("w", w)], weightDecay: 1e-2),
                                ParameterGroup(name: "no_decay", parameters: [("b", b)], weightDecay: 0)], momentum: 0.9, nesterov: true)
         let grads: [([Float], [Float])] = [([0.5, 0.25, -1], [2]), ([-0.5, 1, 0], [-1]), ([0.1, 0.1, 0.1], [0.5])]
         let expected: [([Float], [Float])] = [([0.903100014, -2.04369998, 0.689050019], [-0.0799999908]),
@@ -32,7 +32,7 @@ final class SGDTests: XCTestCase {
 
     func testLoadingBuffersChecksNamesAndSizes() throws {
         let w = try Tensor(shape: [2], scalars: [1, 2], requiresGrad: true)
-        let sgd = SGD(groups: [ParameterGroup(name: "all", parameters: [("w", w)], weightDecay: 0)])
+        let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: [("w", w)], weightDecay: 0)])
         XCTAssertThrowsError(try sgd.loadBuffers(["v": [0, 0]]))
         XCTAssertThrowsError(try sgd.loadBuffers(["w": [0]]))
         try sgd.loadBuffers(["w": [0.5, 0.5]])

@@ -95,3 +95,21 @@ final class GradientOwnershipTests: XCTestCase {
         XCTAssertEqual(try b.grad!.scalars, [1, 1, 1])
     }
 }
+
+final class HalfRoundingTests: XCTestCase {
+    /// The fast rounding equals Swift's Float16 conversion on random values of every magnitude,
+    /// ties, subnormals, overflow and specials.
+    func testFastHalfRoundingEqualsFloat16Conversion() {
+        var generator = SeededGenerator(seed: 5)
+        var values: [Float] = [0, -0, 1, -1, 65504, 65519.99, 65520, -65520, 1e10, .infinity, -.infinity, 6.1e-5, 6.2e-5,
+                               5.96e-8, 2.98e-8, 2.99e-8, 1e-9, 2049, 2051, 0.1, 1.0 / 3]
+        for _ in 0..<100_000 {
+            let exponent = Float.random(in: -30...20, using: &generator)
+            values.append(Float.random(in: -1...1, using: &generator) * Float(pow(2.0, Double(exponent))))
+        }
+        for x in values {
+            XCTAssertEqual(roundedToHalf(x).bitPattern, Float(Float16(x)).bitPattern, "x = \(x)")
+        }
+        XCTAssertTrue(roundedToHalf(.nan).isNaN)
+    }
+}

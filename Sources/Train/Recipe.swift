@@ -1,0 +1,50 @@
+/// Named presets of the paper's procedures, applied to a config before flags override them.
+public enum Recipe: String, CaseIterable, Sendable {
+    /// Section 2: step schedule, Xavier init, FP32, lr 0.1 per 256 images.
+    case baseline
+    /// + section 3: linear scaling, warmup, zero-gamma, no bias decay, FP16.
+    case efficient
+    /// + section 4: ResNet-D.
+    case tweaked
+    /// + section 5: cosine decay, label smoothing 0.1, mixup 0.2 (and distillation when a teacher is given).
+    case full
+
+    /// The paper's 5 warmup epochs out of 120, at least 1 and at most half the run.
+    static func warmup(epochs: Int) -> Double { min(max(1, Double(epochs) * 5 / 120), Double(epochs) / 2) }
+
+    public func apply(to c: inout TrainConfig) {
+        c.recipe = rawValue
+        c.lrPer256 = 0.1
+        c.schedule = "step"
+        c.initializer = "xavier"
+        guard self != .baseline else { return }
+        c.warmupEpochs = Recipe.warmup(epochs: c.epochs)
+        c.zeroGamma = true
+        c.noBiasDecay = true
+        c.precision = "fp16"
+        guard self != .efficient else { return }
+        c.model = resnetD(c.model)
+        guard self != .tweaked else { return }
+        c.schedule = "cosine"
+        c.labelSmoothing = 0.1
+        c.mixupAlpha = 0.2
+    }
+
+    /// What the recipe sets, for `tricks recipes`.
+    public var summary: String {
+        switch self {
+        case .baseline: "lr 0.1 per 256 images (scaled by the batch), step schedule (/10 at 50% and 75%), Xavier init, FP32"
+        case .efficient: "baseline + linear scaling, warmup (5/120 of the epochs, at least 1), zero-gamma, no bias decay, FP16 with loss scaling"
+        case .tweaked: "efficient + ResNet-D (the model's d variant)"
+        case .full: "tweaked + cosine decay, label smoothing 0.1, mixup alpha 0.2; distillation when --teacher is given"
+        }
+    }
+}
+
+/// "cifar_resnet20" -> "cifar_resnet20d"; "resnet50b" -> "resnet50d"; other models unchanged.
+func resnetD(_ model: String) -> String {
+    guard model.contains("resnet") else { return model }
+    var base = Substring(model)
+    if let last = base.last, "bcd".contains(last) { base = base.dropLast() }
+    return base + "d"
+}

@@ -1,0 +1,178 @@
+import Data
+import Foundation
+import Models
+import NN
+import Optim
+import Tensors
+import Train
+import XCTest
+
+/// Each trick against numbers worked out by hand from the paper's formulas.
+final class TricksTests: XCTestCase {
+    func testLinearScalingAndWarmupCosineRates() {
+        var c = TrainConfig()
+        c.batchSize = 1024
+        c.lrPer256 = 0.1
+        c.epochs = 10
+        c.warmupEpochs = 2
+        c.schedule = "cosine"
+        XCTAssertEqual(c.effectiveLR, 0.4, accuracy: 1e-12, "0.1 x 1024 / 256")
+        let s = c.learningRateSchedule(iterationsPerEpoch: 100)
+        XCTAssertEqual(s.rate(0), 0.4 / 200, accuracy: 1e-12, "warmup i = 1 of 200")
+        XCTAssertEqual(s.rate(99), 0.2, accuracy: 1e-12, "halfway through warmup")
+        XCTAssertEqual(s.rate(199), 0.4, accuracy: 1e-12, "end of warmup")
+        XCTAssertEqual(s.rate(600), 0.2, accuracy: 1e-12, "cosine halfway through the 800 iterations after warmup")
+        c.schedule = "step"
+        c.warmupEpochs = 0
+        c.milestones = [3, 6]
+        let step = c.learningRateSchedule(iterationsPerEpoch: 100)
+        XCTAssertEqual(step.rate(299), 0.4, accuracy: 1e-12)
+        XCTAssertEqual(step.rate(300), 0.04, accuracy: 1e-12)
+        XCTAssertEqual(step.rate(600), 0.004, accuracy: 1e-12)
+    }
+
+    func testLabelSmoothingBothFormulas() throws {
+        let paper = try smoothedTargets([3], classes: 10, eps: 0.1, formula: .paper)
+        XCTAssertEqual(paper[3], 0.9, accuracy: 1e-7)
+        XCTAssertEqual(paper[0], Float(0.1 / 9), accuracy: 1e-7)
+        let timm = try smoothedTargets([3], classes: 10, eps: 0.1, formula: .timm)
+        XCTAssertEqual(timm[3], 0.91, accuracy: 1e-7)
+        XCTAssertEqual(timm[7], 0.01, accuracy: 1e-7)
+        XCTAssertEqual(Double(paper.reduce(0, +)), 1, accuracy: 1e-6)
+        XCTAssertEqual(Double(timm.reduce(0, +)), 1, accuracy: 1e-6)
+        XCTAssertEqual(try smoothedTargets([1, 0], classes: 2, eps: 0), [0, 1, 1, 0])
+    }
+
+    func testBetaSamplerMoments() {
+        var rng = SeededGenerator(seed: 11)
+        for (a, b) in [(0.2, 0.2), (2.0, 5.0), (1.0, 1.0)] {
+            let samples = (0..<100_000).map { _ in sampleBeta(alpha: a, beta: b, using: &rng) }
+            let mean = samples.reduce(0, +) / Double(samples.count)
+            let variance = samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(samples.count)
+            XCTAssertEqual(mean, a / (a + b), accuracy: 0.005, "Beta(\(a), \(b)) mean")
+            XCTAssertEqual(variance, a * b / ((a + b) * (a + b) * (a + b + 1)), accuracy: 0.004, "Beta(\(a), \(b)) variance")
+            XCTAssertTrue(samples.allSatisfy { $0 >= 0 && $0 <= 1 })
+        }
+    }
+
+    func testMixupMixesImagesAndTargetsWithOneLambda() throws {
+        var rng = SeededGenerator(seed: 3)
+        let images = try Tensor(shape: [4, 1, 1, 2], scalars: [0, 0, 1, 1, 2, 2, 3, 3])
+        let targets = try smoothedTargets([0, 1, 2, 3], classes: 4, eps: 0.1)
+        let (mixed, mixedTargets, lambda) = try Mixup(alpha: 0.2)(images: images, targets: targets, rng: &rng)
+        for row in 0..<4 { XCTAssertEqual(Double(mixedTargets[row * 4 ..< row * 4 + 4].reduce(0, +)), 1, accuracy: 1e-6) }
+        // Each mixed image is lambda x_i + (1 - lambda) x_j for some j: recover j from the pixel.
+        let pixels = try mixed.scalars
+        for i in 0..<4 {
+            let j = (Double(pixels[2 * i]) - lambda * Double(i)) / (1 - lambda)
+            XCTAssertEqual(j, j.rounded(), accuracy: 1e-4, "image \(i) mixes with a whole index")
+            let jj = Int(j.rounded())
+            XCTAssertEqual(Double(mixedTargets[i * 4 + i]), lambda * 0.9 + (1 - lambda) * (jj == i ? 0.9 : 0.1 / 3), accuracy: 1e-5)
+        }
+    }
+
+    /// z = [1, 0], r = [0, 1], p = [1, 0], T = 2, weight 1:
+    /// CE(p, z) = log(1 + e^-1); softmax(r/T) = [1/(1+e^0.5), e^0.5/(1+e^0.5)] = [q0, q1];
+    /// CE(q, z/T) = -(q0 log s0 + q1 log s1) with s = softmax([0.5, 0]); loss = CE(p, z) + 4 CE(q, z/T).
+    func testDistillationLossByHand() throws {
+        let z = try Tensor(shape: [1, 2], scalars: [1, 0]), r = try Tensor(shape: [1, 2], scalars: [0, 1])
+        let p = try Tensor(shape: [1, 2], scalars: [1, 0])
+        let loss = try distillationLoss(student: z, teacher: r, targets: p, temperature: 2).item()
+        let hard = log(1 + exp(-1.0))
+        let q1 = exp(0.5) / (1 + exp(0.5)), q0 = 1 - q1
+        let s0 = exp(0.5) / (1 + exp(0.5)), s1 = 1 - s0
+        let soft = -(q0 * log(s0) + q1 * log(s1))
+        XCTAssertEqual(Double(loss), hard + 4 * soft, accuracy: 1e-5)
+    }
+
+    /// With zero gradients, one step without momentum leaves biases and BN parameters alone and
+    /// shrinks decayed weights by exactly lr * wd * w.
+    func testNoBiasDecayGroups() throws {
+        let model = try ModelZoo.make("cifar_resnet20", classes: 10, inputChannels: 1)
+        try model.initialize(seed: 1)
+        let parameters = model.namedParameters()
+        let groups = parameterGroups(parameters, weightDecay: 0.01, noBiasDecay: true)
+        XCTAssertEqual(groups.map(\.name), ["decay", "no_decay"])
+        XCTAssertTrue(groups[0].parameters.allSatisfy { $0.0.hasSuffix("weight") && $0.1.rank > 1 })
+        XCTAssertTrue(groups[1].parameters.contains { $0.0 == "fc.bias" } && groups[1].parameters.contains { $0.0 == "bn1.weight" })
+        let before = Dictionary(uniqueKeysWithValues: try parameters.map { ($0.0, try $0.1.scalars) })
+        for (_, p) in parameters { p.grad = try Tensor.zeros(p.shape) }
+        try SGD(groups: groups, momentum: 0).step(lr: 0.5)
+        for (name, p) in parameters {
+            let after = try p.scalars, old = before[name]!
+            if p.rank > 1 {
+                for (a, w) in zip(after, old) { XCTAssertEqual(a, w - 0.5 * 0.01 * w, accuracy: 1e-7) }
+            } else {
+                XCTAssertEqual(after, old, name)
+            }
+        }
+    }
+
+    /// With zero-gamma, a residual block with an identity shortcut computes relu(x): on the
+    /// non-negative output of the layer before, the identity.
+    func testZeroGammaBlocksStartAsTheIdentity() throws {
+        let model = try ModelZoo.make("cifar_resnet20", classes: 10, inputChannels: 1)
+        try model.initialize(seed: 2, zeroGamma: true)
+        let block = try XCTUnwrap(Dictionary(uniqueKeysWithValues: model.namedModules())["layer1.1"])
+        var rng = SeededGenerator(seed: 4)
+        let x = try relu(Tensor.randn([2, 16, 7, 7], using: &rng))
+        XCTAssertEqual(try block(x).scalars, try x.scalars)
+    }
+
+    func testLossScalerHalvesSkipsAndGrows() {
+        var scaler = DynamicLossScaler(scale: 65536, growthInterval: 3)
+        XCTAssertFalse(scaler.update(gradientsFinite: false))
+        XCTAssertEqual(scaler.scale, 32768)
+        XCTAssertEqual(scaler.skippedSteps, 1)
+        XCTAssertTrue(scaler.update(gradientsFinite: true))
+        XCTAssertTrue(scaler.update(gradientsFinite: true))
+        XCTAssertEqual(scaler.scale, 32768)
+        XCTAssertTrue(scaler.update(gradientsFinite: true))
+        XCTAssertEqual(scaler.scale, 65536, "doubled after 3 good steps in a row")
+    }
+
+    /// An overflow injected into a gradient under FP16 is caught: the step is skipped, the
+    /// weights keep their values, and SGD's master copy stays FP32 while the model holds FP16.
+    func testLowPrecisionMasterWeightsAndOverflow() throws {
+        let w = try Tensor(shape: [2], scalars: [1.0 / 3, 2], requiresGrad: true)
+        let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: [("w", w)], weightDecay: 0)], momentum: 0, masterPrecision: .float16)
+        XCTAssertEqual(try w.scalars[0], 0.333251953125, "the model computes with the FP16 value")
+        XCTAssertEqual(sgd.masters["w"]?[0], 1.0 / 3, "the master keeps FP32")
+        w.grad = try Tensor(shape: [2], scalars: [.infinity, 1])
+        XCTAssertFalse(try sgd.gradientsAreFinite())
+        w.grad = try Tensor(shape: [2], scalars: [1e-4, 1])
+        try sgd.step(lr: 1e-3)
+        XCTAssertEqual(sgd.masters["w"]![0], Float(1.0 / 3) - 1e-7, accuracy: 3e-8, "an update too small for FP16 survives in the master")
+        XCTAssertLessThan(sgd.masters["w"]![0], Float(1.0 / 3))
+        XCTAssertEqual(try w.scalars[0], 0.333251953125)
+    }
+
+    /// Activations and gradients under StoragePrecision are FP16 values.
+    func testStoragePrecisionRoundsActivationsAndGradients() throws {
+        let x = try Tensor(shape: [1, 3], scalars: [1.0 / 3, 0.1, 3], requiresGrad: true)
+        let y = try StoragePrecision.with(.float16) { () -> Tensor in
+            let y = try scale(x, by: 1.0 / 3)
+            try y.backward(gradient: Tensor(shape: [1, 3], scalars: [1, 1, 1]))
+            return y
+        }
+        for v in try y.scalars { XCTAssertEqual(v, Float(Float16(v))) }
+        XCTAssertEqual(try x.grad!.scalars[0], Float(Float16(Float(1.0 / 3))))
+    }
+
+    func testRecipes() {
+        var c = TrainConfig()
+        c.model = "cifar_resnet20"
+        c.epochs = 24
+        Recipe.full.apply(to: &c)
+        XCTAssertEqual(c.model, "cifar_resnet20d")
+        XCTAssertEqual(c.schedule, "cosine")
+        XCTAssertEqual(c.warmupEpochs, 1)
+        XCTAssertEqual([c.labelSmoothing, c.mixupAlpha], [0.1, 0.2])
+        XCTAssertTrue(c.zeroGamma && c.noBiasDecay)
+        XCTAssertEqual(c.precision, "fp16")
+        var b = TrainConfig()
+        Recipe.baseline.apply(to: &b)
+        XCTAssertEqual(b.precision, "fp32")
+        XCTAssertFalse(b.zeroGamma)
+    }
+}
