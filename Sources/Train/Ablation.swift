@@ -1,0 +1,143 @@
+import Foundation
+import NN
+
+/// The paper's cumulative ablation (Tables 4-6) on the user's data: each row adds one trick to
+/// the row above, every row with the same seeds, data order and epochs.
+public enum Ablation {
+    /// (name, what the row adds). Row 1 is the baseline recipe on the given config.
+    public static let rows: [(name: String, add: @Sendable (inout TrainConfig) -> Void)] = [
+        ("baseline", { Recipe.baseline.apply(to: &$0) }),
+        ("+ linear scaling, 4x batch", { $0.batchSize *= 4 }),
+        ("+ LR warmup", { $0.warmupEpochs = Recipe.warmup(epochs: $0.epochs) }),
+        ("+ zero gamma", { $0.zeroGamma = true }),
+        ("+ no bias decay", { $0.noBiasDecay = true }),
+        ("+ FP16", { $0.precision = "fp16" }),
+        ("+ ResNet-D", { $0.model = resnetD($0.model) }),
+        ("+ cosine decay", { $0.schedule = "cosine" }),
+        ("+ label smoothing", { $0.labelSmoothing = 0.1 }),
+        ("+ mixup", { $0.mixupAlpha = 0.2 }),
+        ("+ distillation", { _ in }),  // the teacher comes from --teacher
+    ]
+
+    public struct Result: Codable, Sendable, Equatable {
+        public var row: Int
+        public var name: String
+        public var seed: UInt64
+        public var top1: Double
+        public var top5: Double
+        public var secondsPerEpoch: Double
+        public var history: [EpochRecord]
+        public var config: TrainConfig
+    }
+
+    /// The config of row `index` (0-based) for `base`, with `seed`.
+    public static func config(row index: Int, base: TrainConfig, seed: UInt64, teacher: String?) -> TrainConfig {
+        var c = base
+        c.teacher = nil
+        for i in 0...index { rows[i].add(&c) }
+        if index == rows.count - 1 { c.teacher = teacher }
+        c.seed = seed
+        c.recipe = "ablation row \(index + 1): \(rows[index].name)"
+        return c
+    }
+
+    /// Runs the chosen rows for each seed under `base.output`, skipping (row, seed) pairs already
+    /// in `ablation.json` with the same settings, and rewrites the table, JSON and plot after
+    /// every row. `log` gets progress lines.
+    public static func run(base: TrainConfig, rows chosen: [Int], seeds: [UInt64], teacher: String?,
+                           log: @escaping (String) -> Void) throws -> [Result] {
+        let folder = base.output
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let jsonPath = folder + "/ablation.json"
+        var results: [Result] = []
+        if let data = FileManager.default.contents(atPath: jsonPath) {
+            results = (try? JSONDecoder().decode([Result].self, from: data)) ?? []
+        }
+        for index in chosen {
+            guard rows.indices.contains(index) else { throw TrainError("--rows", "row \(index + 1) does not exist (1...\(rows.count))") }
+            if index == rows.count - 1 && teacher == nil {
+                log("row \(index + 1) (\(rows[index].name)) needs --teacher; skipped")
+                continue
+            }
+            for seed in seeds {
+                var c = config(row: index, base: base, seed: seed, teacher: teacher)
+                c.output = folder + String(format: "/rows/%02d-seed%d", index + 1, seed)
+                if let done = results.first(where: { $0.row == index + 1 && $0.seed == seed }), done.config.settingsEqual(c) {
+                    log("row \(index + 1) seed \(seed) (\(rows[index].name)): done before, top-1 \(String(format: "%.2f", done.top1))%")
+                    continue
+                }
+                log("row \(index + 1) seed \(seed): \(rows[index].name)")
+                let trainer = try Trainer(config: c)
+                trainer.log = { _ in }
+                let state = try trainer.run()
+                guard let last = state.history.last, state.epoch == c.epochs else { throw TrainError("ablation", "row \(index + 1) was interrupted") }
+                let seconds = state.history.map(\.seconds).reduce(0, +) / Double(state.history.count)
+                results.removeAll { $0.row == index + 1 && $0.seed == seed }
+                results.append(Result(row: index + 1, name: rows[index].name, seed: seed, top1: last.top1, top5: last.top5,
+                                      secondsPerEpoch: seconds, history: state.history, config: c))
+                results.sort { ($0.row, $0.seed) < ($1.row, $1.seed) }
+                log(String(format: "  top-1 %.2f%%, top-5 %.2f%%, %.1f s/epoch", last.top1, last.top5, seconds))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(Array(try encoder.encode(results)), to: jsonPath)
+                try AtomicFile.write(Array(table(results).utf8), to: folder + "/ablation.md")
+                try AtomicFile.write(Array(curvesSVG(results).utf8), to: folder + "/ablation.svg")
+            }
+        }
+        return results
+    }
+
+    /// Markdown: one line per row, the mean over its seeds, and the change from the row above.
+    public static func table(_ results: [Result]) -> String {
+        var lines = ["| # | row | seeds | top-1 (%) | top-5 (%) | s/epoch | top-1 vs row above |", "|---|---|---|---|---|---|---|"]
+        var previous: Double?
+        for row in Set(results.map(\.row)).sorted() {
+            let runs = results.filter { $0.row == row }
+            let top1 = runs.map(\.top1).reduce(0, +) / Double(runs.count), top5 = runs.map(\.top5).reduce(0, +) / Double(runs.count)
+            let seconds = runs.map(\.secondsPerEpoch).reduce(0, +) / Double(runs.count)
+            let spread = runs.count > 1 ? String(format: " (%.2f-%.2f)", runs.map(\.top1).min()!, runs.map(\.top1).max()!) : ""
+            let delta = previous.map { String(format: "%+.2f", top1 - $0) } ?? ""
+            lines.append(String(format: "| %d | %@ | %@ | %.2f%@ | %.2f | %.1f | %@ |", row, runs[0].name,
+                                runs.map { "\($0.seed)" }.joined(separator: ","), top1, spread, top5, seconds, delta))
+            previous = top1
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Validation top-1 against epochs, one line per row (seed 0, or the first seed run).
+    public static func curvesSVG(_ results: [Result]) -> String {
+        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000"]
+        let shown = Set(results.map(\.row)).sorted().compactMap { row in results.first { $0.row == row } }
+        let values = shown.flatMap { $0.history.map(\.top1) }
+        let (low, high) = (max(0, (values.min() ?? 0) - 1), min(100, (values.max() ?? 100) + 1))
+        let epochs = max(2, shown.map(\.history.count).max() ?? 2)
+        let (w, h, left, top) = (560.0, 320.0, 50.0, 30.0)
+        func px(_ e: Int) -> Double { left + Double(e - 1) / Double(epochs - 1) * w }
+        func py(_ v: Double) -> Double { top + h - (v - low) / max(high - low, 1e-9) * h }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(left + w + 260))\" height=\"\(Int(top + h + 50))\" font-family=\"sans-serif\" font-size=\"11\">\n"
+        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/><text x=\"\(left)\" y=\"18\" font-size=\"13\">validation top-1 (%) by epoch, one line per ablation row</text>\n"
+        svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"#999\"/>\n"
+        for t in 0...4 {
+            let v = low + (high - low) * Double(t) / 4
+            svg += "<text x=\"\(left - 4)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(String(format: "%.1f", v))</text>\n"
+        }
+        for e in 1...epochs { svg += "<text x=\"\(px(e))\" y=\"\(top + h + 14)\" text-anchor=\"middle\">\(e)</text>\n" }
+        svg += "<text x=\"\(left + w / 2)\" y=\"\(top + h + 30)\" text-anchor=\"middle\">epoch</text>\n"
+        for (i, result) in shown.enumerated() {
+            let color = palette[i % palette.count]
+            let points = result.history.enumerated().map { "\(px($0.offset + 1)),\(py($0.element.top1))" }.joined(separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" points=\"\(points)\"/>\n"
+            svg += "<text x=\"\(left + w + 10)\" y=\"\(top + 12 + Double(i) * 15)\" fill=\"\(color)\">\(result.row). \(result.name.replacingOccurrences(of: "&", with: "&amp;"))</text>\n"
+        }
+        return svg + "</svg>\n"
+    }
+}
+
+extension TrainConfig {
+    /// Equal but for where the output goes and how progress is printed.
+    func settingsEqual(_ other: TrainConfig) -> Bool {
+        var (a, b) = (self, other)
+        (a.output, b.output, a.logEvery, b.logEvery) = ("", "", 0, 0)
+        return a == b
+    }
+}

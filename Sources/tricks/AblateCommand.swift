@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import Train
+
+struct AblateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ablate",
+        abstract: "The paper's cumulative ablation on your data: one training run per row; writes ablation.md, ablation.json and ablation.svg to --output.")
+
+    @OptionGroup var train: TrainCommand
+
+    @Option(help: "Rows to run, 1-based and comma-separated (default: all; see the list below).")
+    var rows: String?
+
+    @Option(help: "Seeds, comma-separated; each row runs once per seed.")
+    var seeds = "0"
+
+    func run() throws {
+        let base = try train.resolved()
+        let chosen = try rows.map { list in
+            try list.split(separator: ",").map { part -> Int in
+                guard let n = Int(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--rows: not a number: \(part)") }
+                return n - 1
+            }
+        } ?? Array(Ablation.rows.indices)
+        let seedList = try seeds.split(separator: ",").map { part -> UInt64 in
+            guard let n = UInt64(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--seeds: not a number: \(part)") }
+            return n
+        }
+        print("rows:")
+        for (i, row) in Ablation.rows.enumerated() { print("  \(i + 1). \(row.name)\(chosen.contains(i) ? "" : " (not run)")") }
+        let results = try Ablation.run(base: base, rows: chosen, seeds: seedList, teacher: base.teacher) { print($0); fflush(nil) }
+        print(Ablation.table(results))
+        print("table, JSON and plot in \(base.output)")
+    }
+}
