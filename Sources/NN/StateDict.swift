@@ -15,11 +15,15 @@ extension Module {
 
     /// Loads a state dict. Strict: a missing key, an unexpected key or a wrong shape is an
     /// error naming the key(s). F16, BF16 and F64 values are converted to Float32.
-    public func loadStateDict(_ entries: [String: SafeTensors.Entry], source: String = "state dict") throws {
-        let tensors = namedParameters() + namedBuffers()
+    /// Keys starting with one of `excluding` (e.g. a classifier head being replaced) are
+    /// neither required nor loaded.
+    public func loadStateDict(_ entries: [String: SafeTensors.Entry], source: String = "state dict", excluding: [String] = []) throws {
+        func kept(_ key: String) -> Bool { !excluding.contains { key.hasPrefix($0) } }
+        let entries = entries.filter { kept($0.key) }
+        let tensors = (namedParameters() + namedBuffers()).filter { kept($0.0) }
         let counterModules = namedModules().flatMap { path, module in
             module.counters.map { (path.isEmpty ? $0.0 : path + "." + $0.0, module, $0.0) }
-        }
+        }.filter { kept($0.0) }
         let expected = Set(tensors.map(\.0) + counterModules.map(\.0))
         let missing = expected.subtracting(entries.keys).sorted()
         let unexpected = Set(entries.keys).subtracting(expected).sorted()

@@ -56,6 +56,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var teacher: String?
     public var distillTemperature = 20.0
     public var distillWeight = 1.0
+    /// Transfer learning: start from these weights (a `tricks train` checkpoint), with a new
+    /// classifier head for this data's classes.
+    public var finetuneFrom: String?
+    /// Train only the new head for this many epochs first.
+    public var freezeEpochs = 0
     /// The recipe the settings started from, for the record.
     public var recipe: String?
     public var output = "runs/run"
@@ -74,7 +79,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainConfig())) as! [String: Any]
         let optionalKeys: Set<String> = ["augment", "inputSize", "mean", "std", "milestones", "threads", "trainPerClass", "valPerClass",
-                                         "lrPer256", "mixupOffEpoch", "teacher", "recipe"]
+                                         "lrPer256", "mixupOffEpoch", "teacher", "recipe", "finetuneFrom"]
         for (key, value) in given {
             guard merged[key] != nil || optionalKeys.contains(key) else { throw TrainError(path, "unknown setting \"\(key)\"") }
             if key == "data", let nested = value as? [String: Any], var data = merged["data"] as? [String: Any] {

@@ -60,6 +60,10 @@ public final class Trainer {
                                           seed: config.seed, workers: config.workers, strict: config.strict)
         model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels)
         try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed, zeroGamma: config.zeroGamma)
+        if let path = config.finetuneFrom {
+            // Everything but the classifier head, which keeps its fresh initialisation.
+            try model.loadStateDict(SafeTensors.read(path).entries, source: path, excluding: Trainer.headPrefixes)
+        }
         // Small-image models are evaluated (and `predict` resizes photos) at the training image size.
         info = ModelInfo(model: config.model, classes: train.classes, inputChannels: train.channels, mean: mean, std: std,
                          augment: augment, inputSize: try cropSize ?? train.image(at: 0).width)
@@ -87,6 +91,16 @@ public final class Trainer {
                    config.lrPer256.map { String(format: " (%.4g per 256 images x batch %d / 256)", $0, config.batchSize) } ?? "",
                    optimizer.groups.map { "\($0.name) (\($0.parameters.count) tensors, weight decay \($0.weightDecay))" }.joined(separator: ", ")))
         if resume { try restore() }
+    }
+
+    /// State-dict prefixes of the classifier heads that fine-tuning replaces.
+    public static let headPrefixes = ["fc.", "AuxLogits.fc."]
+
+    /// Fine-tuning's frozen phase: only the head trains for the first `freezeEpochs` epochs.
+    func setFrozen(_ frozen: Bool) {
+        for (name, p) in model.namedParameters() {
+            p.requiresGrad = !frozen || Trainer.headPrefixes.contains { name.hasPrefix($0) }
+        }
     }
 
     static func statistics(config: TrainConfig, train: any Dataset) throws -> ([Float], [Float]) {
@@ -132,6 +146,7 @@ public final class Trainer {
         let steps = trainLoader.batchCount / k
         while state.epoch < config.epochs {
             model.train()
+            if config.freezeEpochs > 0 { setFrozen(state.epoch < config.freezeEpochs) }
             let iterator = trainLoader.epoch(state.epoch, startingAt: state.batch)
             let start = ContinuousClock.now
             var (lossSum, lossCount, images) = (0.0, 0, 0)

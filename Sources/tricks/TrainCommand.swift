@@ -126,8 +126,9 @@ struct TrainCommand: ParsableCommand {
         return c
     }
 
-    func run() throws {
-        let config = try resolved()
+    func run() throws { try run(resolved()) }
+
+    func run(_ config: TrainConfig) throws {
         print("settings:\n\(config.json)")
         let trainer = try Trainer(config: config, resume: resume)
         print("model: \(config.model), \(trainer.model.parameterCount) parameters, \(trainer.info.classes.count) classes; "

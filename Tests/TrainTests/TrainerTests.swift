@@ -160,3 +160,57 @@ final class TrainerTests: XCTestCase {
         XCTAssertNoThrow(try Checkpoint.loadState(checkpoint))
     }
 }
+
+/// Transfer learning: weights from a Fashion-MNIST run, a new 3-class head, a frozen first epoch.
+final class FinetuneTests: XCTestCase {
+    func testFinetuneReplacesTheHeadAndFreezesTheBackbone() throws {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        let root = NSTemporaryDirectory() + "bagoftricks-finetune-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var source = TrainConfig()
+        source.trainPerClass = 20
+        source.valPerClass = 5
+        source.batchSize = 32
+        source.epochs = 1
+        source.output = root + "/source"
+        let pretrained = try Trainer(config: source)
+        pretrained.log = { _ in }
+        _ = try pretrained.run()
+
+        // A 3-class image folder of Fashion-MNIST PNGs.
+        let test = try FashionMNIST.load(train: false)
+        var written = [0, 0, 0]
+        for i in 0..<test.count where [0, 1, 7].contains(test.label(at: i)) {
+            let k = [0, 1, 7].firstIndex(of: test.label(at: i))!
+            guard written[k] < 30 else { continue }
+            let folder = "\(root)/data/\(["shirts", "trousers", "sneakers"][k])"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: "\(folder)/\(i).png", contents: Data(try ImageCodec.encodePNG(test.image(at: i))))
+            written[k] += 1
+        }
+        var c = TrainConfig()
+        c.data = DataSource(path: root + "/data", validationSplit: 0.2, channels: 1)
+        c.batchSize = 16
+        c.epochs = 2
+        c.finetuneFrom = pretrained.lastCheckpoint
+        c.freezeEpochs = 1
+        c.output = root + "/finetuned"
+        let trainer = try Trainer(config: c)
+        trainer.log = { _ in }
+        let original = try Checkpoint.loadModel(pretrained.lastCheckpoint).0.stateDict().first { $0.0 == "layer2.0.conv1.weight" }!.1
+        var frozenChecked = false
+        trainer.afterStep = { state in
+            guard state.epoch == 0 else { return }
+            let now = try! trainer.model.stateDict().first { $0.0 == "layer2.0.conv1.weight" }!.1
+            XCTAssertEqual(now, original, "backbone frozen in epoch 1")
+            frozenChecked = true
+        }
+        let state = try trainer.run()
+        XCTAssertTrue(frozenChecked)
+        XCTAssertEqual(state.epoch, 2)
+        let params = Dictionary(uniqueKeysWithValues: trainer.model.namedParameters())
+        XCTAssertEqual(params["fc.weight"]?.shape, [3, 64])
+        XCTAssertNotEqual(try trainer.model.stateDict().first { $0.0 == "layer2.0.conv1.weight" }!.1, original, "unfrozen in epoch 2")
+        XCTAssertEqual(trainer.info.classes, ["shirts", "sneakers", "trousers"])
+    }
+}
