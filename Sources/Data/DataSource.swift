@@ -18,6 +18,16 @@ public struct DataSource: Sendable, Codable, Equatable {
 
     public static let builtIn = "fashion-mnist"
 
+    /// Any subset of the fields; the rest keep their defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(path: try c.decodeIfPresent(String.self, forKey: .path) ?? DataSource.builtIn,
+                  format: try c.decodeIfPresent(Format.self, forKey: .format) ?? .auto,
+                  validationPath: try c.decodeIfPresent(String.self, forKey: .validationPath),
+                  validationSplit: try c.decodeIfPresent(Double.self, forKey: .validationSplit),
+                  channels: try c.decodeIfPresent(Int.self, forKey: .channels) ?? 3)
+    }
+
     public init(path: String = builtIn, format: Format = .auto, validationPath: String? = nil, validationSplit: Double? = nil, channels: Int = 3) {
         (self.path, self.format, self.validationPath, self.validationSplit, self.channels) = (path, format, validationPath, validationSplit, channels)
     }

@@ -70,27 +70,65 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Reads a JSON config file: any subset of the fields above (the rest keep their
-    /// defaults); an unknown key is an error naming it.
+    /// Decodes any subset of the settings; the rest keep their defaults (so that config files
+    /// and checkpoints written before a setting existed still load).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = TrainConfig()
+        model = try c.decodeIfPresent(String.self, forKey: .model) ?? defaults.model
+        data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? defaults.data
+        augment = try c.decodeIfPresent(String.self, forKey: .augment)
+        inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize)
+        mean = try c.decodeIfPresent([Float].self, forKey: .mean)
+        std = try c.decodeIfPresent([Float].self, forKey: .std)
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? defaults.lr
+        schedule = try c.decodeIfPresent(String.self, forKey: .schedule) ?? defaults.schedule
+        milestones = try c.decodeIfPresent([Double].self, forKey: .milestones)
+        warmupEpochs = try c.decodeIfPresent(Double.self, forKey: .warmupEpochs) ?? defaults.warmupEpochs
+        momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? defaults.momentum
+        nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? defaults.nesterov
+        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? defaults.weightDecay
+        initializer = try c.decodeIfPresent(String.self, forKey: .initializer) ?? defaults.initializer
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? defaults.workers
+        dropLast = try c.decodeIfPresent(Bool.self, forKey: .dropLast) ?? defaults.dropLast
+        trainPerClass = try c.decodeIfPresent(Int.self, forKey: .trainPerClass)
+        valPerClass = try c.decodeIfPresent(Int.self, forKey: .valPerClass)
+        lrPer256 = try c.decodeIfPresent(Double.self, forKey: .lrPer256)
+        zeroGamma = try c.decodeIfPresent(Bool.self, forKey: .zeroGamma) ?? defaults.zeroGamma
+        noBiasDecay = try c.decodeIfPresent(Bool.self, forKey: .noBiasDecay) ?? defaults.noBiasDecay
+        accumulation = try c.decodeIfPresent(Int.self, forKey: .accumulation) ?? defaults.accumulation
+        precision = try c.decodeIfPresent(String.self, forKey: .precision) ?? defaults.precision
+        labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? defaults.labelSmoothing
+        smoothingFormula = try c.decodeIfPresent(SmoothingFormula.self, forKey: .smoothingFormula) ?? defaults.smoothingFormula
+        mixupAlpha = try c.decodeIfPresent(Double.self, forKey: .mixupAlpha) ?? defaults.mixupAlpha
+        mixupOffEpoch = try c.decodeIfPresent(Int.self, forKey: .mixupOffEpoch)
+        teacher = try c.decodeIfPresent(String.self, forKey: .teacher)
+        distillTemperature = try c.decodeIfPresent(Double.self, forKey: .distillTemperature) ?? defaults.distillTemperature
+        distillWeight = try c.decodeIfPresent(Double.self, forKey: .distillWeight) ?? defaults.distillWeight
+        finetuneFrom = try c.decodeIfPresent(String.self, forKey: .finetuneFrom)
+        freezeEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeEpochs) ?? defaults.freezeEpochs
+        recipe = try c.decodeIfPresent(String.self, forKey: .recipe)
+        output = try c.decodeIfPresent(String.self, forKey: .output) ?? defaults.output
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? defaults.logEvery
+        strict = try c.decodeIfPresent(Bool.self, forKey: .strict) ?? defaults.strict
+    }
+
+    /// Reads a JSON config file: any subset of the fields above; an unknown key is an error
+    /// naming it.
     public static func load(_ path: String) throws -> TrainConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw TrainError("--config", "cannot read \(path)") }
         guard let given = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw TrainError(path, "is not a JSON object")
         }
-        var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainConfig())) as! [String: Any]
-        let optionalKeys: Set<String> = ["augment", "inputSize", "mean", "std", "milestones", "threads", "trainPerClass", "valPerClass",
-                                         "lrPer256", "mixupOffEpoch", "teacher", "recipe", "finetuneFrom"]
-        for (key, value) in given {
-            guard merged[key] != nil || optionalKeys.contains(key) else { throw TrainError(path, "unknown setting \"\(key)\"") }
-            if key == "data", let nested = value as? [String: Any], var data = merged["data"] as? [String: Any] {
-                for (k, v) in nested { data[k] = v }
-                merged[key] = data
-            } else {
-                merged[key] = value
-            }
+        if let unknown = given.keys.sorted().first(where: { CodingKeys(stringValue: $0) == nil }) {
+            throw TrainError(path, "unknown setting \"\(unknown)\"")
         }
         do {
-            return try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+            return try JSONDecoder().decode(TrainConfig.self, from: data)
         } catch {
             throw TrainError(path, "has a setting of the wrong type: \(error)")
         }

@@ -176,3 +176,22 @@ final class TricksTests: XCTestCase {
         XCTAssertFalse(b.zeroGamma)
     }
 }
+
+final class ConfigFileTests: XCTestCase {
+    func testPartialConfigKeepsDefaultsAndUnknownKeysAreErrors() throws {
+        let path = NSTemporaryDirectory() + "bagoftricks-config-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(#"{"model": "cifar_resnet56d", "epochs": 7, "data": {"channels": 1}, "mixupAlpha": 0.2}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let c = try TrainConfig.load(path)
+        XCTAssertEqual(c.model, "cifar_resnet56d")
+        XCTAssertEqual(c.epochs, 7)
+        XCTAssertEqual(c.data.channels, 1)
+        XCTAssertEqual(c.data.path, "fashion-mnist")
+        XCTAssertEqual(c.mixupAlpha, 0.2)
+        XCTAssertEqual(c.batchSize, TrainConfig().batchSize)
+        try Data(#"{"epocs": 7}"#.utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try TrainConfig.load(path)) { XCTAssertTrue("\($0)".contains("unknown setting \"epocs\""), "\($0)") }
+        try Data(#"{"epochs": "seven"}"#.utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try TrainConfig.load(path)) { XCTAssertTrue("\($0)".contains("wrong type"), "\($0)") }
+    }
+}
