@@ -175,6 +175,10 @@ public final class Trainer {
                 let rate = Double(images) / max(elapsed, 1e-9)
                 progress.update(epoch: state.epoch + 1, epochs: config.epochs, step: state.batch / k, steps: steps, loss: lossSum / Double(lossCount),
                                 lr: lr, imagesPerSecond: rate, eta: elapsed / Double(lossCount) * Double(steps - state.batch / k))
+                if state.iteration % config.logEvery == 0 {
+                    try appendLine(["iteration": Double(state.iteration), "epoch": Double(state.epoch + 1), "loss": value, "lr": lr,
+                                    "imagesPerSecond": rate], to: "steps.jsonl")
+                }
                 afterStep?(state)
                 if interrupted.load(ordering: .relaxed) {
                     iterator.cancel()
@@ -196,7 +200,7 @@ public final class Trainer {
             if improved { state.bestTop1 = evaluation.top1 }
             try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)
             if improved { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: bestCheckpoint) }
-            try appendMetrics(record)
+            try appendLine(record, to: "metrics.jsonl")
             try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
                                  to: config.output + "/curves.svg")
             log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0fs (%.1f img/s)%@",
@@ -238,13 +242,15 @@ public final class Trainer {
         }
     }
 
-    func appendMetrics(_ record: EpochRecord) throws {
+    /// Appends one JSON line to a log in the output folder (`metrics.jsonl` per epoch,
+    /// `steps.jsonl` every `logEvery` steps).
+    func appendLine(_ value: some Encodable, to name: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let line = String(decoding: try encoder.encode(record), as: UTF8.self) + "\n"
-        let path = config.output + "/metrics.jsonl"
+        let line = String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+        let path = config.output + "/" + name
         if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError(path, "cannot append metrics") }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError(path, "cannot append to the log") }
         defer { try? handle.close() }
         handle.seekToEndOfFile()
         handle.write(Data(line.utf8))

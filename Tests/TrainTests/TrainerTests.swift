@@ -43,6 +43,7 @@ final class TrainerTests: XCTestCase {
     func testShortRunLearnsFashionMNIST() throws {
         var c = try config(perClass: 300, epochs: 3)
         c.valPerClass = 100
+        c.logEvery = 10
         let state = try quiet(Trainer(config: c)).run()
         XCTAssertEqual(state.history.count, 3)
         XCTAssertGreaterThan(state.history.last!.top1, 70, "top-1 after 3 epochs on 3000 images")
@@ -52,6 +53,8 @@ final class TrainerTests: XCTestCase {
         }
         let lines = try String(contentsOfFile: c.output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 3)
+        let steps = try String(contentsOfFile: c.output + "/steps.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(steps.count, 3 * (3000 / 32) / 10, "a line every 10 steps")
         XCTAssertTrue(try String(contentsOfFile: c.output + "/curves.svg", encoding: .utf8).contains("<polyline"))
     }
 
