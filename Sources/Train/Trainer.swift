@@ -164,9 +164,11 @@ public final class Trainer {
                     throw TrainError("step \(state.iteration + 1) (epoch \(state.epoch + 1), batch \(state.batch / k + 1))",
                                      "loss is \(value); stopping. The last good checkpoint is \(lastCheckpoint); try a lower --lr")
                 }
+                // Unscale with the scale the gradients were made with, before the scaler updates it.
+                let usedScale = lossScale
                 var apply = true
                 if state.lossScaler != nil { apply = state.lossScaler!.update(gradientsFinite: try optimizer.gradientsAreFinite()) }
-                if apply { try optimizer.step(lr: lr, gradientScale: 1 / lossScale) }
+                if apply { try optimizer.step(lr: lr, gradientScale: 1 / usedScale) }
                 state.iteration += 1
                 state.batch += k
                 lossSum += value
