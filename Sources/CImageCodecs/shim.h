@@ -8,16 +8,22 @@
 // libpng's simplified API through two small functions, so that Swift sees neither setjmp nor
 // the PNG_IMAGE_* macros. Both return 0 on success and fill `message` otherwise.
 
+// Starts reading PNG bytes into `image`; 0 on success.
+static inline int cimg_png_begin(png_image *image, const void *data, size_t size, char message[64]) {
+    memset(image, 0, sizeof *image);
+    image->version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(image, data, size)) {
+        strncpy(message, image->message, 63); message[63] = 0;
+        return 1;
+    }
+    return 0;
+}
+
 // Decodes PNG bytes to 8-bit grey (channels 1) or RGB (channels 3), into a malloc'd buffer.
 static inline int cimg_png_decode(const void *data, size_t size, int channels, unsigned char **pixels,
                                   int *width, int *height, char message[64]) {
     png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        strncpy(message, image.message, 63); message[63] = 0;
-        return 1;
-    }
+    if (cimg_png_begin(&image, data, size, message)) return 1;
     image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     size_t bytes = (size_t)image.width * image.height * (size_t)channels;
     unsigned char *buffer = (unsigned char *)malloc(bytes ? bytes : 1);
@@ -30,22 +36,6 @@ static inline int cimg_png_decode(const void *data, size_t size, int channels, u
     *pixels = buffer;
     *width = (int)image.width;
     *height = (int)image.height;
-    return 0;
-}
-
-// Reads only the header: size and whether the image has colour.
-static inline int cimg_png_header(const void *data, size_t size, int *width, int *height, int *color, char message[64]) {
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        strncpy(message, image.message, 63); message[63] = 0;
-        return 1;
-    }
-    *width = (int)image.width;
-    *height = (int)image.height;
-    *color = (image.format & PNG_FORMAT_FLAG_COLOR) ? 1 : 0;
-    png_image_free(&image);
     return 0;
 }
 

@@ -45,6 +45,7 @@ public struct ImageFolder: Dataset {
         guard !files.isEmpty else { throw DataError(root, "the class folders hold no .jpg, .jpeg or .png files") }
         (self.root, self.classes, self.channels, self.minShortSide) = (root, classes, channels, minShortSide)
         (self.files, self.labels, self.skipped) = (files, labels, skipped)
+        for (path, reason) in skipped { FileHandle.standardError.write(Data("skipped \(path): \(reason)\n".utf8)) }
     }
 
     public var count: Int { files.count }

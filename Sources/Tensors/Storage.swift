@@ -58,14 +58,5 @@ final class BufferPool: Sendable {
         if !kept { free(pointer) }
     }
 
-    /// Frees every cached buffer.
-    func drain() {
-        let addresses = state.withLock { state -> [UInt] in
-            defer { state = State() }
-            return state.free.values.flatMap { $0 }
-        }
-        addresses.forEach { free(UnsafeMutableRawPointer(bitPattern: $0)) }
-    }
-
     private static func rounded(_ byteCount: Int) -> Int { max(64, (byteCount + 63) & ~63) }
 }
