@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Training-step images/s of PyTorch (2 threads, NCHW and channels_last) beside `tricks bench
+train`, model by model, in one run on the same machine, with the ratio ours / PyTorch-best.
+
+The same models, shapes, optimiser (SGD, Nesterov momentum 0.9, weight decay 1e-4) and loss
+(cross-entropy) on synthetic data. Install PyTorch once, outside the repo (about 5 GB):
+    python3 -m venv ~/torch-venv && ~/torch-venv/bin/pip install torch torchvision timm
+    swift build -c release
+    ~/torch-venv/bin/python bench/pytorch_reference.py [--rounds 5] [--rows resnet20,resnet50]
+"""
+import argparse, re, subprocess, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class CifarResNet20(nn.Module):
+    """Our `cifar_resnet20`: 3x3 stem (16), 3 stages x 3 basic blocks (16/32/64), GAP, FC."""
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(16)
+        layers, cin = [], 16
+        for i, w in enumerate([16, 32, 64]):
+            for j in range(3):
+                layers.append(BasicBlock(cin, w, 2 if j == 0 and i > 0 else 1)); cin = w
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.layers(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def mobilenet_v1(classes=10):
+    """Our `mobilenet_v1`: 3x3 s2 stem, 13 depthwise-separable blocks, GAP, FC."""
+    def block(cin, cout, stride):
+        return nn.Sequential(nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU(inplace=True),
+                             nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    spec = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    layers, cin = [nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True))], 32
+    for cout, s in spec:
+        layers.append(block(cin, cout, s)); cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1024, classes))
+
+
+def small_resnet18(classes=10):
+    m = torchvision.models.resnet18(num_classes=classes)
+    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False); m.maxpool = nn.Identity()
+    return m
+
+
+def resnet50d(classes=10):
+    import timm
+    return timm.create_model("resnet50d", num_classes=classes)
+
+
+# (row, our model name, PyTorch constructor, batch, input size)
+ROWS = [
+    ("resnet20", "cifar_resnet20", lambda: CifarResNet20(), 128, 32),
+    ("resnet18-small", "cifar_resnet18", small_resnet18, 128, 32),
+    ("resnet50", "resnet50b", lambda: torchvision.models.resnet50(num_classes=10), 16, 224),
+    ("resnet50d", "resnet50d", resnet50d, 16, 224),
+    ("mobilenet_v1", "mobilenet_v1", mobilenet_v1, 32, 224),
+]
+
+
+def pytorch_rate(make, batch, size, channels_last, rounds):
+    torch.manual_seed(0)
+    model = make()
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    x = torch.randn(batch, 3, size, size)
+    y = torch.arange(batch) % 10
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last); x = x.to(memory_format=torch.channels_last)
+    times = []
+    for i in range(rounds + 2):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return batch / times[len(times) // 2]
+
+
+def ours_rate(model, batch, size, rounds):
+    out = subprocess.run([".build/release/tricks", "bench", "train", "--model", model, "-b", str(batch), "--input-size", str(size),
+                          "--rounds", str(rounds), "--threads", "2"], capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"train ([0-9.]+) img/s", out).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rows", default=",".join(r[0] for r in ROWS))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"PyTorch {torch.__version__}, 2 threads; training step img/s, median of {args.rounds} after 2 warm-up steps")
+    print("| model | batch, input | PyTorch NCHW | PyTorch channels_last | BagOfTricks | ours / PyTorch best |")
+    print("|---|---|---|---|---|---|")
+    for row, ours, make, batch, size in ROWS:
+        if row not in args.rows.split(","):
+            continue
+        nchw = pytorch_rate(make, batch, size, False, args.rounds)
+        cl = pytorch_rate(make, batch, size, True, args.rounds)
+        mine = ours_rate(ours, batch, size, args.rounds)
+        print(f"| {row} | {batch}, {size}x{size}x3 | {nchw:.1f} | {cl:.1f} | {mine:.1f} | {mine / max(nchw, cl):.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
