@@ -89,9 +89,6 @@ public struct ConvBenchmark {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
 
 /// The three convolution primitives with every buffer allocated in the layout its primitive
 /// chose: only `dnnl_primitive_execute` is timed.

@@ -17,6 +17,22 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public var inputSize: Int?
 }
 
+extension ModelInfo {
+    /// The transform the model was validated with (`tricks eval` and `predict` reuse it).
+    public var evaluationTransform: Compose {
+        Train.evaluationTransform(augment: augment, inputSize: inputSize, normalize: Normalize(mean: mean, std: std))
+    }
+}
+
+/// Validation: for the imagenet pipeline, shorter side to size x 256/224 and a centre crop;
+/// for small images, a centre crop to `inputSize` if one is given; then normalisation.
+public func evaluationTransform(augment: String, inputSize: Int?, normalize: Normalize) -> Compose {
+    if augment == "imagenet", let size = inputSize {
+        return Pipelines.imagenetEval(resize: size * 256 / 224, size: size, normalize: normalize)
+    }
+    return Compose((inputSize.map { [CenterCrop($0)] } ?? []) + [normalize])
+}
+
 /// One epoch's results, as logged.
 public struct EpochRecord: Codable, Sendable, Equatable {
     public var epoch: Int

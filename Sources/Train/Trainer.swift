@@ -48,11 +48,10 @@ public final class Trainer {
         }
         let (mean, std) = try Trainer.statistics(config: config, train: train)
         let normalize = Normalize(mean: mean, std: std)
-        let (trainTransform, evalTransform): (Compose, Compose) = augment == "small"
-            ? (Compose([PadRandomCrop(padding: 4, size: cropSize), RandomHorizontalFlip(), normalize]),
-               Compose((cropSize.map { [CenterCrop($0)] } ?? []) + [normalize]))
-            : (Pipelines.imagenetTrain(size: cropSize!, normalize: normalize),
-               Pipelines.imagenetEval(resize: cropSize! * 256 / 224, size: cropSize!, normalize: normalize))
+        let trainTransform = augment == "small"
+            ? Compose([PadRandomCrop(padding: 4, size: cropSize), RandomHorizontalFlip(), normalize])
+            : Pipelines.imagenetTrain(size: cropSize!, normalize: normalize)
+        let evalTransform = evaluationTransform(augment: augment, inputSize: cropSize, normalize: normalize)
         // With gradient accumulation the loader hands out micro-batches.
         trainLoader = try DataLoader(dataset: train, transform: trainTransform, batchSize: config.batchSize / config.accumulation, shuffle: true,
                                      dropLast: config.dropLast, seed: config.seed, workers: config.workers, strict: config.strict)
@@ -259,6 +258,3 @@ public final class Trainer {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -22,20 +22,11 @@ struct EvalCommand: ParsableCommand {
         guard validation.classes.count == info.classes.count else {
             throw ValidationError("\(checkpoint) was trained on \(info.classes.count) classes; \(data.description) has \(validation.classes.count)")
         }
-        let loader = try DataLoader(dataset: validation, transform: evaluationTransform(info), batchSize: batchSize, shuffle: false)
+        let loader = try DataLoader(dataset: validation, transform: info.evaluationTransform, batchSize: batchSize, shuffle: false)
         let result = try evaluate(model, loader: loader)
         print(String(format: "%@ on %@ (%d images): loss %.4f, top-1 %.2f%%, top-5 %.2f%%",
                      info.model, data.description, result.count, result.loss, result.top1, result.top5))
     }
-}
-
-/// The transform a checkpoint's model was validated with.
-func evaluationTransform(_ info: ModelInfo) -> Compose {
-    let normalize = Normalize(mean: info.mean, std: info.std)
-    if info.augment == "imagenet", let size = info.inputSize {
-        return Pipelines.imagenetEval(resize: size * 256 / 224, size: size, normalize: normalize)
-    }
-    return Compose((info.inputSize.map { [CenterCrop($0)] } ?? []) + [normalize])
 }
 
 struct PredictCommand: ParsableCommand {
@@ -49,7 +40,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let (model, info) = try Checkpoint.loadModel(checkpoint)
-        let transform = evaluationTransform(info)
+        let transform = info.evaluationTransform
         var rng = SeededGenerator(seed: 0)  // the evaluation transforms draw nothing
         for path in images {
             guard let bytes = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read file") }
