@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Training-step images/s of PyTorch (2 threads, NCHW and channels_last) beside `tricks bench
-train`, model by model, in one run on the same machine, with the ratio ours / PyTorch-best.
+"""Training-step and inference images/s and peak memory of PyTorch (2 threads, NCHW and
+channels_last) beside `tricks bench train`, model by model, in one run on the same machine,
+with the ratios ours / PyTorch-best.
 
 The same models, shapes, optimiser (SGD, Nesterov momentum 0.9, weight decay 1e-4) and loss
-(cross-entropy) on synthetic data. Install PyTorch once, outside the repo (about 5 GB):
+(cross-entropy) on synthetic data. Every measurement runs in its own process, so peak resident
+memory (VmHWM) is that configuration's alone. Install PyTorch once, outside
+the repo (about 5 GB):
     python3 -m venv ~/torch-venv && ~/torch-venv/bin/pip install torch torchvision timm
     swift build -c release
     ~/torch-venv/bin/python bench/pytorch_reference.py [--rounds 5] [--rows resnet20,resnet50]
 """
-import argparse, re, subprocess, time
+import argparse, json, subprocess, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -79,49 +82,79 @@ ROWS = [
 ]
 
 
-def pytorch_rate(make, batch, size, channels_last, rounds):
+def timed(body, rounds):
+    """Two warm-up calls, then the median of `rounds` timed ones (seconds)."""
+    times = []
+    for i in range(rounds + 2):
+        start = time.perf_counter()
+        body()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def measure_pytorch(row, channels_last, rounds):
+    """Runs in a child process: one model, one layout; returns img/s and peak RSS."""
+    torch.set_num_threads(2)
+    _, _, make, batch, size = next(r for r in ROWS if r[0] == row)
     torch.manual_seed(0)
     model = make()
-    model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
     x = torch.randn(batch, 3, size, size)
     y = torch.arange(batch) % 10
     if channels_last:
         model = model.to(memory_format=torch.channels_last); x = x.to(memory_format=torch.channels_last)
-    times = []
-    for i in range(rounds + 2):
-        start = time.perf_counter()
+
+    def step():
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    times.sort()
-    return batch / times[len(times) // 2]
+
+    model.train()
+    train = batch / timed(step, rounds)
+    model.eval()
+    with torch.no_grad():
+        inference = batch / timed(lambda: model(x), rounds)
+    return {"train": train, "inference": inference, "peak_mb": peak_resident_mb()}
 
 
-def ours_rate(model, batch, size, rounds):
-    out = subprocess.run([".build/release/tricks", "bench", "train", "--model", model, "-b", str(batch), "--input-size", str(size),
-                          "--rounds", str(rounds), "--threads", "2"], capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"train ([0-9.]+) img/s", out).group(1))
+def peak_resident_mb():
+    """VmHWM, not ru_maxrss: a forked child inherits its parent's ru_maxrss across exec."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+
+def child(arguments):
+    return json.loads(subprocess.run(arguments, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rows", default=",".join(r[0] for r in ROWS))
+    parser.add_argument("--child", nargs=2, metavar=("ROW", "LAYOUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    print(f"PyTorch {torch.__version__}, 2 threads; training step img/s, median of {args.rounds} after 2 warm-up steps")
-    print("| model | batch, input | PyTorch NCHW | PyTorch channels_last | BagOfTricks | ours / PyTorch best |")
-    print("|---|---|---|---|---|---|")
+    if args.child:
+        print(json.dumps(measure_pytorch(args.child[0], args.child[1] == "channels_last", args.rounds)))
+        return
+    print(f"PyTorch {torch.__version__} vs BagOfTricks, 2 threads each; img/s = median of {args.rounds} steps after 2 warm-up; "
+          "peak RSS per configuration (own process); ratios = ours / PyTorch's best layout (memory: of that layout)")
+    print("| model | batch, input | train img/s PyTorch NCHW / channels_last | BagOfTricks | train ratio "
+          "| inference img/s PyTorch best / ours | peak RSS MB PyTorch (best layout) / ours |")
+    print("|---|---|---|---|---|---|---|")
     for row, ours, make, batch, size in ROWS:
         if row not in args.rows.split(","):
             continue
-        nchw = pytorch_rate(make, batch, size, False, args.rounds)
-        cl = pytorch_rate(make, batch, size, True, args.rounds)
-        mine = ours_rate(ours, batch, size, args.rounds)
-        print(f"| {row} | {batch}, {size}x{size}x3 | {nchw:.1f} | {cl:.1f} | {mine:.1f} | {mine / max(nchw, cl):.2f} |", flush=True)
+        torch_runs = {layout: child([sys.executable, __file__, "--rounds", str(args.rounds), "--child", row, layout])
+                      for layout in ("nchw", "channels_last")}
+        mine = child([".build/release/tricks", "bench", "train", "--model", ours, "-b", str(batch), "--input-size", str(size),
+                      "--rounds", str(args.rounds), "--threads", "2", "--json"])
+        best = max(torch_runs.values(), key=lambda r: r["train"])
+        best_inference = max(r["inference"] for r in torch_runs.values())
+        print(f"| {row} | {batch}, {size}x{size}x3 | {torch_runs['nchw']['train']:.1f} / {torch_runs['channels_last']['train']:.1f} "
+              f"| {mine['trainImagesPerSecond']:.1f} | {mine['trainImagesPerSecond'] / best['train']:.2f} "
+              f"| {best_inference:.1f} / {mine['inferenceImagesPerSecond']:.1f} "
+              f"| {best['peak_mb']:.0f} / {mine['peakResidentMB']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # Installs the Debian packages BagOfTricks needs; skips those already present, so it is safe
 # to run every time (CI runs it on a fresh machine).
 set -euo pipefail
-packages=(libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
+packages=(libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist
+          openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,13 +5,26 @@ import Optim
 import Tensors
 
 /// Training-step and inference images/s of a model on synthetic data: forward, cross-entropy,
-/// backward and an SGD step, after warm-up; the median of `rounds` steps with the spread.
+/// backward and an SGD step (Nesterov, weight decay), after warm-up; the median of `rounds`
+/// steps with the spread, the GFLOP/s that median achieves, and the process's peak resident
+/// memory (run one model per process for a per-model figure: `tricks bench train` does).
 public struct TrainStepBenchmark {
-    public struct Result: Sendable {
-        public var trainImagesPerSecond: Double
-        public var trainSpread: (Double, Double)
-        public var inferenceImagesPerSecond: Double
+    public struct Result: Codable, Sendable {
+        public var model: String, batchSize: Int, inputSize: Int
+        public var trainImagesPerSecond: Double, trainSlowest: Double, trainFastest: Double
+        public var inferenceImagesPerSecond: Double, inferenceSlowest: Double, inferenceFastest: Double
+        /// Multiply-accumulates of one image's forward pass.
+        public var macsPerImage: Int
+        /// 2 FLOPs per MAC; a training step counts three passes (forward, backward-data,
+        /// backward-weights), the usual convention (the stem's unneeded backward-data included).
+        public var trainGFLOPs: Double, inferenceGFLOPs: Double
+        public var peakResidentMB: Double
     }
+
+    /// The rows of issue 7's table: (model, batch, input side).
+    public static let standardRows: [(model: String, batch: Int, input: Int)] = [
+        ("cifar_resnet20", 128, 32), ("cifar_resnet18", 128, 32), ("resnet50b", 16, 224), ("resnet50d", 16, 224), ("mobilenet_v1", 32, 224),
+    ]
 
     public var model: String, batchSize: Int, inputSize: Int, inputChannels: Int, rounds: Int
 
@@ -26,26 +39,43 @@ public struct TrainStepBenchmark {
         let x = try Tensor.randn([batchSize, inputChannels, inputSize, inputSize], using: &rng)
         let labels = (0..<batchSize).map { $0 % 10 }
         let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: net.namedParameters(), weightDecay: 1e-4)])
-        var times: [Double] = []
         net.train()
-        for round in 0..<(rounds + 2) {
-            let start = ContinuousClock.now
+        let train = try timed {
             sgd.zeroGrad()
             try crossEntropy(net(x), labels: labels).backward()
             try sgd.step(lr: 0.01)
+        }
+        net.eval()
+        let inference = try timed { _ = try GradMode.withoutGradient { try net(x) } }
+        let macs = try MACCounter.measure { _ = try GradMode.withoutGradient { try net(x) } } / batchSize
+        let n = Double(batchSize), flops = 2 * Double(macs)
+        let trainRate = n / train.median, inferenceRate = n / inference.median
+        return Result(model: model, batchSize: batchSize, inputSize: inputSize,
+                      trainImagesPerSecond: trainRate, trainSlowest: n / train.slowest, trainFastest: n / train.fastest,
+                      inferenceImagesPerSecond: inferenceRate, inferenceSlowest: n / inference.slowest, inferenceFastest: n / inference.fastest,
+                      macsPerImage: macs, trainGFLOPs: 3 * flops * trainRate / 1e9, inferenceGFLOPs: flops * inferenceRate / 1e9,
+                      peakResidentMB: peakResidentMegabytes())
+    }
+
+    /// Two warm-up calls, then `rounds` timed ones.
+    private func timed(_ body: () throws -> Void) throws -> (median: Double, slowest: Double, fastest: Double) {
+        var times: [Double] = []
+        for round in 0..<(rounds + 2) {
+            let start = ContinuousClock.now
+            try body()
             if round >= 2 { times.append((ContinuousClock.now - start).seconds) }
         }
         times.sort()
-        net.eval()
-        var inference: [Double] = []
-        for round in 0..<(rounds + 2) {
-            let start = ContinuousClock.now
-            _ = try GradMode.withoutGradient { try net(x) }
-            if round >= 2 { inference.append((ContinuousClock.now - start).seconds) }
-        }
-        inference.sort()
-        let n = Double(batchSize)
-        return Result(trainImagesPerSecond: n / times[times.count / 2], trainSpread: (n / times.last!, n / times.first!),
-                      inferenceImagesPerSecond: n / inference[inference.count / 2])
+        return (times[times.count / 2], times.last!, times.first!)
     }
+}
+
+/// The most memory this process has held resident, in MB: VmHWM of /proc/self/status. Not
+/// getrusage's ru_maxrss, which a process started by fork+exec inherits from its parent (a
+/// Python parent that has imported PyTorch would count its own ~700 MB in every child).
+public func peakResidentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kiB = Double(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return .nan }
+    return kiB / 1024
 }

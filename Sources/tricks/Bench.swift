@@ -37,10 +37,15 @@ struct Bench: ParsableCommand {
 extension Bench {
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Training-step and inference images/s of a model on synthetic data (median of the rounds after warm-up).")
+            abstract: "Training-step and inference images/s, GFLOP/s and peak memory on synthetic data (median of the rounds after warm-up).",
+            discussion: """
+            Without --model, runs issue 7's rows (ResNet-20 and small-stem ResNet-18 at batch 128, 32x32; ResNet-50 and -D at \
+            batch 16, 224x224; MobileNet v1 at batch 32, 224x224), each in its own process so that peak memory is per row, \
+            and reports GFLOP/s against the measured sgemm peak.
+            """)
 
-        @Option(help: "Model name.")
-        var model = "cifar_resnet20"
+        @Option(help: "Model name (default: all of the standard rows).")
+        var model: String?
 
         @Option(name: [.customShort("b"), .long])
         var batchSize = 128
@@ -54,14 +59,57 @@ extension Bench {
         @Option(help: "oneDNN threads.")
         var threads: Int?
 
+        @Flag(help: "Print one JSON object (used by the rows table and bench/pytorch_reference.py).")
+        var json = false
+
         func run() throws {
             if let threads { try Threads.set(threads) }
+            guard let model else { return try runStandardRows() }
             let r = try TrainStepBenchmark(model: model, batchSize: batchSize, inputSize: inputSize, rounds: rounds).run()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                print(String(decoding: try encoder.encode(r), as: UTF8.self))
+                return
+            }
             print("\(model), batch \(batchSize), \(inputSize)x\(inputSize)x3, \(Threads.count) threads: train \(format(r.trainImagesPerSecond)) img/s "
-                  + "(\(format(r.trainSpread.0))-\(format(r.trainSpread.1))), inference \(format(r.inferenceImagesPerSecond)) img/s")
+                  + "(\(format(r.trainSlowest))-\(format(r.trainFastest))), \(format(r.trainGFLOPs)) GFLOP/s; inference \(format(r.inferenceImagesPerSecond)) img/s; "
+                  + "peak RSS \(format(r.peakResidentMB, digits: 0)) MB")
+        }
+
+        private func runStandardRows() throws {
+            let peak = try SgemmPeak.measure()
+            print("\(Threads.count) threads; sgemm peak \(format(peak)) GFLOP/s; median of \(rounds) steps after 2 warm-up (slowest-fastest)")
+            print("| model | batch, input | train img/s | train GFLOP/s (% of sgemm) | inference img/s | peak RSS MB |")
+            print("|---|---|---|---|---|---|")
+            for row in TrainStepBenchmark.standardRows {
+                var arguments = ["bench", "train", "--model", row.model, "-b", "\(row.batch)", "--input-size", "\(row.input)", "--rounds", "\(rounds)", "--json"]
+                if let threads { arguments += ["--threads", "\(threads)"] }
+                let r = try JSONDecoder().decode(TrainStepBenchmark.Result.self, from: try runSelf(arguments))
+                print("| \(row.model) | \(row.batch), \(row.input)x\(row.input)x3 | \(format(r.trainImagesPerSecond)) (\(format(r.trainSlowest))-\(format(r.trainFastest))) "
+                      + "| \(format(r.trainGFLOPs)) (\(format(100 * r.trainGFLOPs / peak, digits: 0))%) | \(format(r.inferenceImagesPerSecond)) | \(format(r.peakResidentMB, digits: 0)) |")
+            }
         }
     }
+}
 
+/// Runs this executable with `arguments` and returns its standard output; a failure names the command.
+func runSelf(_ arguments: [String]) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ValidationError("`tricks \(arguments.joined(separator: " "))` exited with status \(process.terminationStatus)")
+    }
+    return output
+}
+
+extension Bench {
     struct Loader: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Images/s of the input pipeline alone: JPEG decode + the paper's augmentation to 224x224 + batching.")
@@ -86,6 +134,7 @@ extension Bench {
 }
 
 func format(_ value: Double, digits: Int = 1) -> String {
+    if digits == 0 { return String(Int(value.rounded())) }
     let scale = pow10(digits)
     return String(Double((value * scale).rounded()) / scale)
 }
