@@ -23,11 +23,12 @@ let package = Package(
         .target(name: "Optim", dependencies: ["Tensors", "DNNL"]),
         .target(name: "Models", dependencies: ["NN", "Tensors", "DNNL"]),
         .target(name: "Train", dependencies: ["Models", "NN", "Optim", "Data", "Tensors", "DNNL"]),
+        .target(name: "Distributed", dependencies: ["Tensors"]),
         .target(name: "Benchmarks", dependencies: ["Tensors", "DNNL", "CDNNL", "Data", "Models", "NN", "Optim"]),
         .executableTarget(
             name: "tricks",
             dependencies: [
-                "Tensors", "DNNL", "NN", "Models", "Data", "Optim", "Train", "Benchmarks",
+                "Tensors", "DNNL", "NN", "Models", "Data", "Optim", "Train", "Benchmarks", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),

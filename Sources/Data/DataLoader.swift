@@ -26,27 +26,35 @@ public final class DataLoader: Sendable {
     /// Stop at a bad image instead of skipping it.
     public let strict: Bool
     public let skips = SkipLog()
+    /// Which part of every epoch this process reads (data-parallel training).
+    public let shard: Shard
 
     public init(dataset: any Dataset, transform: any Transform, batchSize: Int, shuffle: Bool, dropLast: Bool = false,
-                seed: UInt64 = 0, workers: Int = 2, prefetch: Int = 2, strict: Bool = false) throws {
+                seed: UInt64 = 0, workers: Int = 2, prefetch: Int = 2, strict: Bool = false, shard: Shard = .whole) throws {
         guard batchSize >= 1 else { throw DataError("--batch-size", "must be at least 1, got \(batchSize)") }
         guard dataset.count > 0 else { throw DataError("dataset", "has no images") }
-        if dropLast && batchSize > dataset.count {
-            throw DataError("--batch-size", "\(batchSize) is larger than the \(dataset.count) images, and the last partial batch is dropped: no batch would remain")
-        }
         (self.dataset, self.transform, self.batchSize, self.shuffle, self.dropLast) = (dataset, transform, batchSize, shuffle, dropLast)
-        (self.seed, self.workers, self.prefetch, self.strict) = (seed, max(1, workers), max(1, prefetch), strict)
+        (self.seed, self.workers, self.prefetch, self.strict, self.shard) = (seed, max(1, workers), max(1, prefetch), strict, shard)
+        if dropLast && batchSize > sampleCount {
+            throw DataError("--batch-size", "\(batchSize) is larger than the \(sampleCount) images" + (shard.count > 1 ? " of this process's shard" : "")
+                            + ", and the last partial batch is dropped: no batch would remain")
+        }
     }
 
-    public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
+    /// Samples per epoch that this process reads.
+    public var sampleCount: Int { shard.sampleCount(of: dataset.count) }
 
-    /// The sample order of an epoch.
+    public var batchCount: Int { dropLast ? sampleCount / batchSize : (sampleCount + batchSize - 1) / batchSize }
+
+    /// The sample order of an epoch: a permutation seeded by (seed, epoch), the same on every
+    /// process, of which this process takes its shard.
     public func order(epoch: Int) -> [Int] {
         var order = Array(0..<dataset.count)
-        guard shuffle else { return order }
-        var rng = SeededGenerator(seed: seed, UInt64(epoch), 0x5EED)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-        return order
+        if shuffle {
+            var rng = SeededGenerator(seed: seed, UInt64(epoch), 0x5EED)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        }
+        return shard.select(order)
     }
 
     /// The batches of `epoch`, from batch `start` on, prepared ahead on a background thread.
@@ -96,6 +104,32 @@ public final class DataLoader: Sendable {
             } } }
         }
         return Batch(images: try Tensor(shape: [images.count, c, h, w], scalars: values), labels: labels, indices: kept)
+    }
+}
+
+/// One process's part of an epoch in data-parallel training, as PyTorch's DistributedSampler:
+/// process `index` of `count` takes positions index, index + count, ... of the epoch's order.
+/// So the k-th batches of all processes together hold exactly the images of the k-th batch of
+/// one process with a batch `count` times larger. With `even`, the tail that does not divide
+/// by `count` is left out so that every process has the same number of batches (training
+/// steps stay in lockstep); without it (evaluation) every image is read once by someone.
+public struct Shard: Sendable, Equatable {
+    public let index: Int, count: Int, even: Bool
+
+    public init(index: Int, count: Int, even: Bool) {
+        precondition(count >= 1 && (0..<count).contains(index), "shard \(index) of \(count)")
+        (self.index, self.count, self.even) = (index, count, even)
+    }
+
+    public static let whole = Shard(index: 0, count: 1, even: true)
+
+    func sampleCount(of total: Int) -> Int {
+        even ? total / count : (total - index + count - 1) / count
+    }
+
+    func select(_ order: [Int]) -> [Int] {
+        guard count > 1 else { return order }
+        return Array(stride(from: index, to: even ? order.count / count * count : order.count, by: count).map { order[$0] })
     }
 }
 

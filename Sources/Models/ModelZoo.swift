@@ -8,7 +8,8 @@ import Tensors
 ///   `cifar_resnet18` ... `cifar_resnet152` (ImageNet ResNets with the small-image stem: one 3x3
 ///   stride-1 conv, no max pool), all accepting the `b`/`c`/`d` suffix;
 /// - `mobilenet_v1` (width 1.0), `mobilenet_v1_075`, `_050`, `_025`;
-/// - `inception_v3` (299x299 input).
+/// - `inception_v3` (299x299 input);
+/// - `lenet5` (28x28 input, no BatchNorm).
 public enum ModelZoo {
     public static let resnetDepths = [18, 34, 50, 101, 152]
     public static let cifarDepths = [20, 32, 44, 56, 110]
@@ -21,18 +22,22 @@ public enum ModelZoo {
                 for tweak in ["", "b", "c", "d"] { names.append("\(prefix)\(depth)\(tweak)") }
             }
         }
-        return names + ["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "inception_v3"]
+        return names + ["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "inception_v3", "lenet5"]
     }
 
     /// The input side length the model is designed for.
     public static func defaultInputSize(_ name: String) -> Int {
-        name.hasPrefix("cifar_") ? 32 : name == "inception_v3" ? 299 : 224
+        name == "lenet5" ? 28 : name.hasPrefix("cifar_") ? 32 : name == "inception_v3" ? 299 : 224
     }
+
+    /// Models for small images (CIFAR, MNIST) train with the small augmentation by default.
+    public static func isSmallImageModel(_ name: String) -> Bool { defaultInputSize(name) < 64 }
 
     /// Builds a model with zeroed weights; call `initialize` (or load weights) next.
     public static func make(_ name: String, classes: Int = 1000, inputChannels: Int = 3, auxiliaryHead: Bool = false) throws -> Module {
         guard classes >= 1 else { throw OpError(op: "model", "classes must be at least 1, got \(classes)") }
         guard inputChannels >= 1 else { throw OpError(op: "model", "input channels must be at least 1, got \(inputChannels)") }
+        if name == "lenet5" { return LeNet5(classes: classes, inputChannels: inputChannels) }
         if name == "inception_v3" { return InceptionV3(classes: classes, inputChannels: inputChannels, auxiliaryHead: auxiliaryHead) }
         if name.hasPrefix("mobilenet_v1") {
             let widths = ["mobilenet_v1": 1.0, "mobilenet_v1_100": 1.0, "mobilenet_v1_075": 0.75, "mobilenet_v1_050": 0.5, "mobilenet_v1_025": 0.25]

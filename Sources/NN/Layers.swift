@@ -58,6 +58,10 @@ public final class BatchNorm2d: Module {
     /// With `relu: true`, BatchNorm and the ReLU after it run as one kernel.
     public func callAsFunction(_ x: Tensor, relu: Bool) throws -> Tensor {
         if isTraining { numBatchesTracked += 1 }
+        if isTraining, let collective = BatchNormSync.collective {
+            return try syncBatchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                     collective: collective, momentum: momentum, eps: eps, fusedReLU: relu)
+        }
         return try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                              training: isTraining, momentum: momentum, eps: eps, fusedReLU: relu)
     }

@@ -10,7 +10,9 @@ public struct Evaluation: Sendable {
     public var count: Int
 }
 
-public func evaluate(_ model: Module, loader: DataLoader) throws -> Evaluation {
+/// With a `collective`, each process evaluates its shard of `loader` and the sums are combined:
+/// every process gets the numbers of the whole dataset.
+public func evaluate(_ model: Module, loader: DataLoader, collective: any Collective = SingleProcess()) throws -> Evaluation {
     let wasTraining = model.isTraining
     model.eval()
     defer { model.train(wasTraining) }
@@ -28,6 +30,7 @@ public func evaluate(_ model: Module, loader: DataLoader) throws -> Evaluation {
             count += batch.labels.count
         }
     }
-    let n = Double(max(count, 1))
-    return Evaluation(loss: lossSum / n, top1: 100 * Double(correct1) / n, top5: 100 * Double(correct5) / n, count: count)
+    let sums = try collective.allreduceSum([lossSum, Double(correct1), Double(correct5), Double(count)])
+    let n = max(sums[3], 1)
+    return Evaluation(loss: sums[0] / n, top1: 100 * sums[1] / n, top5: 100 * sums[2] / n, count: Int(sums[3]))
 }

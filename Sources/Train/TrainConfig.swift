@@ -10,7 +10,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var model = "cifar_resnet20"
     public var data = DataSource()
     /// "small" (pad 4 + random crop + flip) or "imagenet" (the paper's pipeline); nil picks
-    /// small for `cifar_` models and imagenet otherwise.
+    /// small for small-image models (`cifar_*`, `lenet5`) and imagenet otherwise.
     public var augment: String?
     /// Crop size for the imagenet pipeline (224), or the small pipeline's crop (nil: image size).
     public var inputSize: Int?
@@ -67,6 +67,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Progress line every this many steps when standard output is not a terminal.
     public var logEvery = 50
     public var strict = false
+    // Data-parallel training (mpirun): `batchSize` is per process.
+    /// Processes training together; set from mpirun's job, recorded so a resume can check it.
+    public var worldSize = 1
+    /// BatchNorm statistics over the global batch (PyTorch's SyncBatchNorm) instead of per process.
+    public var syncBN = false
+    /// Gradients are averaged across processes in buckets of about this many MB (PyTorch DDP: 25).
+    public var bucketMB = 25.0
 
     public init() {}
 
@@ -115,6 +122,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         output = try c.decodeIfPresent(String.self, forKey: .output) ?? defaults.output
         logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? defaults.logEvery
         strict = try c.decodeIfPresent(Bool.self, forKey: .strict) ?? defaults.strict
+        worldSize = try c.decodeIfPresent(Int.self, forKey: .worldSize) ?? defaults.worldSize
+        syncBN = try c.decodeIfPresent(Bool.self, forKey: .syncBN) ?? defaults.syncBN
+        bucketMB = try c.decodeIfPresent(Double.self, forKey: .bucketMB) ?? defaults.bucketMB
     }
 
     /// Reads a JSON config file: any subset of the fields above; an unknown key is an error
@@ -157,11 +167,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard labelSmoothing >= 0, labelSmoothing < 1 else { throw TrainError("--smoothing", "must be in [0, 1), got \(labelSmoothing)") }
         guard mixupAlpha >= 0 else { throw TrainError("--mixup", "alpha must be non-negative, got \(mixupAlpha)") }
         guard distillTemperature > 0 else { throw TrainError("--temperature", "must be positive, got \(distillTemperature)") }
+        guard bucketMB > 0 else { throw TrainError("--bucket-mb", "must be positive, got \(bucketMB)") }
         if let lrPer256 { guard lrPer256 > 0 else { throw TrainError("--lr-per-256", "must be positive, got \(lrPer256)") } }
     }
 
     /// The learning rate the run starts from (after warmup): `lr`, or linearly scaled.
-    public var effectiveLR: Double { lrPer256.map { $0 * Double(batchSize) / 256 } ?? lr }
+    public var effectiveLR: Double { lrPer256.map { $0 * Double(globalBatchSize) / 256 } ?? lr }
+
+    /// Images per optimiser step over all processes.
+    public var globalBatchSize: Int { batchSize * worldSize }
 
     public var storagePrecision: DataType { precision == "fp16" ? .float16 : precision == "bf16" ? .bfloat16 : .float32 }
 

@@ -23,6 +23,10 @@ public final class Trainer {
     public let schedule: any LearningRateSchedule
     /// The distillation teacher (eval mode), if any.
     public let teacher: Module?
+    /// The processes training together (mpirun), or this one alone.
+    public let collective: any Collective
+    /// Only rank 0 writes checkpoints, logs and plots.
+    var isPrimary: Bool { collective.rank == 0 }
     public private(set) var state: TrainingState
     /// Where lines for people go (standard output by default).
     public var log: (String) -> Void = { print($0); fflush(nil) }
@@ -35,10 +39,16 @@ public final class Trainer {
     public var lastCheckpoint: String { config.output + "/last.safetensors" }
     public var bestCheckpoint: String { config.output + "/best.safetensors" }
 
-    public init(config: TrainConfig, resume: Bool = false) throws {
+    /// With a `collective` of N processes, each trains on its shard of every epoch with
+    /// `config.batchSize` images per step; gradients are averaged across them, so one step
+    /// sees N x batchSize images. Every process must call this with the same config.
+    public init(config: TrainConfig, resume: Bool = false, collective: any Collective = SingleProcess()) throws {
+        var config = config
+        config.worldSize = collective.size
         try config.validate()
+        self.collective = collective
         if let threads = config.threads { try Threads.set(threads) }
-        let augment = config.augment ?? (config.model.hasPrefix("cifar_") ? "small" : "imagenet")
+        let augment = config.augment ?? (ModelZoo.isSmallImageModel(config.model) ? "small" : "imagenet")
         let cropSize = config.inputSize ?? (augment == "imagenet" ? 224 : nil)
         var (train, validation) = try config.data.load(minShortSide: augment == "imagenet" ? cropSize : nil)
         if let n = config.trainPerClass { train = Subset(train, perClass: n, seed: config.seed) }
@@ -54,9 +64,11 @@ public final class Trainer {
         let evalTransform = evaluationTransform(augment: augment, inputSize: cropSize, normalize: normalize)
         // With gradient accumulation the loader hands out micro-batches.
         trainLoader = try DataLoader(dataset: train, transform: trainTransform, batchSize: config.batchSize / config.accumulation, shuffle: true,
-                                     dropLast: config.dropLast, seed: config.seed, workers: config.workers, strict: config.strict)
+                                     dropLast: config.dropLast, seed: config.seed, workers: config.workers, strict: config.strict,
+                                     shard: Shard(index: collective.rank, count: collective.size, even: true))
         validationLoader = try DataLoader(dataset: validation, transform: evalTransform, batchSize: config.batchSize, shuffle: false,
-                                          seed: config.seed, workers: config.workers, strict: config.strict)
+                                          seed: config.seed, workers: config.workers, strict: config.strict,
+                                          shard: Shard(index: collective.rank, count: collective.size, even: false))
         model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels)
         try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed, zeroGamma: config.zeroGamma)
         if let path = config.finetuneFrom {
@@ -85,11 +97,57 @@ public final class Trainer {
         self.config = config
         state = TrainingState(epoch: 0, batch: 0, iteration: 0, bestTop1: -1, history: [], config: config,
                               lossScaler: config.storagePrecision == .float32 ? nil : DynamicLossScaler())
+        if collective.rank != 0 { log = { _ in } }
         log("data: train \(train.summary); validation \(validation.summary)")
+        if collective.size > 1 {
+            log("data-parallel: \(collective.size) processes x batch \(config.batchSize) = global batch \(config.globalBatchSize); "
+                + "\(trainLoader.batchCount / config.accumulation) steps per epoch; BatchNorm statistics \(config.syncBN ? "synchronised (SyncBN)" : "per process")")
+        }
         log(String(format: "lr %.5g%@; parameter groups: %@", config.effectiveLR,
-                   config.lrPer256.map { String(format: " (%.4g per 256 images x batch %d / 256)", $0, config.batchSize) } ?? "",
+                   config.lrPer256.map { String(format: " (%.4g per 256 images x batch %d / 256)", $0, config.globalBatchSize) } ?? "",
                    optimizer.groups.map { "\($0.name) (\($0.parameters.count) tensors, weight decay \($0.weightDecay))" }.joined(separator: ", ")))
-        if resume { try restore() }
+        if resume && isPrimary { try restore() }
+        try synchronizeFromPrimary()
+    }
+
+    /// Every process starts from rank 0's weights, BatchNorm statistics, optimiser buffers and,
+    /// after a resume, its training state (only rank 0 reads the checkpoint, so other machines
+    /// need no copy of it).
+    func synchronizeFromPrimary() throws {
+        guard collective.size > 1 else { return }
+        for (_, tensor) in model.namedParameters() + model.namedBuffers() { try broadcast(tensor) }
+        // The small things as JSON; momentum and master weights as raw floats after it.
+        let header = PrimarySnapshot(state: state, counters: Dictionary(uniqueKeysWithValues: model.namedCounters()),
+                                     momentum: optimizer.buffers.keys.sorted(), masters: optimizer.masters.keys.sorted())
+        let bytes = try collective.broadcast(isPrimary ? Array(try JSONEncoder().encode(header)) : [])
+        let received = try JSONDecoder().decode(PrimarySnapshot.self, from: Data(bytes))
+        let sizes = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.0, $0.1.count) })
+        func receive(_ names: [String], _ values: [String: [Float]]) throws -> [String: [Float]] {
+            try Dictionary(uniqueKeysWithValues: names.map { name in
+                guard let size = sizes[name] else { throw TrainError(lastCheckpoint, "optimiser state for unknown parameter \(name)") }
+                var floats = values[name] ?? [Float](repeating: 0, count: size)
+                try floats.withUnsafeMutableBytes { try collective.broadcast($0, root: 0) }
+                return (name, floats)
+            })
+        }
+        let momentum = try receive(received.momentum, optimizer.buffers), masters = try receive(received.masters, optimizer.masters)
+        if !isPrimary {
+            try optimizer.loadBuffers(momentum, masters: masters)
+            for (path, module) in model.namedModules() {
+                for (name, _) in module.counters {
+                    if let value = received.counters[path.isEmpty ? name : path + "." + name] { module.setCounter(name, to: value) }
+                }
+            }
+            state = received.state
+            state.config = config
+        }
+    }
+
+    /// Rank 0's values of `tensor` on every process.
+    func broadcast(_ tensor: Tensor) throws {
+        var values = try tensor.scalars
+        try values.withUnsafeMutableBytes { try collective.broadcast($0, root: 0) }
+        if !isPrimary { try tensor.assign(values) }
     }
 
     /// State-dict prefixes of the classifier heads that fine-tuning replaces.
@@ -126,6 +184,10 @@ public final class Trainer {
             throw TrainError(lastCheckpoint, "was written for model \(savedInfo?.model ?? "?") with \(savedInfo?.classes.count ?? 0) classes, "
                              + "not \(info.model) with \(info.classes.count)")
         }
+        guard saved.config.worldSize == collective.size else {
+            throw TrainError(lastCheckpoint, "was written by a run of \(saved.config.worldSize) process(es); this one has \(collective.size). "
+                             + "Resume with the same number (mpirun -np \(saved.config.worldSize)): the data order and the global batch depend on it")
+        }
         try model.loadStateDict(metadata.entries, source: lastCheckpoint)
         try optimizer.loadBuffers(momentum, masters: masters)
         state = saved
@@ -135,8 +197,10 @@ public final class Trainer {
 
     /// Trains to the configured number of epochs (or until Ctrl-C) and returns the final state.
     public func run() throws -> TrainingState {
-        try FileManager.default.createDirectory(atPath: config.output, withIntermediateDirectories: true)
-        try AtomicFile.write(Array((config.json + "\n").utf8), to: config.output + "/config.json")
+        if isPrimary {
+            try FileManager.default.createDirectory(atPath: config.output, withIntermediateDirectories: true)
+            try AtomicFile.write(Array((config.json + "\n").utf8), to: config.output + "/config.json")
+        }
         interrupted.store(false, ordering: .relaxed)
         signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
         defer { signal(SIGINT, SIG_DFL) }
@@ -157,8 +221,14 @@ public final class Trainer {
                 for micro in 0..<k {
                     guard let batch = try iterator.next() else { throw TrainError("data", "epoch \(state.epoch + 1) ended early") }
                     value += try microStep(batch, micro: micro) / Double(k)
-                    images += batch.labels.count
+                    images += batch.labels.count * collective.size
                 }
+                // One small sum for the loss and Ctrl-C (every process stops at the same step),
+                // then the gradients, in buckets.
+                let shared = try collective.allreduceSum([value, interrupted.load(ordering: .relaxed) ? 1 : 0])
+                value = shared[0] / Double(collective.size)
+                let stopRequested = shared[1] > 0
+                try averageGradients()
                 guard value.isFinite else {
                     throw TrainError("step \(state.iteration + 1) (epoch \(state.epoch + 1), batch \(state.batch / k + 1))",
                                      "loss is \(value); stopping. The last good checkpoint is \(lastCheckpoint); try a lower --lr")
@@ -167,30 +237,33 @@ public final class Trainer {
                 let usedScale = lossScale
                 var apply = true
                 if state.lossScaler != nil { apply = state.lossScaler!.update(gradientsFinite: try optimizer.gradientsAreFinite()) }
-                if apply { try optimizer.step(lr: lr, gradientScale: 1 / usedScale) }
+                // Gradients hold the sum over processes: the mean is taken here.
+                if apply { try optimizer.step(lr: lr, gradientScale: 1 / (usedScale * Double(collective.size))) }
                 state.iteration += 1
                 state.batch += k
                 lossSum += value
                 lossCount += 1
                 let elapsed = (ContinuousClock.now - start).seconds
                 let rate = Double(images) / max(elapsed, 1e-9)
-                progress.update(epoch: state.epoch + 1, epochs: config.epochs, step: state.batch / k, steps: steps, loss: lossSum / Double(lossCount),
-                                lr: lr, imagesPerSecond: rate, eta: elapsed / Double(lossCount) * Double(steps - state.batch / k))
-                if state.iteration % config.logEvery == 0 {
+                if isPrimary { progress.update(epoch: state.epoch + 1, epochs: config.epochs, step: state.batch / k, steps: steps, loss: lossSum / Double(lossCount),
+                                lr: lr, imagesPerSecond: rate, eta: elapsed / Double(lossCount) * Double(steps - state.batch / k)) }
+                if isPrimary && state.iteration % config.logEvery == 0 {
                     try appendLine(["iteration": Double(state.iteration), "epoch": Double(state.epoch + 1), "loss": value, "lr": lr,
                                     "imagesPerSecond": rate], to: "steps.jsonl")
                 }
                 afterStep?(state)
-                if interrupted.load(ordering: .relaxed) {
+                if stopRequested {
                     iterator.cancel()
-                    try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)
+                    if isPrimary { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint) }
                     log("\ninterrupted: checkpoint written to \(lastCheckpoint); continue with --resume")
                     return state
                 }
             }
             iterator.cancel()
             let trainSeconds = (ContinuousClock.now - start).seconds
-            let evaluation = try evaluate(model, loader: validationLoader)
+            // With per-process BatchNorm statistics, every process evaluates (and rank 0 saves) rank 0's.
+            if !config.syncBN { for (_, buffer) in model.namedBuffers() { try broadcast(buffer) } }
+            let evaluation = try evaluate(model, loader: validationLoader, collective: collective)
             let record = EpochRecord(epoch: state.epoch, trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
                                      valLoss: evaluation.loss, top1: evaluation.top1, top5: evaluation.top5, lr: lr,
                                      seconds: trainSeconds, imagesPerSecond: Double(images) / max(trainSeconds, 1e-9))
@@ -199,11 +272,13 @@ public final class Trainer {
             state.batch = 0
             let improved = evaluation.top1 > state.bestTop1
             if improved { state.bestTop1 = evaluation.top1 }
-            try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)
-            if improved { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: bestCheckpoint) }
-            try appendLine(record, to: "metrics.jsonl")
-            try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
-                                 to: config.output + "/curves.svg")
+            if isPrimary {
+                try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)
+                if improved { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: bestCheckpoint) }
+                try appendLine(record, to: "metrics.jsonl")
+                try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
+                                     to: config.output + "/curves.svg")
+            }
             log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0fs (%.1f img/s)%@",
                        record.epoch + 1, config.epochs, record.trainLoss, record.valLoss, record.top1, record.top5, record.seconds,
                        record.imagesPerSecond, improved ? ", best so far" : ""))
@@ -217,6 +292,34 @@ public final class Trainer {
 
     var lossScale: Double { state.lossScaler?.scale ?? 1 }
 
+    /// Sums every gradient over the processes (the optimiser step divides by their number), in
+    /// buckets of about `bucketMB`, last layers first as PyTorch's DDP orders them. All
+    /// processes hold the same parameters with gradients, so the buckets match. Not overlapped
+    /// with the backward pass: on this machine's 2 cores the ranks share the cores the backward
+    /// pass uses, so there is nothing to overlap with (see docs/distributed.md).
+    func averageGradients() throws {
+        guard collective.size > 1 else { return }
+        let withGradient = model.namedParameters().reversed().compactMap { _, p in p.grad.map { (p, $0) } }
+        let capacity = max(1, Int(config.bucketMB * 1_048_576) / 4)
+        var bucket: [Float] = [], members: [(Tensor, Tensor)] = []
+        func flush() throws {
+            guard !bucket.isEmpty else { return }
+            try bucket.withUnsafeMutableBufferPointer { try collective.allreduceSum($0) }
+            var offset = 0
+            for (_, grad) in members {
+                try grad.assign(Array(bucket[offset ..< offset + grad.count]))
+                offset += grad.count
+            }
+            (bucket, members) = ([], [])
+        }
+        for (parameter, grad) in withGradient {
+            if !bucket.isEmpty && bucket.count + grad.count > capacity { try flush() }
+            bucket += try grad.scalars
+            members.append((parameter, grad))
+        }
+        try flush()
+    }
+
     /// Forward and backward of one micro-batch with the configured tricks: smoothed targets,
     /// mixup, distillation, 16-bit rounding and loss scaling. Returns the (unscaled) loss.
     func microStep(_ batch: Batch, micro: Int) throws -> Double {
@@ -228,8 +331,9 @@ public final class Trainer {
             (images, targets, _) = try Mixup(alpha: config.mixupAlpha)(images: images, targets: targets, rng: &rng)
         }
         let target = try Tensor(shape: [batch.labels.count, classes], scalars: targets)
+        let syncBN: (any Collective)? = config.syncBN && collective.size > 1 ? collective : nil
         return try StoragePrecision.with(config.storagePrecision) {
-            let logits = try model(images)
+            let logits = try BatchNormSync.$collective.withValue(syncBN) { try model(images) }
             let loss: Tensor
             if let teacher {
                 let teacherLogits = try GradMode.withoutGradient { try teacher(images) }
@@ -258,3 +362,11 @@ public final class Trainer {
     }
 }
 
+/// What rank 0 sends the other processes at start besides the tensors.
+struct PrimarySnapshot: Codable {
+    var state: TrainingState
+    var counters: [String: Int]
+    /// Names of the parameters whose momentum / master weights follow, in this order.
+    var momentum: [String]
+    var masters: [String]
+}

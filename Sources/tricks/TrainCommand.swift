@@ -15,7 +15,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: "small (pad + crop + flip) or imagenet (the paper's pipeline). Default: small for cifar_ models.")
+    @Option(help: "small (pad + crop + flip) or imagenet (the paper's pipeline). Default: small for small-image models (cifar_*, lenet5).")
     var augment: String?
 
     @Option(help: "Crop size (imagenet pipeline: 224).")
@@ -89,6 +89,8 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var tricks: TrickOptions
 
+    @OptionGroup var distributed: DistributedOptions
+
     func resolved() throws -> TrainConfig {
         var c = try config.map(TrainConfig.load) ?? TrainConfig()
         if let epochs { c.epochs = epochs }
@@ -123,18 +125,25 @@ struct TrainCommand: ParsableCommand {
         if let logEvery { c.logEvery = logEvery }
         if strict { c.strict = true }
         tricks.apply(to: &c)
+        distributed.apply(to: &c)
         return c
     }
 
     func run() throws { try run(resolved()) }
 
     func run(_ config: TrainConfig) throws {
-        print("settings:\n\(config.json)")
-        let trainer = try Trainer(config: config, resume: resume)
-        print("model: \(config.model), \(trainer.model.parameterCount) parameters, \(trainer.info.classes.count) classes; "
-              + "\(trainer.trainLoader.batchCount) steps per epoch")
+        var config = config
+        let (collective, mpi) = try distributed.collective(config: &config)
+        let primary = collective.rank == 0
+        if primary { print("settings:\n\(config.json)") }
+        let trainer = try Trainer(config: config, resume: resume, collective: collective)
+        if primary {
+            print("model: \(config.model), \(trainer.model.parameterCount) parameters, \(trainer.info.classes.count) classes; "
+                  + "\(trainer.trainLoader.batchCount) steps per epoch")
+        }
         let state = try trainer.run()
-        if let last = state.history.last, state.epoch == config.epochs {
+        mpi?.finalize()
+        if primary, let last = state.history.last, state.epoch == config.epochs {
             print(String(format: "final: top-1 %.2f%%, top-5 %.2f%% (best top-1 %.2f%%) after %d epochs; checkpoints in %@",
                          last.top1, last.top5, state.bestTop1, config.epochs, config.output))
         }

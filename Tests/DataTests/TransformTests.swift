@@ -122,6 +122,34 @@ final class LoaderTests: XCTestCase {
         }
     }
 
+    /// Data-parallel shards: at every step the batches of N processes hold exactly the images
+    /// of one process's batch N times larger, with the same augmentation; evaluation shards
+    /// cover every image once.
+    func testShardsTogetherAreTheBatchOfOneProcess() throws {
+        let dataset = GeneratedDataset(count: 23)
+        let whole = try DataLoader(dataset: dataset, transform: transform, batchSize: 6, shuffle: true, dropLast: true, seed: 9)
+        let shards = try (0..<2).map {
+            try DataLoader(dataset: dataset, transform: transform, batchSize: 3, shuffle: true, dropLast: true, seed: 9,
+                           shard: Shard(index: $0, count: 2, even: true))
+        }
+        XCTAssertEqual(shards.map(\.batchCount), [3, 3])
+        XCTAssertEqual(whole.batchCount, 3)
+        let (w, a, b) = (whole.epoch(1), shards[0].epoch(1), shards[1].epoch(1))
+        for _ in 0..<3 {
+            let (big, first, second) = (try XCTUnwrap(w.next()), try XCTUnwrap(a.next()), try XCTUnwrap(b.next()))
+            XCTAssertEqual(Set(big.indices), Set(first.indices + second.indices))
+            XCTAssertTrue(Set(first.indices).isDisjoint(with: second.indices))
+            // The same image gets the same random crop and flip on whichever process reads it.
+            let sample = first.indices[0], at = big.indices.firstIndex(of: sample)!, size = 3 * 12 * 12
+            XCTAssertEqual(Array(try first.images.scalars[0..<size]), Array(try big.images.scalars[at * size ..< (at + 1) * size]))
+        }
+        let evaluation = try (0..<3).map {
+            try DataLoader(dataset: dataset, transform: Compose([]), batchSize: 4, shuffle: false, shard: Shard(index: $0, count: 3, even: false)).order(epoch: 0)
+        }
+        XCTAssertEqual(evaluation.map(\.count), [8, 8, 7])
+        XCTAssertEqual(evaluation.flatMap { $0 }.sorted(), Array(0..<23))
+    }
+
     func testBatchIsNCHW() throws {
         let loader = try DataLoader(dataset: GeneratedDataset(count: 2), transform: Compose([]), batchSize: 2, shuffle: false)
         let batch = try XCTUnwrap(loader.epoch(0).next())

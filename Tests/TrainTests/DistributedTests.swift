@@ -1,0 +1,155 @@
+import Data
+import Foundation
+import NN
+import Train
+import XCTest
+
+/// Data-parallel training under Open MPI: `mpirun -np 2` runs of the real `tricks train`
+/// (one thread per rank) against single-process runs with twice the batch. Skipped where
+/// mpirun is not installed (scripts/install-deps.sh installs it).
+final class DistributedTests: XCTestCase {
+    var folders: [String] = []
+    let mpirun = "/usr/bin/mpirun"
+
+    override func tearDown() {
+        for folder in folders { try? FileManager.default.removeItem(atPath: folder) }
+    }
+
+    var tricks: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tricks").path
+    }
+
+    func folder(_ name: String) -> String {
+        let path = NSTemporaryDirectory() + "bagoftricks-mpi-\(name)-\(UUID().uuidString)"
+        folders.append(path)
+        return path
+    }
+
+    /// Runs `tricks train` with `ranks` processes (mpirun when more than one); returns status and output.
+    @discardableResult
+    func train(ranks: Int, _ arguments: [String], expectSuccess: Bool = true) throws -> (Int32, String) {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpirun), "Open MPI is not installed (scripts/install-deps.sh)")
+        let process = Process()
+        if ranks > 1 {
+            process.executableURL = URL(fileURLWithPath: mpirun)
+            process.arguments = ["-np", "\(ranks)", "--oversubscribe", "--allow-run-as-root", tricks, "train"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: tricks)
+            process.arguments = ["train"] + arguments + ["--threads", "1"]
+        }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if expectSuccess { XCTAssertEqual(process.terminationStatus, 0, output) }
+        return (process.terminationStatus, output)
+    }
+
+    /// The largest difference between two checkpoints' tensors (weights and BatchNorm
+    /// statistics), relative to the largest value in either.
+    func relativeDifference(_ a: String, _ b: String) throws -> Float {
+        let (x, y) = (try SafeTensors.read(a).entries, try SafeTensors.read(b).entries)
+        XCTAssertEqual(Set(x.keys), Set(y.keys))
+        var (difference, largest): (Float, Float) = (0, 0)
+        for (key, entry) in x where entry.dtype == "F32" {
+            let (u, v) = (try entry.floats(), try y[key]!.floats())
+            for (p, q) in zip(u, v) { difference = max(difference, abs(p - q)); largest = max(largest, abs(p), abs(q)) }
+        }
+        return difference / largest
+    }
+
+    /// 200 images; one process with batch 16 and two with batch 8 take the same images at
+    /// every one of the 12 steps, so without BatchNorm the weights must agree to float
+    /// rounding (the gradient sums are added in another order). Tolerance: 1e-5 of the
+    /// largest weight.
+    func testTwoRanksEqualOneRankWithTwiceTheBatchWithoutBatchNorm() throws {
+        let common = ["--model", "lenet5", "--train-per-class", "20", "--val-per-class", "5", "--epochs", "1", "--workers", "1", "--lr", "0.1"]
+        let (one, two) = (folder("one"), folder("two"))
+        try train(ranks: 1, common + ["-b", "16", "--output", one])
+        let (_, output) = try train(ranks: 2, common + ["-b", "8", "--output", two])
+        XCTAssertTrue(output.contains("2 processes x batch 8 = global batch 16"), output)
+        let difference = try relativeDifference(one + "/last.safetensors", two + "/last.safetensors")
+        XCTAssertLessThan(difference, 1e-5)
+        // The comparison can fail: another seed gives other weights.
+        let other = folder("other")
+        try train(ranks: 2, common + ["-b", "8", "--seed", "1", "--output", other])
+        XCTAssertGreaterThan(try relativeDifference(one + "/last.safetensors", other + "/last.safetensors"), 1e-2)
+    }
+
+    /// With BatchNorm, SyncBN makes two ranks equal one rank with twice the batch (weights and
+    /// running statistics); per-process statistics (the default) do not. One step (20 images):
+    /// a ResNet trained from scratch with BatchNorm amplifies rounding quickly (one process on 1
+    /// and on 2 oneDNN threads differs by 1e-5 after one step, 2e-3 after three), so a longer
+    /// run could not separate the two. Tolerance 5e-5 of the largest value; per-process
+    /// statistics differ by about 5e-2.
+    func testSyncBatchNormMatchesOneRankWithTwiceTheBatch() throws {
+        let common = ["--model", "cifar_resnet20", "--train-per-class", "2", "--val-per-class", "2", "--epochs", "1", "--workers", "1"]
+        let (one, synced, local) = (folder("one"), folder("sync"), folder("local"))
+        try train(ranks: 1, common + ["-b", "16", "--output", one])
+        try train(ranks: 2, common + ["-b", "8", "--sync-bn", "--output", synced])
+        try train(ranks: 2, common + ["-b", "8", "--output", local])
+        XCTAssertLessThan(try relativeDifference(one + "/last.safetensors", synced + "/last.safetensors"), 5e-5)
+        XCTAssertGreaterThan(try relativeDifference(one + "/last.safetensors", local + "/last.safetensors"), 1e-2)
+    }
+
+    /// A 2-rank run stopped after epoch 1 and resumed equals a 2-rank run of 2 epochs; resuming
+    /// it with another number of processes is refused with the number to use.
+    func testTwoRankCheckpointResumes() throws {
+        let common = ["--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--workers", "1", "-b", "8"]
+        let (straight, resumed) = (folder("straight"), folder("resumed"))
+        try train(ranks: 2, common + ["--epochs", "2", "--output", straight])
+        try train(ranks: 2, common + ["--epochs", "1", "--lr-steps", "1,1.5", "--output", resumed])
+        try train(ranks: 2, common + ["--epochs", "2", "--resume", "--output", resumed])
+        XCTAssertLessThan(try relativeDifference(straight + "/last.safetensors", resumed + "/last.safetensors"), 1e-6)
+        let (status, output) = try train(ranks: 1, common + ["--epochs", "3", "--resume", "--output", resumed], expectSuccess: false)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("2 process(es)") && output.contains("mpirun -np 2"), output)
+    }
+
+    /// A rank that dies ends the whole job (mpirun stops the others) in bounded time.
+    func testADeadRankStopsTheJob() throws {
+        let out = folder("dead")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpirun), "Open MPI is not installed")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mpirun)
+        process.arguments = ["-np", "2", "--oversubscribe", "--allow-run-as-root", tricks, "train", "--model", "lenet5", "--train-per-class", "100",
+                             "--val-per-class", "2", "--epochs", "100", "-b", "8", "--workers", "1", "--output", out]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: out + "/last.safetensors") && Date() < deadline { usleep(50_000) }
+        // Kill rank 1 (a child of mpirun whose environment says so).
+        let rank1 = try XCTUnwrap(childPIDs(of: process.processIdentifier).first { environment(of: $0)["OMPI_COMM_WORLD_RANK"] == "1" })
+        let killed = Date()
+        kill(rank1, SIGKILL)
+        process.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(killed), 30, "the job should stop soon after a rank dies")
+        XCTAssertTrue(output.contains("signal 9") || output.contains("Killed"), output)
+    }
+
+    func childPIDs(of parent: Int32) -> [Int32] {
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return all.compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }
+    }
+
+    func environment(of pid: Int32) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }
+        return Dictionary(data.split(separator: 0).compactMap { entry in
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let eq = text.firstIndex(of: "=") else { return nil }
+            return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+        }, uniquingKeysWith: { a, _ in a })
+    }
+}
