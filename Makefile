@@ -12,10 +12,14 @@ build: setup
 test: setup
 	swift test -c release --disable-swift-testing
 
-# Micro-benchmarks: conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s.
+# Benchmarks: training and inference img/s, GFLOP/s against the sgemm peak and peak memory
+# for issue 7's models; conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s;
+# allreduce vs compute on 2 local MPI ranks. Beside PyTorch: bench/pytorch_reference.py.
 bench: build
+	.build/release/tricks bench train
 	.build/release/tricks bench conv
 	.build/release/tricks bench loader
+	mpirun -np 2 --oversubscribe --allow-run-as-root .build/release/tricks bench allreduce
 
 # The main job: CIFAR ResNet-20 on the built-in Fashion-MNIST, 3 epochs, printing test top-1.
 demo: build

@@ -292,32 +292,9 @@ public final class Trainer {
 
     var lossScale: Double { state.lossScaler?.scale ?? 1 }
 
-    /// Sums every gradient over the processes (the optimiser step divides by their number), in
-    /// buckets of about `bucketMB`, last layers first as PyTorch's DDP orders them. All
-    /// processes hold the same parameters with gradients, so the buckets match. Not overlapped
-    /// with the backward pass: on this machine's 2 cores the ranks share the cores the backward
-    /// pass uses, so there is nothing to overlap with (see docs/distributed.md).
+    /// Sums every gradient over the processes; the optimiser step divides by their number.
     func averageGradients() throws {
-        guard collective.size > 1 else { return }
-        let withGradient = model.namedParameters().reversed().compactMap { _, p in p.grad.map { (p, $0) } }
-        let capacity = max(1, Int(config.bucketMB * 1_048_576) / 4)
-        var bucket: [Float] = [], members: [(Tensor, Tensor)] = []
-        func flush() throws {
-            guard !bucket.isEmpty else { return }
-            try bucket.withUnsafeMutableBufferPointer { try collective.allreduceSum($0) }
-            var offset = 0
-            for (_, grad) in members {
-                try grad.assign(Array(bucket[offset ..< offset + grad.count]))
-                offset += grad.count
-            }
-            (bucket, members) = ([], [])
-        }
-        for (parameter, grad) in withGradient {
-            if !bucket.isEmpty && bucket.count + grad.count > capacity { try flush() }
-            bucket += try grad.scalars
-            members.append((parameter, grad))
-        }
-        try flush()
+        try allreduceGradients(model.namedParameters().map(\.1), collective: collective, bucketMB: config.bucketMB)
     }
 
     /// Forward and backward of one micro-batch with the configured tricks: smoothed targets,

@@ -16,6 +16,9 @@ struct AblateCommand: ParsableCommand {
     var seeds = "0"
 
     func run() throws {
+        guard ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil else {
+            throw ValidationError("ablate runs its rows one after another in one process; run it without mpirun")
+        }
         let base = try train.resolved()
         let chosen = try rows.map { list in
             try list.split(separator: ",").map { part -> Int in

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Benchmarks
 import DNNL
+import Distributed
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed; prints tables you can compare across runs on the same machine.",
-        subcommands: [Conv.self, Loader.self, Train.self])
+        subcommands: [Conv.self, Loader.self, Train.self, Allreduce.self])
 
     struct Conv: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -140,3 +141,68 @@ func format(_ value: Double, digits: Int = 1) -> String {
 }
 
 private func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
+
+extension Bench {
+    struct Allreduce: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Under mpirun: compute vs gradient allreduce time per training step, and the scaling it predicts on 8 and 64 machines.",
+            discussion: "mpirun -np 2 --oversubscribe --allow-run-as-root tricks bench allreduce")
+
+        @Option(help: "Models to measure, comma-separated, each with its batch and input: name:batch:input.")
+        var rows = "cifar_resnet20:128:32,resnet50b:16:224"
+
+        @Option(help: "Timed steps (the median is reported).")
+        var rounds = 5
+
+        @Option(help: "Gradient bucket size in MB.")
+        var bucketMB = 25.0
+
+        func run() throws {
+            guard MPICollective.launchedByMPI else {
+                throw ValidationError("run it under mpirun: mpirun -np 2 --oversubscribe --allow-run-as-root tricks bench allreduce")
+            }
+            let mpi = try MPICollective()
+            try Threads.set(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, mpi.localSize)))
+            let primary = mpi.rank == 0
+            if primary {
+                print("\(mpi.size) ranks (\(mpi.localSize) on this machine), \(Threads.count) oneDNN thread(s) each; per-step medians of \(rounds)")
+                print("| model | batch per rank, input | gradients MB | compute s | allreduce s | allreduce / compute | bus GB/s |")
+                print("|---|---|---|---|---|---|---|")
+            }
+            var measured: [(String, Int, AllreduceBenchmark.Result)] = []
+            for row in rows.split(separator: ",") {
+                let parts = row.split(separator: ":")
+                guard parts.count == 3, let batch = Int(parts[1]), let input = Int(parts[2]) else {
+                    throw ValidationError("--rows: expected name:batch:input, got \(row)")
+                }
+                let r = try AllreduceBenchmark(model: String(parts[0]), batchSize: batch, inputSize: input, rounds: rounds, bucketMB: bucketMB)
+                    .run(collective: mpi)
+                measured.append((String(parts[0]), batch, r))
+                if primary {
+                    print("| \(parts[0]) | \(batch), \(input)x\(input) | \(format(Double(r.gradientBytes) / 1e6)) | \(format(r.computeSeconds, digits: 3)) "
+                          + "| \(format(r.allreduceSeconds, digits: 4)) | \(format(r.allreduceSeconds / r.computeSeconds, digits: 4)) | \(format(r.busBandwidth / 1e9, digits: 2)) |")
+                }
+            }
+            if primary {
+                // A machine like this one running one rank on all its cores computes a step in about
+                // threads/cores of the time measured here (oneDNN scales nearly linearly on 2 cores).
+                let machineShare = Double(Threads.count) / Double(ProcessInfo.processInfo.activeProcessorCount)
+                print("\nPredicted scaling efficiency, compute / (compute + ring allreduce), no overlap, 50 us per message; compute = this")
+                print("run's per-step compute x \(format(machineShare, digits: 2)) (one rank per machine like this one, on all of its cores):")
+                print("| model | machines | 10 Gbit/s: allreduce s, efficiency | 100 Gbit/s: allreduce s, efficiency |")
+                print("|---|---|---|---|")
+                for (model, _, r) in measured {
+                    let compute = r.computeSeconds * machineShare
+                    for machines in [8, 64] {
+                        let cells = [10e9, 100e9].map { bits -> String in
+                            let t = AllreduceBenchmark.ringAllreduceSeconds(bytes: r.gradientBytes, machines: machines, bitsPerSecond: bits)
+                            return "\(format(t, digits: 4)), \(format(100 * compute / (compute + t)))%"
+                        }
+                        print("| \(model) | \(machines) | \(cells[0]) | \(cells[1]) |")
+                    }
+                }
+            }
+            mpi.finalize()
+        }
+    }
+}

@@ -36,6 +36,15 @@ final class ParameterCountTests: XCTestCase {
         XCTAssertEqual(try ModelZoo.make("cifar_resnet20", classes: 10, inputChannels: 1).parameterCount, 272_186)
     }
 
+    /// LeNet-5 for 28x28 greyscale, 10 classes: the 61,706 of the PyTorch tutorials' version;
+    /// another image size is an error that names it.
+    func testLeNet5() throws {
+        let model = try ModelZoo.make("lenet5", classes: 10, inputChannels: 1)
+        XCTAssertEqual(model.parameterCount, 61_706)
+        XCTAssertEqual(try GradMode.withoutGradient { try model(Tensor.zeros([2, 1, 28, 28])) }.shape, [2, 10])
+        XCTAssertThrowsError(try model(Tensor.zeros([2, 1, 32, 32]))) { XCTAssertTrue("\($0)".contains("28x28"), "\($0)") }
+    }
+
     /// The paper's Table 5: ResNet-50 3.8G FLOPs (multiply-adds), -B 4.1G, -C 4.3G, -D 4.3G.
     func testMultiplyAccumulatesFollowThePaper() throws {
         var macs: [String: Double] = [:]

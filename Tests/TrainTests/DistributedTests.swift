@@ -95,6 +95,26 @@ final class DistributedTests: XCTestCase {
         XCTAssertGreaterThan(try relativeDifference(one + "/last.safetensors", local + "/last.safetensors"), 1e-2)
     }
 
+    /// The tricks under 2 ranks. Linear scaling uses the global batch; gradient accumulation,
+    /// FP16 with one loss-scaler decision for all ranks, label smoothing and distillation give
+    /// the training of one process with twice the batch (no BatchNorm). Tolerance 1e-2: FP16
+    /// rounds each micro-batch's gradients to 16 bits, and the micro-batches differ (4 images
+    /// on each of two ranks, 8 on one). Mixup mixes within each rank's batch, so it only has to run.
+    func testTricksUnderTwoRanks() throws {
+        let data = ["--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "1", "--workers", "1"]
+        let teacher = folder("teacher")
+        try train(ranks: 1, data + ["-b", "16", "--output", teacher])
+        let tricks = data + ["--lr-per-256", "0.4", "--accumulation", "2", "--precision", "fp16", "--smoothing", "0.1",
+                             "--teacher", teacher + "/last.safetensors", "--temperature", "2"]
+        let (one, two) = (folder("one"), folder("two"))
+        try train(ranks: 1, tricks + ["-b", "16", "--output", one])
+        let (_, output) = try train(ranks: 2, tricks + ["-b", "8", "--output", two])
+        XCTAssertTrue(output.contains("0.4 per 256 images x batch 16 / 256"), output)
+        XCTAssertLessThan(try relativeDifference(one + "/last.safetensors", two + "/last.safetensors"), 1e-2)
+        let (_, mixed) = try train(ranks: 2, data + ["-b", "8", "--mixup", "0.2", "--output", folder("mixup")])
+        XCTAssertTrue(mixed.contains("final: top-1"), mixed)
+    }
+
     /// A 2-rank run stopped after epoch 1 and resumed equals a 2-rank run of 2 epochs; resuming
     /// it with another number of processes is refused with the number to use.
     func testTwoRankCheckpointResumes() throws {
