@@ -223,11 +223,8 @@ public final class Trainer {
                     value += try microStep(batch, micro: micro) / Double(k)
                     images += batch.labels.count * collective.size
                 }
-                // One small sum for the loss and Ctrl-C (every process stops at the same step),
-                // then the gradients, in buckets.
-                let shared = try collective.allreduceSum([value, interrupted.load(ordering: .relaxed) ? 1 : 0])
-                value = shared[0] / Double(collective.size)
-                let stopRequested = shared[1] > 0
+                // The mean loss over the processes, then the gradients, in buckets.
+                value = try collective.allreduceSum([value])[0] / Double(collective.size)
                 try averageGradients()
                 guard value.isFinite else {
                     throw TrainError("step \(state.iteration + 1) (epoch \(state.epoch + 1), batch \(state.batch / k + 1))",
@@ -252,7 +249,8 @@ public final class Trainer {
                                     "imagesPerSecond": rate], to: "steps.jsonl")
                 }
                 afterStep?(state)
-                if stopRequested {
+                // Ctrl-C on any process stops all of them after the same step.
+                if try collective.allreduceSum([interrupted.load(ordering: .relaxed) ? 1.0 : 0])[0] > 0 {
                     iterator.cancel()
                     if isPrimary { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint) }
                     log("\ninterrupted: checkpoint written to \(lastCheckpoint); continue with --resume")
