@@ -7,7 +7,9 @@ import DNNL
 /// graph has no cycles; `backward()` drops each closure once run, freeing what it saved.
 final class GradNode {
     let op: String
-    let inputs: [Tensor]
+    /// Emptied once the backward closure has run, so that activations are freed as the
+    /// backward pass goes rather than at its end.
+    var inputs: [Tensor]
     var backward: ((Tensor) throws -> [Tensor?])?
 
     init(op: String, inputs: [Tensor], backward: @escaping (Tensor) throws -> [Tensor?]) {
@@ -73,7 +75,8 @@ extension Tensor {
             }
         }
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): gradient]
-        for tensor in order.reversed() {
+        // Popping (rather than iterating over a copy) lets each tensor go once handled.
+        while let tensor = order.popLast() {
             let id = ObjectIdentifier(tensor)
             guard var g = grads.removeValue(forKey: id) else { continue }
             guard let node = tensor.gradNode else {
@@ -99,6 +102,7 @@ extension Tensor {
                 let key = ObjectIdentifier(input)
                 grads[key] = try grads[key].map { try accumulate($0, inputGrad) } ?? inputGrad
             }
+            node.inputs = []
         }
     }
 }
