@@ -6,24 +6,27 @@ import Synchronization
 final class Storage {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
+    /// What the pool handed out: at least `byteCount` (a cached buffer may be a little larger).
+    private let capacity: Int
 
     init(byteCount: Int, zeroed: Bool) {
         self.byteCount = byteCount
-        pointer = BufferPool.shared.take(byteCount)
+        (pointer, capacity) = BufferPool.shared.take(byteCount)
         if zeroed { memset(pointer, 0, byteCount) }
     }
 
     var floats: UnsafeMutablePointer<Float> { pointer.assumingMemoryBound(to: Float.self) }
 
-    deinit { BufferPool.shared.give(pointer, byteCount: byteCount) }
+    deinit { BufferPool.shared.give(pointer, capacity: capacity) }
 }
 
 /// Freed buffers kept by exact size for the next step, which asks for the same sizes again:
 /// without it each large activation would be a fresh mmap whose pages fault in on first touch.
-/// Caches at most `limit` bytes (`TRICKS_BUFFER_POOL_MB`, default 2048), and never lets live +
-/// cached memory exceed 1.05x the most that was ever live at once: on ResNet-50 (batch 16,
-/// 224x224) exact-size caching alone held 2,598 MB at peak for 2,165 MB live; now 2,317 MB,
-/// at the same speed (evicting everything on a miss held 2,171 MB but ran 25% slower).
+/// A request is served by a cached buffer of the same size or up to 1.5x larger. Caches at
+/// most `limit` bytes (`TRICKS_BUFFER_POOL_MB`, default 2048), and never lets live + cached
+/// memory exceed the most that was ever live at once: on ResNet-50 (batch 16, 224x224)
+/// exact-size caching without that bound held 2,598 MB for 2,165 MB live (peak RSS 2,739 MB;
+/// now 2,493 MB at the same speed). Measured in docs/performance.md.
 final class BufferPool: Sendable {
     static let shared = BufferPool(limit: (getenv("TRICKS_BUFFER_POOL_MB").flatMap { Int(String(cString: $0)) } ?? 2048) << 20)
 
@@ -38,25 +41,30 @@ final class BufferPool: Sendable {
 
     init(limit: Int) { self.limit = limit }
 
-    func take(_ byteCount: Int) -> UnsafeMutableRawPointer {
+    /// A buffer of at least `byteCount` bytes and its capacity, to be given back with it.
+    func take(_ byteCount: Int) -> (UnsafeMutableRawPointer, Int) {
         let size = BufferPool.rounded(byteCount)
-        let reused = state.withLock { state -> UInt? in
+        let reused = state.withLock { state -> (UInt, Int)? in
+            // The same size, else the smallest cached one up to 1.5x as large.
+            let fit = state.free[size] != nil ? size
+                : state.free.keys.filter { $0 > size && $0 <= size + size / 2 }.min()
+            guard let fit, let address = state.free[fit]?.popLast() else { return nil }
+            if state.free[fit]!.isEmpty { state.free[fit] = nil }  // only sizes with buffers stay
+            state.cachedBytes -= fit
+            state.live += fit
+            state.peakLive = max(state.peakLive, state.live)
+            return (address, fit)
+        }
+        if let (address, capacity) = reused { return (UnsafeMutableRawPointer(bitPattern: address)!, capacity) }
+        // A size the pool does not hold: free cached buffers (largest first) while the memory
+        // held would exceed the most the program has ever had live at once, so that memory
+        // does not grow by every size that was used once. Buffers freed here fault in again
+        // when next mapped: cheap with huge pages.
+        let evicted = state.withLock { state -> [(UInt, Int)] in
             state.live += size
             state.peakLive = max(state.peakLive, state.live)
-            guard let address = state.free[size]?.popLast() else { return nil }
-            if state.free[size]!.isEmpty { state.free[size] = nil }  // only sizes with buffers stay
-            state.cachedBytes -= size
-            return address
-        }
-        if let reused { return UnsafeMutableRawPointer(bitPattern: reused)! }
-        // A size the pool does not hold: free cached buffers (largest first) while the memory
-        // held would exceed the most the program has needed at once by more than `slack`, so
-        // that memory does not grow by every size that was used once, yet the sizes of the
-        // next step mostly stay cached.
-        let evicted = state.withLock { state -> [(UInt, Int)] in
             var out: [(UInt, Int)] = []
-            let bound = Int(Double(state.peakLive) * BufferPool.slack)
-            while state.live + state.cachedBytes > bound, state.cachedBytes > 0, let largest = state.free.keys.max() {
+            while state.live + state.cachedBytes > state.peakLive, state.cachedBytes > 0, let largest = state.free.keys.max() {
                 let address = state.free[largest]!.removeLast()
                 if state.free[largest]!.isEmpty { state.free[largest] = nil }
                 state.cachedBytes -= largest
@@ -65,31 +73,59 @@ final class BufferPool: Sendable {
             return out
         }
         for (address, size) in evicted { release(UnsafeMutableRawPointer(bitPattern: address)!, size: size) }
-        return allocate(size)
+        let (pointer, capacity) = allocate(size)
+        if capacity != size {
+            state.withLock { state in
+                state.live += capacity - size
+                state.peakLive = max(state.peakLive, state.live)
+            }
+        }
+        return (pointer, capacity)
     }
 
     /// Buffers of 1 MiB and more are mapped directly, so that freeing one gives its pages back
     /// to the system (glibc keeps large freed blocks in its heap once its dynamic mmap
     /// threshold has risen); smaller ones come from malloc, 64-byte aligned.
     private static let mapThreshold = 1 << 20
-    /// How much more than the largest live total the pool may hold.
-    private static let slack = 1.05
 
-    private func allocate(_ size: Int) -> UnsafeMutableRawPointer {
-        if size >= BufferPool.mapThreshold {
-            let pages = (size + Int(getpagesize()) - 1) / Int(getpagesize()) * Int(getpagesize())
-            guard let raw = mmap(nil, pages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
-                fatalError("out of memory mapping \(size) bytes")
-            }
-            return raw
-        }
+    /// A new buffer of at least `size` bytes, and its true capacity.
+    private func allocate(_ size: Int) -> (UnsafeMutableRawPointer, Int) {
+        if size >= BufferPool.mapThreshold { return BufferPool.map(size) }
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, size) == 0, let raw else { fatalError("out of memory allocating \(size) bytes") }
-        return raw
+        return (raw, size)
     }
 
-    func give(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
-        let size = BufferPool.rounded(byteCount)
+    /// Transparent huge pages: for buffers of 8 MiB and more, 2 MiB-aligned mappings with
+    /// MADV_HUGEPAGE fault in 512x fewer times (and miss the TLB less) than 4 KiB pages (a
+    /// MobileNet step faulted in ~200 MB of fresh buffers, 50,000 faults). Smaller buffers
+    /// would waste too much in rounding up to 2 MiB.
+    private static let hugePage = 2 << 20, hugeThreshold = 8 << 20
+
+    /// What `map(size)` maps: whole huge pages for large buffers, whole pages for the others.
+    static func mappedLength(_ size: Int) -> Int {
+        let unit = size >= hugeThreshold ? hugePage : Int(getpagesize())
+        return (size + unit - 1) / unit * unit
+    }
+
+    private static func map(_ size: Int) -> (UnsafeMutableRawPointer, Int) {
+        let length = mappedLength(size), huge = size >= hugeThreshold
+        // For huge pages, map one more, then trim the unaligned head and the tail.
+        let extra = huge ? hugePage : 0
+        guard let raw = mmap(nil, length + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
+            fatalError("out of memory mapping \(size) bytes")
+        }
+        guard huge else { return (raw, length) }
+        let address = UInt(bitPattern: raw), aligned = (address + UInt(hugePage) - 1) / UInt(hugePage) * UInt(hugePage)
+        let head = Int(aligned - address), tail = extra - head
+        if head > 0 { munmap(raw, head) }
+        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + UInt(length)), tail) }
+        let pointer = UnsafeMutableRawPointer(bitPattern: aligned)!
+        madvise(pointer, length, MADV_HUGEPAGE)
+        return (pointer, length)
+    }
+
+    func give(_ pointer: UnsafeMutableRawPointer, capacity size: Int) {
         let kept = state.withLock { state -> Bool in
             state.live -= size
             guard state.cachedBytes + size <= limit else { return false }
@@ -102,8 +138,7 @@ final class BufferPool: Sendable {
 
     private func release(_ pointer: UnsafeMutableRawPointer, size: Int) {
         if size >= BufferPool.mapThreshold {
-            let pages = (size + Int(getpagesize()) - 1) / Int(getpagesize()) * Int(getpagesize())
-            munmap(pointer, pages)
+            munmap(pointer, size)  // `size` is the capacity: the mapped length
         } else {
             free(pointer)
         }
