@@ -161,7 +161,7 @@ public final class BasicBlock: Module, ResidualBlock {
 
     override public func forward(_ x: Tensor) throws -> Tensor {
         let branch = try bn2(conv2(bn1(conv1(x), relu: true)))
-        return try relu(add(branch, shortcut?(x) ?? x))
+        return try addReLU(branch, shortcut?(x) ?? x)
     }
 }
 
@@ -192,6 +192,6 @@ public final class Bottleneck: Module, ResidualBlock {
         var y = try bn1(conv1(x), relu: true)
         y = try bn2(conv2(y), relu: true)
         y = try bn3(conv3(y))
-        return try relu(add(y, shortcut?(x) ?? x))
+        return try addReLU(y, shortcut?(x) ?? x)
     }
 }

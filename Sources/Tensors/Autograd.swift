@@ -110,10 +110,5 @@ extension Tensor {
 /// `a + b` into new storage in `a`'s layout: a gradient reaching a tensor twice (a residual
 /// branch) is summed, never written into a tensor someone else may hold.
 func accumulate(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    let b = try b.reordered(to: a.descriptor, op: "accumulate")
-    let result = Tensor(empty: a.descriptor)
-    let n = a.physicalCount
-    let (pa, pb, pr) = (a.floats, b.floats, result.floats)
-    for i in 0..<n { pr[i] = pa[i] + pb[i] }
-    return result
+    try binaryAdd(a, b, op: "accumulate")
 }

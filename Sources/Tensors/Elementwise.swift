@@ -1,3 +1,4 @@
+import CDNNL
 import DNNL
 
 /// a + b for tensors of one shape, in `a`'s layout (b is reordered to it if needed): the
@@ -8,6 +9,41 @@ public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     if Tensor.recording([a, b]) {
         result.record("add", inputs: [a, b]) { g in [g, g] }
     }
+    return result
+}
+
+/// max(a + b, 0), in `a`'s layout: the end of a residual block. oneDNN's binary add, then its
+/// ReLU in place on the sum, so the block's output takes one buffer, not two. (A ReLU post-op
+/// on the binary add would save a pass, but oneDNN 2.6.3 computes it wrongly, and writes out
+/// of bounds, on nChw8c tensors on AVX-512: docs/performance.md.) The backward pass is ReLU's,
+/// from the output, and hands the masked gradient to both inputs.
+public func addReLU(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    try requireSameShape("add_relu", a, b)
+    let result = try binaryAdd(a, b, op: "add_relu")
+    try reluInPlace(result, op: "add_relu")
+    if Tensor.recording([a, b]) {
+        let saved = result.detached()
+        result.record("add_relu", inputs: [a, b]) { g in
+            let masked = try reluBackward(g, output: saved, op: "add_relu")
+            return [masked, masked]
+        }
+    }
+    return result
+}
+
+/// a + b by oneDNN's binary primitive, on all cores, in `a`'s layout (b is reordered to it
+/// if needed).
+func binaryAdd(_ a: Tensor, _ b: Tensor, op: String) throws -> Tensor {
+    let data = a.descriptor
+    let bb = try b.reordered(to: data, op: op)
+    let primitive = try Context.shared.cache.primitive(for: PrimitiveKey(op: "binary_add", descriptors: [data])) {
+        var desc = dnnl_binary_desc_t()
+        var src0 = data.raw, src1 = data.raw, dst = data.raw
+        try check(dnnl_binary_desc_init(&desc, dnnl_binary_add, &src0, &src1, &dst), op: op, "input \(data)")
+        return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "input \(data)", desc: &desc))
+    }
+    let result = Tensor(empty: data)
+    try primitive.execute([(DNNL_ARG_SRC_0, try a.memory(op: op)), (DNNL_ARG_SRC_1, try bb.memory(op: op)), (DNNL_ARG_DST, try result.memory(op: op))])
     return result
 }
 

@@ -80,17 +80,13 @@ extension Tensor {
     /// Rounds every stored element to `type` in place (the tensor stays Float32).
     public func roundInPlace(to type: DataType) {
         guard dataType == .float32, type != .float32 else { return }
-        let n = physicalCount
-        let address = UInt(bitPattern: floats)  // a raw pointer is not Sendable
-        // Large tensors in 2^16-element chunks on all cores: this runs for every activation.
-        let chunk = 1 << 16, chunks = (n + chunk - 1) / chunk
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let p = UnsafeMutablePointer<Float>(bitPattern: address)!
-            let range = (c * chunk)..<min(n, (c + 1) * chunk)
+        let p = SendablePointer(floats)
+        // Runs for every activation: on all cores.
+        forEachChunk(physicalCount) { range in
             if type == .float16 {
-                for i in range { p[i] = roundedToHalf(p[i]) }
+                for i in range { p.p[i] = roundedToHalf(p.p[i]) }
             } else {
-                for i in range { p[i] = Float(bitPattern: UInt32(bfloat16Bits(p[i])) << 16) }
+                for i in range { p.p[i] = Float(bitPattern: UInt32(bfloat16Bits(p.p[i])) << 16) }
             }
         }
     }

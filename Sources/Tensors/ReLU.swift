@@ -19,21 +19,40 @@ public func relu(_ input: Tensor) throws -> Tensor {
     try forward.execute([(DNNL_ARG_SRC, try input.memory(op: op)), (DNNL_ARG_DST, try output.memory(op: op))])
     if recording {
         let savedOutput = output.detached()
-        let hint = forward.descriptor
-        output.record(op, inputs: [input]) { gradOutput in
-            let backward = try Context.shared.cache.primitive(for: PrimitiveKey(op: "relu.backward", descriptors: [data])) {
-                var desc = dnnl_eltwise_desc_t()
-                var md = data.raw, diff = data.raw
-                try check(dnnl_eltwise_backward_desc_init(&desc, dnnl_eltwise_relu_use_dst_for_bwd, &diff, &md, 0, 0),
-                          op: op, "backward, input \(data)")
-                return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "backward, input \(data)", desc: &desc, hint: hint))
-            }
-            let dy = try gradOutput.reordered(to: data, op: op)
-            let dx = Tensor(empty: data)
-            try backward.execute([(DNNL_ARG_DST, try savedOutput.memory(op: op)), (DNNL_ARG_DIFF_DST, try dy.memory(op: op)),
-                                  (DNNL_ARG_DIFF_SRC, try dx.memory(op: op))])
-            return [dx]
-        }
+        output.record(op, inputs: [input]) { gradOutput in [try reluBackward(gradOutput, output: savedOutput, op: op)] }
     }
     return output
+}
+
+/// max(x, 0) in place (oneDNN's eltwise with the same buffer as source and destination), for
+/// a tensor this op has just made and nobody else holds.
+func reluInPlace(_ x: Tensor, op: String) throws {
+    let data = x.descriptor
+    let forward = try Context.shared.cache.primitive(for: PrimitiveKey(op: "relu.forward", settings: [Int(dnnl_forward_training.rawValue)], descriptors: [data])) {
+        var desc = dnnl_eltwise_desc_t()
+        var md = data.raw
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &md, 0, 0), op: op, "input \(data)")
+        return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "input \(data)", desc: &desc))
+    }
+    let memory = try x.memory(op: op)
+    try forward.execute([(DNNL_ARG_SRC, memory), (DNNL_ARG_DST, memory)])
+}
+
+/// ReLU's backward pass from its output y: dy where y > 0, else 0, in y's layout.
+func reluBackward(_ gradOutput: Tensor, output: Tensor, op: String) throws -> Tensor {
+    let data = output.descriptor
+    let backward = try Context.shared.cache.primitive(for: PrimitiveKey(op: "relu.backward", descriptors: [data])) {
+        // oneDNN wants the forward descriptor as a hint.
+        var forward = dnnl_eltwise_desc_t(), desc = dnnl_eltwise_desc_t()
+        var md = data.raw, diff = data.raw
+        try check(dnnl_eltwise_forward_desc_init(&forward, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &md, 0, 0), op: op, "input \(data)")
+        let hint = try PrimitiveDescriptor(op: op, shapes: "input \(data)", desc: &forward)
+        try check(dnnl_eltwise_backward_desc_init(&desc, dnnl_eltwise_relu_use_dst_for_bwd, &diff, &md, 0, 0), op: op, "backward, input \(data)")
+        return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "backward, input \(data)", desc: &desc, hint: hint))
+    }
+    let dy = try gradOutput.reordered(to: data, op: op)
+    let dx = Tensor(empty: data)
+    try backward.execute([(DNNL_ARG_DST, try output.memory(op: op)), (DNNL_ARG_DIFF_DST, try dy.memory(op: op)),
+                          (DNNL_ARG_DIFF_SRC, try dx.memory(op: op))])
+    return dx
 }

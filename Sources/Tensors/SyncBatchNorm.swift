@@ -112,9 +112,3 @@ public func syncBatchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, running
     }
     return output
 }
-
-/// Lets concurrentPerform's iterations read, and write disjoint elements of, one buffer.
-private struct SendablePointer<T>: @unchecked Sendable {
-    let p: UnsafeMutablePointer<T>
-    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
-}

@@ -1,3 +1,4 @@
+import CDNNL
 import DNNL
 import Tensors
 import XCTest
@@ -15,6 +16,27 @@ final class ElementwiseTests: XCTestCase {
         // A residual add: one operand blocked (a conv output), the other plain (the shortcut).
         let a = try blocked(random([2, 8, 3, 3], seed: 43)), b = try random([2, 8, 3, 3], seed: 44)
         try checkOp([a, b]) { try add($0[0], $0[1]) } reference: { zip($0[0], $0[1]).map(+) }
+    }
+
+    /// The end of a residual block, fused: relu(a + b), b small so that a + b keeps away from 0.
+    func testAddReLUAcrossLayouts() throws {
+        let a = try blocked(distinct([2, 8, 3, 3], seed: 49))
+        let b = try Tensor(shape: [2, 8, 3, 3], scalars: random([2, 8, 3, 3], seed: 50).scalars.map { $0 * 0.01 })
+        try checkOp([a, b]) { try addReLU($0[0], $0[1]) } reference: { zip($0[0], $0[1]).map { max($0 + $1, 0) } }
+    }
+
+    /// Equal to add, then relu, in every layout activations take (oneDNN 2.6.3's fused ReLU
+    /// post-op failed this on nChw8c), including sizes with channel padding; shapes must match.
+    func testAddReLUInEveryLayout() throws {
+        for tag in [dnnl_nchw, dnnl_nhwc, dnnl_nChw8c, dnnl_nChw16c] {
+            for shape in [[2, 8, 3, 3], [2, 32, 7, 7], [3, 24, 5, 5], [2, 16, 64, 64]] {
+                let a = try random(shape, seed: 51).reordered(to: MemoryDescriptor(dims: shape, tag: tag)), b = try random(shape, seed: 52)
+                XCTAssertEqual(try addReLU(a, b).scalars, try relu(add(a, b)).scalars, "\(tag) \(shape)")
+            }
+        }
+        XCTAssertThrowsError(try addReLU(random([2, 16, 64, 64], seed: 1), random([2, 16, 64, 32], seed: 1))) {
+            XCTAssertTrue("\($0)".contains("add_relu"), "\($0)")
+        }
     }
 
     func testMultiply() throws {
