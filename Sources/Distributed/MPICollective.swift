@@ -154,10 +154,8 @@ private struct API: @unchecked Sendable {
             guard let address = dlsym(library, name) else { throw DistributedError("\(name) is missing from libmpi: not Open MPI?") }
             return unsafeBitCast(address, to: type)
         }
-        func handle(_ name: String) throws -> Handle {
-            guard let address = dlsym(library, name) else { throw DistributedError("\(name) is missing from libmpi: not Open MPI?") }
-            return address
-        }
+        // Open MPI's handles are the addresses of its predefined objects.
+        func handle(_ name: String) throws -> Handle { try symbol(name) }
         initThread = try symbol("MPI_Init_thread")
         commRank = try symbol("MPI_Comm_rank")
         commSize = try symbol("MPI_Comm_size")
