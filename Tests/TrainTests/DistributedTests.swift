@@ -131,27 +131,45 @@ final class DistributedTests: XCTestCase {
 
     /// A rank that dies ends the whole job (mpirun stops the others) in bounded time.
     func testADeadRankStopsTheJob() throws {
-        let out = folder("dead")
+        let (status, output, seconds) = try disturbRankOne(with: SIGKILL)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertLessThan(seconds, 30, "the job should stop soon after a rank dies")
+        XCTAssertTrue(output.contains("signal 9") || output.contains("Killed"), output)
+    }
+
+    /// A rank that hangs (stopped with SIGSTOP: mpirun cannot tell) is caught by the other's
+    /// watchdog after --collective-timeout, which names the operation and ends the job.
+    func testAHungRankIsCaughtByTheWatchdog() throws {
+        let (status, output, seconds) = try disturbRankOne(with: SIGSTOP, extra: ["--collective-timeout", "5"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertLessThan(seconds, 40, "the watchdog should fire about 5 s after the hang")
+        XCTAssertTrue(output.contains("has waited") && output.contains("--collective-timeout 5"), output)
+    }
+
+    /// Starts a long 2-rank run, sends rank 1 `signal` once the first checkpoint exists, and
+    /// returns mpirun's status, its output and how long the job took to end after the signal.
+    func disturbRankOne(with signal: Int32, extra: [String] = []) throws -> (Int32, String, Double) {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpirun), "Open MPI is not installed")
+        let out = folder("disturbed")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mpirun)
         process.arguments = ["-np", "2", "--oversubscribe", "--allow-run-as-root", tricks, "train", "--model", "lenet5", "--train-per-class", "100",
-                             "--val-per-class", "2", "--epochs", "100", "-b", "8", "--workers", "1", "--output", out]
+                             "--val-per-class", "2", "--epochs", "100", "-b", "8", "--workers", "1", "--output", out] + extra
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: out + "/last.safetensors") && Date() < deadline { usleep(50_000) }
-        // Kill rank 1 (a child of mpirun whose environment says so).
+        // Rank 1 is the child of mpirun whose environment says so.
         let rank1 = try XCTUnwrap(childPIDs(of: process.processIdentifier).first { environment(of: $0)["OMPI_COMM_WORLD_RANK"] == "1" })
-        let killed = Date()
-        kill(rank1, SIGKILL)
-        process.waitUntilExit()
+        let sent = Date()
+        kill(rank1, signal)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertNotEqual(process.terminationStatus, 0)
-        XCTAssertLessThan(Date().timeIntervalSince(killed), 30, "the job should stop soon after a rank dies")
-        XCTAssertTrue(output.contains("signal 9") || output.contains("Killed"), output)
+        process.waitUntilExit()
+        kill(rank1, SIGKILL)  // in case it outlived the job
+        return (process.terminationStatus, output, Date().timeIntervalSince(sent))
     }
 
     func childPIDs(of parent: Int32) -> [Int32] {
