@@ -18,14 +18,24 @@ public func allreduceGradients(_ parameters: [Tensor], collective: any Collectiv
         try bucket.withUnsafeMutableBufferPointer { try collective.allreduceSum($0) }
         var offset = 0
         for grad in members {
-            try grad.assign(Array(bucket[offset ..< offset + grad.count]))
+            let part = bucket[offset ..< offset + grad.count]
+            // Gradients are plain Float32 (the optimiser's layout): copy straight back.
+            if grad.descriptor.isPlain && grad.dataType == .float32 {
+                try grad.withUnsafeMutableFloats { g in _ = g.update(fromContentsOf: part) }
+            } else {
+                try grad.assign(Array(part))
+            }
             offset += grad.count
         }
         (bucket, members) = ([], [])
     }
     for grad in gradients {
         if !bucket.isEmpty && bucket.count + grad.count > capacity { try flush() }
-        bucket += try grad.scalars
+        if grad.descriptor.isPlain && grad.dataType == .float32 {
+            try grad.withUnsafeMutableFloats { bucket.append(contentsOf: $0) }
+        } else {
+            bucket += try grad.scalars
+        }
         members.append(grad)
     }
     try flush()
