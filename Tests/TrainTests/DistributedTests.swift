@@ -25,27 +25,41 @@ final class DistributedTests: XCTestCase {
         return path
     }
 
-    /// Runs `tricks train` with `ranks` processes (mpirun when more than one); returns status and output.
-    @discardableResult
-    func train(ranks: Int, _ arguments: [String], expectSuccess: Bool = true) throws -> (Int32, String) {
-        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+    /// Skips where mpirun is missing or cannot start two processes at all (a container without
+    /// shared memory, say), saying which; a failure of our own code is not skipped.
+    func requireMPI() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpirun), "Open MPI is not installed (scripts/install-deps.sh)")
+        let (status, output) = try run(mpirun, ["-np", "2", "--oversubscribe", "--allow-run-as-root", "/bin/true"], timeout: 60)
+        try XCTSkipUnless(status == 0, "mpirun cannot start 2 processes on this machine: \(output)")
+    }
+
+    /// Runs a program to its end, or kills it after `timeout` seconds (a test must not hang).
+    func run(_ program: String, _ arguments: [String], timeout: Double = 300) throws -> (Int32, String) {
         let process = Process()
-        if ranks > 1 {
-            process.executableURL = URL(fileURLWithPath: mpirun)
-            process.arguments = ["-np", "\(ranks)", "--oversubscribe", "--allow-run-as-root", tricks, "train"] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: tricks)
-            process.arguments = ["train"] + arguments + ["--threads", "1"]
-        }
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        if expectSuccess { XCTAssertEqual(process.terminationStatus, 0, output) }
+        watchdog.cancel()
         return (process.terminationStatus, output)
+    }
+
+    /// Runs `tricks train` with `ranks` processes (mpirun when more than one); returns status and output.
+    @discardableResult
+    func train(ranks: Int, _ arguments: [String], expectSuccess: Bool = true) throws -> (Int32, String) {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        try requireMPI()
+        let (status, output) = ranks > 1
+            ? try run(mpirun, ["-np", "\(ranks)", "--oversubscribe", "--allow-run-as-root", tricks, "train"] + arguments)
+            : try run(tricks, ["train"] + arguments + ["--threads", "1"])
+        if expectSuccess { XCTAssertEqual(status, 0, output) }
+        return (status, output)
     }
 
     /// The largest difference between two checkpoints' tensors (weights and BatchNorm
@@ -150,7 +164,7 @@ final class DistributedTests: XCTestCase {
     /// returns mpirun's status, its output and how long the job took to end after the signal.
     func disturbRankOne(with signal: Int32, extra: [String] = []) throws -> (Int32, String, Double) {
         try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpirun), "Open MPI is not installed")
+        try requireMPI()
         let out = folder("disturbed")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mpirun)
@@ -166,8 +180,12 @@ final class DistributedTests: XCTestCase {
         let rank1 = try XCTUnwrap(childPIDs(of: process.processIdentifier).first { environment(of: $0)["OMPI_COMM_WORLD_RANK"] == "1" })
         let sent = Date()
         kill(rank1, signal)
+        // Should the job not end by itself, end it, so that the test fails instead of hanging.
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        watchdog.cancel()
         kill(rank1, SIGKILL)  // in case it outlived the job
         return (process.terminationStatus, output, Date().timeIntervalSince(sent))
     }
