@@ -67,21 +67,10 @@ public final class MPICollective: Collective, @unchecked Sendable {
         }
     }
 
-    /// Waits for every rank.
-    public func barrier() throws {
-        try call("MPI_Barrier") { api.barrier(api.commWorld) }
-    }
-
     /// Ends MPI cleanly; call once, at the end of a run, on every rank.
     public func finalize() {
         inFlightSince.store(0, ordering: .relaxed)
         _ = api.finalize()
-    }
-
-    /// Stops every rank of the job now (after an error on this one).
-    public func abort(code: Int32 = 1) -> Never {
-        _ = api.abort(api.commWorld, code)
-        exit(code)
     }
 
     /// MPI counts are Int32: split larger buffers.
@@ -135,9 +124,7 @@ private struct API: @unchecked Sendable {
     let commSize: @convention(c) (Handle, UnsafeMutablePointer<Int32>) -> Int32
     let allreduce: @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer, Int32, Handle, Handle, Handle) -> Int32
     let bcast: @convention(c) (UnsafeMutableRawPointer, Int32, Handle, Int32, Handle) -> Int32
-    let barrier: @convention(c) (Handle) -> Int32
     let finalize: @convention(c) () -> Int32
-    let abort: @convention(c) (Handle, Int32) -> Int32
     let commWorld: Handle, float: Handle, double: Handle, byte: Handle, sum: Handle
     /// Open MPI's MPI_IN_PLACE is ((void *) 1).
     let inPlace = UnsafeRawPointer(bitPattern: 1)
@@ -161,9 +148,7 @@ private struct API: @unchecked Sendable {
         commSize = try symbol("MPI_Comm_size")
         allreduce = try symbol("MPI_Allreduce")
         bcast = try symbol("MPI_Bcast")
-        barrier = try symbol("MPI_Barrier")
         finalize = try symbol("MPI_Finalize")
-        abort = try symbol("MPI_Abort")
         commWorld = try handle("ompi_mpi_comm_world")
         float = try handle("ompi_mpi_float")
         double = try handle("ompi_mpi_double")
