@@ -20,7 +20,7 @@ final class Storage {
     deinit { BufferPool.shared.give(pointer, capacity: capacity) }
 }
 
-/// Freed buffers kept by exact size for the next step, which asks for the same sizes again:
+/// Freed buffers kept by size for the next step, which asks for the same sizes again:
 /// without it each large activation would be a fresh mmap whose pages fault in on first touch.
 /// A request is served by a cached buffer of the same size or up to 1.5x larger. Caches at
 /// most `limit` bytes (`TRICKS_BUFFER_POOL_MB`, default 2048), and never lets live + cached
@@ -62,8 +62,9 @@ final class BufferPool: Sendable {
         // fault in again when next needed (cheap with huge pages). Measured: with no margin,
         // ResNet-20 spent 6% of its time clearing fresh pages and trained 10% slower; with a
         // quarter, ResNet-50 (batch 16, 224x224) peaks at 2,501 MB instead of 2,142.
+        let capacity = size >= BufferPool.mapThreshold ? BufferPool.mappedLength(size) : size
         let evicted = state.withLock { state -> [(UInt, Int)] in
-            state.live += size
+            state.live += capacity
             state.peakLive = max(state.peakLive, state.live)
             var out: [(UInt, Int)] = []
             while state.live + state.cachedBytes > state.peakLive + state.peakLive / 4, state.cachedBytes > 0, let largest = state.free.keys.max() {
@@ -75,14 +76,7 @@ final class BufferPool: Sendable {
             return out
         }
         for (address, size) in evicted { release(UnsafeMutableRawPointer(bitPattern: address)!, size: size) }
-        let (pointer, capacity) = allocate(size)
-        if capacity != size {
-            state.withLock { state in
-                state.live += capacity - size
-                state.peakLive = max(state.peakLive, state.live)
-            }
-        }
-        return (pointer, capacity)
+        return (allocate(size), capacity)
     }
 
     /// Buffers of 1 MiB and more are mapped directly, so that freeing one gives its pages back
@@ -90,12 +84,12 @@ final class BufferPool: Sendable {
     /// threshold has risen); smaller ones come from malloc, 64-byte aligned.
     private static let mapThreshold = 1 << 20
 
-    /// A new buffer of at least `size` bytes, and its true capacity.
-    private func allocate(_ size: Int) -> (UnsafeMutableRawPointer, Int) {
+    /// A new buffer of at least `size` bytes (`mappedLength(size)` when mapped).
+    private func allocate(_ size: Int) -> UnsafeMutableRawPointer {
         if size >= BufferPool.mapThreshold { return BufferPool.map(size) }
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, size) == 0, let raw else { fatalError("out of memory allocating \(size) bytes") }
-        return (raw, size)
+        return raw
     }
 
     /// Transparent huge pages: for buffers of 8 MiB and more, 2 MiB-aligned mappings with
@@ -105,26 +99,26 @@ final class BufferPool: Sendable {
     private static let hugePage = 2 << 20, hugeThreshold = 8 << 20
 
     /// What `map(size)` maps: whole huge pages for large buffers, whole pages for the others.
-    static func mappedLength(_ size: Int) -> Int {
+    private static func mappedLength(_ size: Int) -> Int {
         let unit = size >= hugeThreshold ? hugePage : Int(getpagesize())
         return (size + unit - 1) / unit * unit
     }
 
-    private static func map(_ size: Int) -> (UnsafeMutableRawPointer, Int) {
+    private static func map(_ size: Int) -> UnsafeMutableRawPointer {
         let length = mappedLength(size), huge = size >= hugeThreshold
         // For huge pages, map one more, then trim the unaligned head and the tail.
         let extra = huge ? hugePage : 0
         guard let raw = mmap(nil, length + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
             fatalError("out of memory mapping \(size) bytes")
         }
-        guard huge else { return (raw, length) }
+        guard huge else { return raw }
         let address = UInt(bitPattern: raw), aligned = (address + UInt(hugePage) - 1) / UInt(hugePage) * UInt(hugePage)
         let head = Int(aligned - address), tail = extra - head
         if head > 0 { munmap(raw, head) }
         if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + UInt(length)), tail) }
         let pointer = UnsafeMutableRawPointer(bitPattern: aligned)!
         madvise(pointer, length, MADV_HUGEPAGE)
-        return (pointer, length)
+        return pointer
     }
 
     func give(_ pointer: UnsafeMutableRawPointer, capacity size: Int) {
