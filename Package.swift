@@ -2,8 +2,9 @@
 import PackageDescription
 
 // Layers, each importing only those below it:
-//   CDNNL (C header of oneDNN) -> DNNL (owning wrappers, errors, primitive cache)
-//   -> Tensors (tensor, tape, ops) -> NN (modules, initialisers, safetensors) -> Models -> Benchmarks -> tricks (command line: parsing and printing).
+//   CDNNL (C header of oneDNN) -> Tensors (tensor, tape, ops; the backends behind them in
+//   Sources/Tensors/Backends: OneDNN, the only code that sees CDNNL, and Reference)
+//   -> NN (modules, initialisers, safetensors) -> Models -> Benchmarks -> tricks (command line: parsing and printing).
 let package = Package(
     name: "BagOfTricks",
     products: [
@@ -15,28 +16,26 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
-        .target(name: "DNNL", dependencies: ["CDNNL"]),
-        .target(name: "Tensors", dependencies: ["DNNL"]),
-        .target(name: "NN", dependencies: ["Tensors", "DNNL"]),
+        .target(name: "Tensors", dependencies: ["CDNNL"]),
+        .target(name: "NN", dependencies: ["Tensors"]),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
-        .target(name: "Data", dependencies: ["CImageCodecs", "Tensors", "DNNL"]),
-        .target(name: "Optim", dependencies: ["Tensors", "DNNL"]),
-        .target(name: "Models", dependencies: ["NN", "Tensors", "DNNL"]),
-        .target(name: "Train", dependencies: ["Models", "NN", "Optim", "Data", "Tensors", "DNNL"]),
+        .target(name: "Data", dependencies: ["CImageCodecs", "Tensors"]),
+        .target(name: "Optim", dependencies: ["Tensors"]),
+        .target(name: "Models", dependencies: ["NN", "Tensors"]),
+        .target(name: "Train", dependencies: ["Models", "NN", "Optim", "Data", "Tensors"]),
         .target(name: "Distributed", dependencies: ["Tensors"]),
-        .target(name: "Benchmarks", dependencies: ["Tensors", "DNNL", "CDNNL", "Data", "Models", "NN", "Optim"]),
+        .target(name: "Benchmarks", dependencies: ["Tensors", "CDNNL", "Data", "Models", "NN", "Optim"]),
         .executableTarget(
             name: "tricks",
             dependencies: [
-                "Tensors", "DNNL", "NN", "Models", "Data", "Optim", "Train", "Benchmarks", "Distributed",
+                "Tensors", "NN", "Models", "Data", "Optim", "Train", "Benchmarks", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "DNNL"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "Tensors"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Models", "NN", "Optim", "Tensors"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensors"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors", "DNNL"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,4 @@
 import CDNNL
-import DNNL
 import Tensors
 
 /// GFLOP/s of one convolution's three passes, measured two ways side by side: oneDNN's

@@ -1,5 +1,4 @@
 import CDNNL
-import DNNL
 import Foundation
 import Tensors
 

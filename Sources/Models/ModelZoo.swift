@@ -1,4 +1,3 @@
-import DNNL
 import NN
 import Tensors
 

@@ -1,4 +1,3 @@
-import DNNL
 import Tensors
 
 /// `nn.Conv2d`. Weights start at zero; a model's `initialize` fills them (Xavier or Kaiming).

@@ -1,4 +1,3 @@
-import DNNL
 import Tensors
 
 /// A layer or a model: parameters, buffers and submodules, each named as PyTorch names them,

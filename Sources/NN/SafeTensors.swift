@@ -1,4 +1,4 @@
-import DNNL
+import Tensors
 import Foundation
 
 /// The safetensors file format (Hugging Face), what PyTorch users save state dicts in:

@@ -20,7 +20,7 @@ public func allreduceGradients(_ parameters: [Tensor], collective: any Collectiv
         for grad in members {
             let part = bucket[offset ..< offset + grad.count]
             // Gradients are plain Float32 (the optimiser's layout): copy straight back.
-            if grad.descriptor.isPlain && grad.dataType == .float32 {
+            if grad.isPlain && grad.dataType == .float32 {
                 try grad.withUnsafeMutableFloats { g in _ = g.update(fromContentsOf: part) }
             } else {
                 try grad.assign(Array(part))
@@ -31,7 +31,7 @@ public func allreduceGradients(_ parameters: [Tensor], collective: any Collectiv
     }
     for grad in gradients {
         if !bucket.isEmpty && bucket.count + grad.count > capacity { try flush() }
-        if grad.descriptor.isPlain && grad.dataType == .float32 {
+        if grad.isPlain && grad.dataType == .float32 {
             try grad.withUnsafeMutableFloats { bucket.append(contentsOf: $0) }
         } else {
             bucket += try grad.scalars

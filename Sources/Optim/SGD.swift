@@ -1,4 +1,3 @@
-import DNNL
 import Tensors
 
 /// Tensors that share optimiser settings: the paper's no-bias-decay trick puts conv and FC

@@ -1,5 +1,3 @@
-import DNNL
-
 /// One recorded op: the inputs it differentiates with respect to and how.
 ///
 /// The backward closure maps the gradient of the op's result to one gradient per input (nil for
@@ -39,10 +37,10 @@ extension Tensor {
     }
 
     /// Marks this op result as differentiable, with `backward` giving each input's gradient.
-    func record(_ op: String, inputs: [Tensor], backward: @escaping (Tensor) throws -> [Tensor?]) {
+    func record(_ op: String, inputs: [Tensor], backward: @escaping Pullback) throws {
         requiresGrad = true
         gradNode = GradNode(op: op, inputs: inputs, backward: backward)
-        if let type = StoragePrecision.storage { roundInPlace(to: type) }
+        if let type = StoragePrecision.storage { try roundInPlace(to: type) }
     }
 
     /// Back-propagates from a one-element loss: every leaf with `requiresGrad` gets `grad`
@@ -82,12 +80,12 @@ extension Tensor {
             guard let node = tensor.gradNode else {
                 if let existing = tensor.grad {
                     tensor.grad = try accumulate(existing, g)
-                } else if isKnownUniquelyReferenced(&g), isKnownUniquelyReferenced(&g.storage), g.descriptor == tensor.descriptor {
+                } else if isKnownUniquelyReferenced(&g), isKnownUniquelyReferenced(&g.storage), g.layout.isEqual(to: tensor.layout) {
                     tensor.grad = g
                 } else {
                     // Copy what someone else still holds (add passes one gradient to both of
                     // its inputs), so that updating one `grad` in place never changes another.
-                    tensor.grad = try g.copy(to: tensor.descriptor)
+                    tensor.grad = try tensor.backend.copy(g, like: tensor)
                 }
                 continue
             }
@@ -96,7 +94,7 @@ extension Tensor {
             }
             let inputGrads = try backward(g)
             node.backward = nil
-            if let type = StoragePrecision.storage { for grad in inputGrads { grad?.roundInPlace(to: type) } }
+            if let type = StoragePrecision.storage { for grad in inputGrads { try grad?.roundInPlace(to: type) } }
             for (input, inputGrad) in zip(node.inputs, inputGrads) {
                 guard let inputGrad, input.requiresGrad else { continue }
                 let key = ObjectIdentifier(input)
@@ -110,5 +108,5 @@ extension Tensor {
 /// `a + b` into new storage in `a`'s layout: a gradient reaching a tensor twice (a residual
 /// branch) is summed, never written into a tensor someone else may hold.
 func accumulate(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    try binaryAdd(a, b, op: "accumulate")
+    try a.backend.add(a, b)
 }

@@ -1,6 +1,3 @@
-import CDNNL
-import DNNL
-
 /// Max pooling, as PyTorch's `F.max_pool2d` (stride defaults to the kernel size).
 public func maxPool2d(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                       dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) throws -> Tensor {
@@ -22,18 +19,19 @@ public func globalAvgPool2d(_ input: Tensor) throws -> Tensor {
                       padding: (0, 0), dilation: (1, 1), ceilMode: false)
 }
 
-enum PoolKind: Int {
+package enum PoolKind: Int, Sendable {
     case max, averageIncludingPadding, averageExcludingPadding
 
-    var algorithm: dnnl_alg_kind_t {
-        switch self {
-        case .max: dnnl_pooling_max
-        case .averageIncludingPadding: dnnl_pooling_avg_include_padding
-        case .averageExcludingPadding: dnnl_pooling_avg_exclude_padding
-        }
-    }
-
     var name: String { self == .max ? "max_pool2d" : "avg_pool2d" }
+}
+
+/// Shapes and settings of one pooling, checked once: what every backend's kernels get. Per
+/// axis (H, W); `padRight` is the padding a ceil-mode window may need past `padding`.
+package struct PoolGeometry: Sendable {
+    package let kind: PoolKind
+    package let input: [Int], output: [Int]
+    package let kernel: [Int], stride: [Int], padding: [Int], padRight: [Int], dilation: [Int]
+    package let shapes: String
 }
 
 func pool2d(_ input: Tensor, kind: PoolKind, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
@@ -67,45 +65,10 @@ func pool2d(_ input: Tensor, kind: PoolKind, kernel: (Int, Int), stride: (Int, I
         // PyTorch counts padding but not the overhang of a ceil-mode window; oneDNN counts both.
         throw OpError(op: op, "ceil_mode with count_include_pad=true and a window past the padding is not supported (\(shapes)); use count_include_pad=false")
     }
-    let outputDims = [input.shape[0], input.shape[1]] + out
-    let strides = s.map(Int64.init), kernels = k.map(Int64.init), dilations = d.map { Int64($0 - 1) }
-    let left = p.map(Int64.init), right = padRight.map(Int64.init)
+    let geometry = PoolGeometry(kind: kind, input: input.shape, output: [input.shape[0], input.shape[1]] + out,
+                                kernel: k, stride: s, padding: p, padRight: padRight, dilation: d, shapes: shapes)
     let recording = Tensor.recording([input])
-    let prop = recording ? dnnl_forward_training : dnnl_forward_inference
-    let data = input.descriptor
-    let settings = [kind.rawValue, Int(prop.rawValue)] + k + s + p + padRight + d
-    let forward = try Context.shared.cache.primitive(for: PrimitiveKey(op: op + ".forward", settings: settings, descriptors: [data])) {
-        var desc = dnnl_pooling_v2_desc_t()
-        var src = data.raw, dst = MemoryDescriptor.any(outputDims).raw
-        try check(dnnl_pooling_v2_forward_desc_init(&desc, prop, kind.algorithm, &src, &dst, strides, kernels, dilations, left, right),
-                  op: op, shapes)
-        return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: shapes, desc: &desc))
-    }
-    let pd = forward.descriptor
-    let output = Tensor(empty: pd.memory(dnnl_query_dst_md)!)
-    let workspace = pd.memory(dnnl_query_workspace_md).map { Tensor(empty: $0) }
-    var args = [(DNNL_ARG_SRC, try input.memory(op: op)), (DNNL_ARG_DST, try output.memory(op: op))]
-    if let workspace { args.append((DNNL_ARG_WORKSPACE, try workspace.memory(op: op))) }
-    try forward.execute(args)
-
-    if recording {
-        let outputDescriptor = output.descriptor
-        output.record(op, inputs: [input]) { gradOutput in
-            let backward = try Context.shared.cache.primitive(for: PrimitiveKey(op: op + ".backward", settings: settings,
-                                                                                 descriptors: [data, outputDescriptor])) {
-                var desc = dnnl_pooling_v2_desc_t()
-                var dsrc = data.raw, ddst = outputDescriptor.raw
-                try check(dnnl_pooling_v2_backward_desc_init(&desc, kind.algorithm, &dsrc, &ddst, strides, kernels, dilations, left, right),
-                          op: op, "backward, " + shapes)
-                return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: "backward, " + shapes, desc: &desc, hint: pd))
-            }
-            let dy = try gradOutput.reordered(to: outputDescriptor, op: op)
-            let dx = Tensor(empty: data)
-            var args = [(DNNL_ARG_DIFF_DST, try dy.memory(op: op)), (DNNL_ARG_DIFF_SRC, try dx.memory(op: op))]
-            if let workspace { args.append((DNNL_ARG_WORKSPACE, try workspace.memory(op: op))) }
-            try backward.execute(args)
-            return [dx]
-        }
-    }
+    let (output, pullback) = try input.backend.pool2d(input, geometry: geometry, recording: recording)
+    if let pullback { try output.record(op, inputs: [input], backward: pullback) }
     return output
 }

@@ -1,32 +1,15 @@
-import Dispatch
-import DNNL
-
 /// Conversion between Float32 and the 16-bit storage types, both rounding to nearest even.
 /// Ops compute in Float32; these are for storing parameters, activations and gradients in
 /// half precision (low-precision training).
 extension Tensor {
+    /// This tensor with elements of `type`, or itself when it has them already.
     public func converted(to type: DataType) throws -> Tensor {
-        if type == dataType { return self }
-        let target = descriptor.with(dataType: type)
-        let result = Tensor(empty: target)
-        let n = physicalCount
-        switch (dataType, type) {
-        case (.float32, .float16):
-            let (src, dst) = (floats, result.storage.pointer.assumingMemoryBound(to: Float16.self))
-            for i in 0..<n { dst[i] = Float16(src[i]) }
-        case (.float32, .bfloat16):
-            let (src, dst) = (floats, result.storage.pointer.assumingMemoryBound(to: UInt16.self))
-            for i in 0..<n { dst[i] = bfloat16Bits(src[i]) }
-        case (.float16, .float32):
-            let (src, dst) = (storage.pointer.assumingMemoryBound(to: Float16.self), result.floats)
-            for i in 0..<n { dst[i] = Float(src[i]) }
-        case (.bfloat16, .float32):
-            let (src, dst) = (storage.pointer.assumingMemoryBound(to: UInt16.self), result.floats)
-            for i in 0..<n { dst[i] = Float(bitPattern: UInt32(src[i]) << 16) }
-        default:
-            return try converted(to: .float32).converted(to: type)
-        }
-        return result
+        try backend.converted(self, to: type)
+    }
+
+    /// Rounds every stored element to `type` in place (the tensor stays Float32).
+    public func roundInPlace(to type: DataType) throws {
+        try backend.roundInPlace(self, to: type)
     }
 }
 
@@ -74,20 +57,4 @@ public func roundedToHalf(_ x: Float) -> Float {
     // Keep 10 mantissa bits, rounding to nearest even.
     let bits = x.bitPattern
     return Float(bitPattern: (bits &+ 0xFFF &+ ((bits >> 13) & 1)) & ~0x1FFF)
-}
-
-extension Tensor {
-    /// Rounds every stored element to `type` in place (the tensor stays Float32).
-    public func roundInPlace(to type: DataType) {
-        guard dataType == .float32, type != .float32 else { return }
-        let p = SendablePointer(floats)
-        // Runs for every activation: on all cores.
-        forEachChunk(physicalCount) { range in
-            if type == .float16 {
-                for i in range { p.p[i] = roundedToHalf(p.p[i]) }
-            } else {
-                for i in range { p.p[i] = Float(bitPattern: UInt32(bfloat16Bits(p.p[i])) << 16) }
-            }
-        }
-    }
 }

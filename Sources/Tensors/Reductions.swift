@@ -1,15 +1,10 @@
-import DNNL
-
 /// The sum of all elements, as a [1] tensor.
 public func sum(_ x: Tensor) throws -> Tensor {
     try x.requireFloat32("sum")
-    let plain = try x.contiguous()
-    var total: Double = 0
-    for i in 0..<x.count { total += Double(plain.floats[i]) }
-    let result = try Tensor(shape: [1], scalars: [Float(total)])
+    let result = try Tensor(shape: [1], scalars: [x.backend.sum(x)], device: x.device)
     if Tensor.recording([x]) {
-        let shape = x.shape
-        result.record("sum", inputs: [x]) { g in [try Tensor.full(shape, g.item())] }
+        let (shape, device) = (x.shape, x.device)
+        try result.record("sum", inputs: [x]) { g in [try Tensor.full(shape, g.item(), device: device)] }
     }
     return result
 }

@@ -1,5 +1,3 @@
-import DNNL
-
 /// The same elements in row-major order under another shape; one dimension may be -1.
 /// A blocked input is first reordered to the plain layout.
 public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
@@ -16,7 +14,7 @@ public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
     let result = try x.contiguous().view(as: target)
     if Tensor.recording([x]) {
         let inputShape = x.shape
-        result.record(op, inputs: [x]) { g in [try g.contiguous().view(as: inputShape)] }
+        try result.record(op, inputs: [x]) { g in [try g.contiguous().view(as: inputShape)] }
     }
     return result
 }

@@ -1,17 +1,15 @@
-import CDNNL
-import DNNL
-
-/// An n-dimensional array of Float32 (or 16-bit storage) in a oneDNN memory layout, with an
-/// optional gradient.
+/// An n-dimensional array of Float32 (or 16-bit storage) on a device, with an optional gradient.
 ///
-/// `shape` is the logical NCHW shape, as in PyTorch. `descriptor` says how the elements lie in
-/// memory: plain row-major, or a blocked layout such as nChw8c that convolutions chose. Ops keep
-/// whatever layout their producer chose and reorder only where a consumer needs another one;
-/// `scalars` always reads in logical row-major order.
+/// `shape` is the logical NCHW shape, as in PyTorch. How the elements lie in memory (`layout`)
+/// is the device's backend's business: oneDNN's blocked nChw8c/nChw16c on the CPU, plain
+/// row-major on the reference backend. Ops keep whatever layout their producer chose and
+/// reorder only where a consumer needs another one; `scalars` always reads in logical row-major
+/// order, copied to the host.
 public final class Tensor {
     public let shape: [Int]
-    public let descriptor: MemoryDescriptor
-    var storage: Storage
+    public let device: Device
+    package let layout: any Layout
+    package var storage: Storage
 
     /// Whether `backward()` should fill `grad` (leaves) or pass gradients through (op results).
     public var requiresGrad: Bool
@@ -20,39 +18,32 @@ public final class Tensor {
     /// The op that produced this tensor, while a tape is recorded.
     var gradNode: GradNode?
 
-    init(shape: [Int], descriptor: MemoryDescriptor, storage: Storage, requiresGrad: Bool = false) {
+    package init(shape: [Int], layout: any Layout, device: Device, storage: Storage, requiresGrad: Bool = false) {
         self.shape = shape
-        self.descriptor = descriptor
+        self.layout = layout
+        self.device = device
         self.storage = storage
         self.requiresGrad = requiresGrad
     }
 
-    /// Uninitialised (zero where the layout pads) storage for `descriptor`.
-    convenience init(empty descriptor: MemoryDescriptor) {
-        self.init(shape: descriptor.dims, descriptor: descriptor,
-                  storage: Storage(byteCount: descriptor.byteCount, zeroed: descriptor.isPadded))
-    }
-
-    /// A plain Float32 tensor holding `scalars` in row-major order.
-    public convenience init(shape: [Int], scalars: [Float], requiresGrad: Bool = false) throws {
+    /// A plain Float32 tensor holding `scalars` in row-major order, on `device`.
+    public convenience init(shape: [Int], scalars: [Float], requiresGrad: Bool = false, device: Device = Device.current) throws {
         guard shape.allSatisfy({ $0 > 0 }) else { throw OpError(op: "tensor", "shape \(shape) has a non-positive dimension") }
         let count = shape.reduce(1, *)
         guard scalars.count == count else {
             throw OpError(op: "tensor", "\(scalars.count) values do not fill shape \(shape) (\(count) elements)")
         }
-        let descriptor = MemoryDescriptor(plain: shape)
-        self.init(shape: shape, descriptor: descriptor, storage: Storage(byteCount: descriptor.byteCount, zeroed: false),
-                  requiresGrad: requiresGrad)
-        scalars.withUnsafeBufferPointer { storage.floats.update(from: $0.baseAddress!, count: count) }
+        let made = try scalars.withUnsafeBufferPointer { try device.backend.tensor(shape: shape, values: $0) }
+        self.init(shape: shape, layout: made.layout, device: device, storage: made.storage, requiresGrad: requiresGrad)
     }
 
     /// A plain Float32 tensor with every element equal to `value`.
-    public static func full(_ shape: [Int], _ value: Float, requiresGrad: Bool = false) throws -> Tensor {
-        try Tensor(shape: shape, scalars: [Float](repeating: value, count: shape.reduce(1, *)), requiresGrad: requiresGrad)
+    public static func full(_ shape: [Int], _ value: Float, requiresGrad: Bool = false, device: Device = Device.current) throws -> Tensor {
+        try Tensor(shape: shape, scalars: [Float](repeating: value, count: shape.reduce(1, *)), requiresGrad: requiresGrad, device: device)
     }
 
-    public static func zeros(_ shape: [Int], requiresGrad: Bool = false) throws -> Tensor {
-        try full(shape, 0, requiresGrad: requiresGrad)
+    public static func zeros(_ shape: [Int], requiresGrad: Bool = false, device: Device = Device.current) throws -> Tensor {
+        try full(shape, 0, requiresGrad: requiresGrad, device: device)
     }
 
     /// Normal(mean, std) samples from `generator`.
@@ -74,17 +65,21 @@ public final class Tensor {
     public var rank: Int { shape.count }
     /// Logical element count.
     public var count: Int { shape.reduce(1, *) }
-    public var dataType: DataType { descriptor.dataType }
-    /// Elements physically stored, padding included.
-    var physicalCount: Int { descriptor.byteCount / descriptor.dataType.byteCount }
-    var floats: UnsafeMutablePointer<Float> { storage.floats }
+    public var dataType: DataType { layout.dataType }
+    /// Whether the elements lie in PyTorch's contiguous row-major order.
+    public var isPlain: Bool { layout.isPlain }
+    var backend: any Backend { device.backend }
 
-    /// The elements as Float32 in logical row-major order.
+    /// The elements as Float32 in logical row-major order (a copy in host memory).
     public var scalars: [Float] {
-        get throws {
-            let plain = try converted(to: .float32).contiguous()
-            return Array(UnsafeBufferPointer(start: plain.floats, count: count))
-        }
+        get throws { try backend.scalars(self) }
+    }
+
+    /// This tensor's values on `target` (a copy in that device's plain layout), or itself when
+    /// it is already there. Not recorded on the tape.
+    public func to(_ target: Device) throws -> Tensor {
+        if target == device { return self }
+        return try Tensor(shape: shape, scalars: scalars, device: target)
     }
 
     /// Overwrites the elements in place from logical row-major `values` (the layout is kept).
@@ -93,24 +88,23 @@ public final class Tensor {
         guard values.count == count else {
             throw OpError(op: "assign", "\(values.count) values for a tensor of shape \(shape) (\(count) elements)")
         }
-        try assign(Tensor(shape: shape, scalars: values))
+        try assign(Tensor(shape: shape, scalars: values, device: device))
     }
 
-    /// Overwrites the elements in place with those of `source` (same shape, any layout or type).
+    /// Overwrites the elements in place with those of `source` (same shape, any layout, type or device).
     public func assign(_ source: Tensor) throws {
         guard source.shape == shape else { throw OpError(op: "assign", "source shape \(source.shape) differs from \(shape)") }
-        let converted = try source.converted(to: .float32).converted(to: dataType)
-        let primitive = try Primitive.reorder(from: converted.descriptor, to: descriptor)
-        try primitive.execute([(DNNL_ARG_FROM, converted.memory(op: "assign")), (DNNL_ARG_TO, memory(op: "assign"))])
+        try backend.assign(self, from: source.to(device))
     }
 
-    /// Direct access to the elements of a plain Float32 tensor, in row-major order: for
-    /// optimisers, which update parameters in place.
+    /// Direct access to the elements of a plain Float32 tensor in host memory, in row-major
+    /// order: for optimisers, which update parameters in place. Device memory is never handed
+    /// out as a host pointer: such a tensor throws here.
     public func withUnsafeMutableFloats<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
-        guard descriptor.isPlain, dataType == .float32 else {
-            throw OpError(op: "in-place access", "needs a plain float32 tensor, got \(descriptor)")
+        guard isPlain, dataType == .float32, let host = storage as? HostStorage else {
+            throw OpError(op: "in-place access", "needs a plain float32 tensor in host memory, got \(layout) on \(device)")
         }
-        return try body(UnsafeMutableBufferPointer(start: floats, count: count))
+        return try body(UnsafeMutableBufferPointer(start: host.floats, count: count))
     }
 
     /// The value of a one-element tensor.
@@ -122,49 +116,24 @@ public final class Tensor {
     /// The same storage without gradient history: what a backward closure saves, so that a
     /// result never holds its own graph node alive.
     public func detached() -> Tensor {
-        Tensor(shape: shape, descriptor: descriptor, storage: storage)
+        Tensor(shape: shape, layout: layout, device: device, storage: storage)
     }
 
-    /// This tensor in `target` layout (same dims), or itself when it is already there.
-    public func reordered(to target: MemoryDescriptor, op: String = "reorder") throws -> Tensor {
-        if target == descriptor { return self }
-        guard target.dims == shape else {
-            throw OpError(op: op, "cannot reorder shape \(shape) into \(target)")
-        }
-        let result = Tensor(empty: target)
-        let primitive = try Primitive.reorder(from: descriptor, to: target)
-        try primitive.execute([(DNNL_ARG_FROM, memory(op: op)), (DNNL_ARG_TO, result.memory(op: op))])
-        return result
+    /// This tensor in `target`'s layout and type, or itself when it is already there.
+    public func reordered(like target: Tensor) throws -> Tensor {
+        guard target.shape == shape else { throw OpError(op: "reorder", "cannot reorder shape \(shape) like \(target.shape)") }
+        return try backend.reordered(self, like: target.to(device))
     }
 
-    /// A new tensor in `target` layout that shares no storage with this one.
-    public func copy(to target: MemoryDescriptor) throws -> Tensor {
-        if target != descriptor { return try reordered(to: target) }
-        let result = Tensor(empty: target)
-        result.storage.pointer.copyMemory(from: storage.pointer, byteCount: descriptor.byteCount)
-        return result
-    }
-
-    /// Plain row-major Float32: the layout Swift code and checkpoints read.
+    /// Plain row-major layout (of the same element type): what checkpoints and host code read.
     public func contiguous() throws -> Tensor {
-        try reordered(to: MemoryDescriptor(plain: shape))
+        try backend.contiguous(self)
     }
 
     /// A plain tensor seen with other dims of the same element count, sharing storage.
     func view(as newShape: [Int]) -> Tensor {
-        precondition(descriptor.isPlain && newShape.reduce(1, *) == count)
-        return Tensor(shape: newShape, descriptor: MemoryDescriptor(plain: newShape, dataType: dataType), storage: storage)
-    }
-
-    /// A oneDNN memory object over this tensor's storage.
-    func memory(op: String) throws -> Memory {
-        try Memory(descriptor, pointer: storage.pointer, op: op)
-    }
-
-    /// A oneDNN memory object over this storage seen as `descriptor` (same bytes, other dims).
-    func memory(as descriptor: MemoryDescriptor, op: String) throws -> Memory {
-        precondition(descriptor.byteCount <= storage.byteCount)
-        return try Memory(descriptor, pointer: storage.pointer, op: op)
+        precondition(isPlain && newShape.reduce(1, *) == count)
+        return Tensor(shape: newShape, layout: backend.plainLayout(newShape, dataType: dataType), device: device, storage: storage)
     }
 
     /// Throws unless the tensor computes in Float32.
@@ -175,8 +144,15 @@ public final class Tensor {
     }
 }
 
+/// The storage of one tensor and its views, owned by a backend (host memory for the CPU
+/// backends; device memory for an accelerator). Only the backend that made it reads inside.
+package class Storage {
+    package let byteCount: Int
+    package init(byteCount: Int) { self.byteCount = byteCount }
+}
+
 extension Tensor: CustomStringConvertible {
     public var description: String {
-        "Tensor(\(shape), \(descriptor.isPlain ? "plain" : "blocked"), \(dataType)\(requiresGrad ? ", requiresGrad" : ""))"
+        "Tensor(\(shape), \(isPlain ? "plain" : "blocked"), \(dataType), \(device)\(requiresGrad ? ", requiresGrad" : ""))"
     }
 }

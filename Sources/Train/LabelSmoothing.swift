@@ -1,4 +1,3 @@
-import DNNL
 import Tensors
 
 /// How label smoothing spreads eps over the classes (section 5.2).

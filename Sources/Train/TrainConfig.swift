@@ -1,5 +1,5 @@
+import Tensors
 import Data
-import DNNL
 import Foundation
 import NN
 import Optim

@@ -1,5 +1,4 @@
 import Data
-import DNNL
 import Foundation
 import Models
 import NN

@@ -1,6 +1,6 @@
+import Tensors
 import ArgumentParser
 import Benchmarks
-import DNNL
 import Distributed
 import Foundation
 

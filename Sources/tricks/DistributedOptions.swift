@@ -1,5 +1,4 @@
 import ArgumentParser
-import DNNL
 import Distributed
 import Foundation
 import Tensors

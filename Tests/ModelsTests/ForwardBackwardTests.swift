@@ -1,4 +1,3 @@
-import DNNL
 import Models
 import NN
 import Tensors

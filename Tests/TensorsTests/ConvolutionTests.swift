@@ -1,4 +1,3 @@
-import DNNL
 import Tensors
 import XCTest
 

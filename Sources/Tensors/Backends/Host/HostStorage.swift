@@ -1,21 +1,21 @@
 import Glibc
 import Synchronization
 
-/// A 64-byte aligned buffer (oneDNN's kernels like cache-line alignment). Shared by a tensor
-/// and its views (`detached()`, reshapes); returned to `BufferPool` with the last of them.
-final class Storage {
-    let pointer: UnsafeMutableRawPointer
-    let byteCount: Int
+/// Host memory for the CPU backends: a 64-byte aligned buffer (oneDNN's kernels like
+/// cache-line alignment). Shared by a tensor and its views (`detached()`, reshapes); returned
+/// to `BufferPool` with the last of them.
+package final class HostStorage: Storage {
+    package let pointer: UnsafeMutableRawPointer
     /// What the pool handed out: at least `byteCount` (a cached buffer may be a little larger).
     private let capacity: Int
 
-    init(byteCount: Int, zeroed: Bool) {
-        self.byteCount = byteCount
+    package init(byteCount: Int, zeroed: Bool) {
         (pointer, capacity) = BufferPool.shared.take(byteCount)
         if zeroed { memset(pointer, 0, byteCount) }
+        super.init(byteCount: byteCount)
     }
 
-    var floats: UnsafeMutablePointer<Float> { pointer.assumingMemoryBound(to: Float.self) }
+    package var floats: UnsafeMutablePointer<Float> { pointer.assumingMemoryBound(to: Float.self) }
 
     deinit { BufferPool.shared.give(pointer, capacity: capacity) }
 }

@@ -1,5 +1,5 @@
 import CDNNL
-import DNNL
+@testable import Tensors
 import XCTest
 
 final class MemoryDescriptorTests: XCTestCase {

@@ -1,12 +1,12 @@
 import CDNNL
 
 /// A primitive descriptor: the implementation oneDNN chose for an op, and the layouts it wants.
-public final class PrimitiveDescriptor: @unchecked Sendable {
-    public let handle: dnnl_primitive_desc_t
+package final class PrimitiveDescriptor: @unchecked Sendable {
+    package let handle: dnnl_primitive_desc_t
 
     /// From a filled op descriptor (`dnnl_*_desc_init`). `hint` is the forward descriptor that
     /// backward primitives need.
-    public init(op: String, shapes: @autoclosure () -> String, desc: UnsafeRawPointer,
+    package init(op: String, shapes: @autoclosure () -> String, desc: UnsafeRawPointer,
                 hint: PrimitiveDescriptor? = nil, attributes: dnnl_primitive_attr_t? = nil) throws {
         var pd: dnnl_primitive_desc_t?
         try check(dnnl_primitive_desc_create(&pd, desc, attributes, Context.shared.engine.handle, hint?.handle),
@@ -14,17 +14,17 @@ public final class PrimitiveDescriptor: @unchecked Sendable {
         handle = pd!
     }
 
-    public init(owning handle: dnnl_primitive_desc_t) { self.handle = handle }
+    package init(owning handle: dnnl_primitive_desc_t) { self.handle = handle }
 
     /// The layout the implementation uses for one of its arguments, e.g. `dnnl_query_src_md`.
-    public func memory(_ query: dnnl_query_t, index: Int32 = 0) -> MemoryDescriptor? {
+    package func memory(_ query: dnnl_query_t, index: Int32 = 0) -> MemoryDescriptor? {
         guard let md = dnnl_primitive_desc_query_md(handle, query, index) else { return nil }
         let desc = MemoryDescriptor(raw: md.pointee)
         return desc.raw.ndims == 0 ? nil : desc
     }
 
     /// Name of the chosen kernel, e.g. `jit:avx2`.
-    public var implementation: String {
+    package var implementation: String {
         var name: UnsafePointer<CChar>?
         withUnsafeMutablePointer(to: &name) { ptr in
             _ = dnnl_primitive_desc_query(handle, dnnl_query_impl_info_str, 0, ptr)
@@ -37,12 +37,12 @@ public final class PrimitiveDescriptor: @unchecked Sendable {
 
 /// An executable primitive. Created once per (op, shapes, layouts) and kept in `PrimitiveCache`;
 /// oneDNN allows one primitive to be executed from several threads.
-public final class Primitive: @unchecked Sendable {
-    public let handle: dnnl_primitive_t
-    public let descriptor: PrimitiveDescriptor
-    public let op: String
+package final class Primitive: @unchecked Sendable {
+    package let handle: dnnl_primitive_t
+    package let descriptor: PrimitiveDescriptor
+    package let op: String
 
-    public init(op: String, descriptor: PrimitiveDescriptor) throws {
+    package init(op: String, descriptor: PrimitiveDescriptor) throws {
         var primitive: dnnl_primitive_t?
         try check(dnnl_primitive_create(&primitive, descriptor.handle), op: op, "primitive creation")
         handle = primitive!
@@ -51,7 +51,7 @@ public final class Primitive: @unchecked Sendable {
     }
 
     /// Runs the primitive with `(DNNL_ARG_*, memory)` pairs and waits for it.
-    public func execute(_ arguments: [(Int32, Memory)]) throws {
+    package func execute(_ arguments: [(Int32, Memory)]) throws {
         let args = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.handle) }
         let stream = Context.shared.stream
         try check(dnnl_primitive_execute(handle, stream.handle, Int32(args.count), args), op: op,
@@ -65,7 +65,7 @@ public final class Primitive: @unchecked Sendable {
 
 extension Primitive {
     /// A reorder between two layouts (or element types) of the same dims.
-    public static func reorder(from source: MemoryDescriptor, to destination: MemoryDescriptor) throws -> Primitive {
+    package static func reorder(from source: MemoryDescriptor, to destination: MemoryDescriptor) throws -> Primitive {
         let key = PrimitiveKey(op: "reorder", descriptors: [source, destination])
         return try Context.shared.cache.primitive(for: key) {
             var pd: dnnl_primitive_desc_t?

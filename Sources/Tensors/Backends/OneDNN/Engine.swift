@@ -2,8 +2,8 @@ import CDNNL
 import Glibc
 
 /// The CPU engine. One exists per process; oneDNN's CPU engine is stateless and thread-safe.
-public final class Engine: @unchecked Sendable {
-    public let handle: dnnl_engine_t
+package final class Engine: @unchecked Sendable {
+    package let handle: dnnl_engine_t
 
     init() throws {
         var engine: dnnl_engine_t?
@@ -15,8 +15,8 @@ public final class Engine: @unchecked Sendable {
 }
 
 /// An in-order CPU stream. Primitive execution on it is synchronous with the OpenMP runtime.
-public final class Stream: @unchecked Sendable {
-    public let handle: dnnl_stream_t
+package final class Stream: @unchecked Sendable {
+    package let handle: dnnl_stream_t
 
     init(engine: Engine) throws {
         var stream: dnnl_stream_t?
@@ -24,7 +24,7 @@ public final class Stream: @unchecked Sendable {
         handle = stream!
     }
 
-    public func wait() throws {
+    package func wait() throws {
         try check(dnnl_stream_wait(handle), op: "stream", "wait")
     }
 
@@ -36,12 +36,12 @@ public final class Stream: @unchecked Sendable {
 /// Thread count: `TRICKS_NUM_THREADS` (or OpenMP's own `OMP_NUM_THREADS`) in the environment,
 /// or `Threads.set(_:)` before the first op. oneDNN's JIT kernels read the OpenMP thread count
 /// when a primitive is created, so it has to be fixed before that.
-public final class Context: @unchecked Sendable {
-    public let engine: Engine
-    public let stream: Stream
-    public let cache = PrimitiveCache()
+package final class Context: @unchecked Sendable {
+    package let engine: Engine
+    package let stream: Stream
+    package let cache = PrimitiveCache()
 
-    public static let shared: Context = {
+    package static let shared: Context = {
         if let value = getenv("TRICKS_NUM_THREADS").map({ String(cString: $0) }), let n = Int(value), n > 0 {
             omp_set_num_threads(Int32(n))
         }

@@ -1,0 +1,89 @@
+import CDNNL
+
+/// The CPU backend: oneDNN's kernels (the library PyTorch uses on CPUs) on host memory, in the
+/// layouts those kernels choose (`MemoryDescriptor`: plain, or blocked nChw8c on AVX2 and
+/// nChw16c on AVX-512). Every file that sees oneDNN's C API is in this folder.
+package final class OneDNNBackend: HostBackend {
+    package static let shared = OneDNNBackend()
+    package var device: Device { .cpu }
+
+    package func plainLayout(_ dims: [Int], dataType: DataType) -> any Layout {
+        MemoryDescriptor(plain: dims, dataType: dataType)
+    }
+
+    package func tensor(shape: [Int], values: UnsafeBufferPointer<Float>) throws -> Tensor {
+        let result = Tensor(empty: MemoryDescriptor(plain: shape))
+        result.floats.update(from: values.baseAddress!, count: values.count)
+        return result
+    }
+
+    package func assign(_ destination: Tensor, from source: Tensor) throws {
+        let converted = try self.converted(self.converted(source, to: .float32), to: destination.dataType)
+        let primitive = try Primitive.reorder(from: converted.descriptor, to: destination.descriptor)
+        try primitive.execute([(DNNL_ARG_FROM, converted.memory(op: "assign")), (DNNL_ARG_TO, destination.memory(op: "assign"))])
+    }
+
+    package func reordered(_ x: Tensor, like target: Tensor) throws -> Tensor {
+        try x.reordered(to: target.descriptor)
+    }
+
+    package func copy(_ x: Tensor, like target: Tensor) throws -> Tensor {
+        try x.copy(to: target.descriptor)
+    }
+
+    package func contiguous(_ x: Tensor) throws -> Tensor {
+        try x.reordered(to: MemoryDescriptor(plain: x.shape, dataType: x.dataType))
+    }
+
+    package func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try binaryAdd(a, b, op: "add")
+    }
+}
+
+extension MemoryDescriptor: Layout {
+    package func with(dataType: DataType) -> any Layout { with(dataType: dataType) as MemoryDescriptor }
+}
+
+extension Tensor {
+    /// Uninitialised (zero where the layout pads) CPU storage for `descriptor`.
+    convenience init(empty descriptor: MemoryDescriptor) {
+        self.init(empty: descriptor, device: .cpu)
+    }
+
+    /// This CPU tensor's layout as oneDNN describes it.
+    package var descriptor: MemoryDescriptor {
+        if let md = layout as? MemoryDescriptor { return md }
+        preconditionFailure("a \(device) tensor (\(layout)) reached oneDNN's backend")
+    }
+
+    /// This tensor in `target` layout (same dims), or itself when it is already there.
+    package func reordered(to target: MemoryDescriptor, op: String = "reorder") throws -> Tensor {
+        if target == descriptor { return self }
+        guard target.dims == shape else {
+            throw OpError(op: op, "cannot reorder shape \(shape) into \(target)")
+        }
+        let result = Tensor(empty: target)
+        let primitive = try Primitive.reorder(from: descriptor, to: target)
+        try primitive.execute([(DNNL_ARG_FROM, memory(op: op)), (DNNL_ARG_TO, result.memory(op: op))])
+        return result
+    }
+
+    /// A new tensor in `target` layout that shares no storage with this one.
+    package func copy(to target: MemoryDescriptor) throws -> Tensor {
+        if target != descriptor { return try reordered(to: target) }
+        let result = Tensor(empty: target)
+        result.hostPointer.copyMemory(from: hostPointer, byteCount: descriptor.byteCount)
+        return result
+    }
+
+    /// A oneDNN memory object over this tensor's storage.
+    func memory(op: String) throws -> Memory {
+        try Memory(descriptor, pointer: hostPointer, op: op)
+    }
+
+    /// A oneDNN memory object over this storage seen as `descriptor` (same bytes, other dims).
+    func memory(as descriptor: MemoryDescriptor, op: String) throws -> Memory {
+        precondition(descriptor.byteCount <= storage.byteCount)
+        return try Memory(descriptor, pointer: hostPointer, op: op)
+    }
+}

@@ -1,0 +1,152 @@
+import CDNNL
+
+extension OneDNNBackend {
+    /// The input, weight and output layouts are left to oneDNN (`format_tag_any`): on AVX2 it
+    /// picks nChw8c activations, so a chain of convolutions never reorders between layers.
+    /// Weights are kept plain and reordered to the kernel's layout per call.
+    package func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry,
+                        recording: Bool) throws -> (Tensor, Pullback?) {
+        let training = recording
+        let forward = try geometry.forwardPrimitive(training: training, inputNeedsGradient: training && input.requiresGrad)
+        let pd = forward.descriptor
+        let src = try input.reordered(to: pd.memory(dnnl_query_src_md)!, op: "conv2d")
+        let plainWeight = try weight.contiguous()
+        let kernelWeight = try geometry.reorderWeight(plainWeight, to: pd.memory(dnnl_query_weights_md)!)
+        let output = Tensor(empty: pd.memory(dnnl_query_dst_md)!)
+        var args = [(DNNL_ARG_SRC, try src.memory(op: "conv2d")), (DNNL_ARG_WEIGHTS, try kernelWeight.memory(op: "conv2d")),
+                    (DNNL_ARG_DST, try output.memory(op: "conv2d"))]
+        if let bias { args.append((DNNL_ARG_BIAS, try bias.contiguous().memory(op: "conv2d"))) }
+        try forward.execute(args)
+
+        guard training else { return (output, nil) }
+        let savedSrc = src.detached(), savedWeight = plainWeight.detached()
+        let needInput = input.requiresGrad, needWeight = weight.requiresGrad || bias?.requiresGrad == true
+        return (output, { gradOutput in
+            let dx = needInput ? try geometry.backwardData(gradOutput, weight: savedWeight, hint: pd) : nil
+            var grads: [Tensor?] = [dx]
+            if needWeight {
+                let (dw, db) = try geometry.backwardWeights(gradOutput, source: savedSrc, hint: pd)
+                grads += [dw, db]
+            }
+            return grads
+        })
+    }
+}
+
+/// The three oneDNN primitives of one convolution.
+extension ConvGeometry {
+    /// oneDNN's weight dims: [G, O/G, I/G, kh, kw] when grouped.
+    var kernelWeightDims: [Int] {
+        groups == 1 ? weight : [groups, weight[0] / groups] + weight[1...]
+    }
+
+    var settings: [Int] { input + weight + stride + padding + dilation + [groups, hasBias ? 1 : 0] }
+
+    /// oneDNN's strides, paddings and dilations (counted from 0, where PyTorch counts from 1).
+    var dnnlStride: [Int64] { stride.map(Int64.init) }
+    var dnnlPadding: [Int64] { padding.map(Int64.init) }
+    var dnnlDilation: [Int64] { dilation.map { Int64($0 - 1) } }
+
+    /// The forward primitive. When a backward-data pass will follow, its activation layouts are
+    /// pinned to those the backward-data kernel wants: left free, oneDNN may pick NHWC for the
+    /// forward pass (brgconv on AVX-512) and nChw16c for the backward passes, and every layer
+    /// would then reorder its activations and gradients on each step. Not pinned where that
+    /// would leave only oneDNN's slow reference kernel (a 3-channel stem in a blocked layout),
+    /// nor for the first layer, whose input needs no gradient.
+    func forwardPrimitive(training: Bool, inputNeedsGradient: Bool) throws -> Primitive {
+        let op = training ? (inputNeedsGradient ? "conv2d.forward_training" : "conv2d.forward_training_first") : "conv2d.forward_inference"
+        return try Context.shared.cache.primitive(for: PrimitiveKey(op: op, settings: settings)) {
+            let free = try forwardDescriptor(training: training, source: .any(input), destination: .any(output))
+            guard inputNeedsGradient else { return try Primitive(op: "conv2d", descriptor: free) }
+            let backward = try backwardDataDescriptor(hint: free)
+            let src = backward.memory(dnnl_query_diff_src_md)!, dst = backward.memory(dnnl_query_diff_dst_md)!
+            if free.memory(dnnl_query_src_md) == src && free.memory(dnnl_query_dst_md) == dst {
+                return try Primitive(op: "conv2d", descriptor: free)
+            }
+            let pinned = try forwardDescriptor(training: true, source: src, destination: dst)
+            return try Primitive(op: "conv2d", descriptor: pinned.implementation.hasPrefix("ref") ? free : pinned)
+        }
+    }
+
+    private func forwardDescriptor(training: Bool, source: MemoryDescriptor, destination: MemoryDescriptor) throws -> PrimitiveDescriptor {
+        var desc = dnnl_convolution_desc_t()
+        var src = source.raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
+        var dst = destination.raw, bia = MemoryDescriptor(plain: [weight[0]]).raw
+        let prop = training ? dnnl_forward_training : dnnl_forward_inference
+        let status = withOptionalPointer(&bia, if: hasBias) {
+            dnnl_dilated_convolution_forward_desc_init(&desc, prop, dnnl_convolution_direct, &src, &wei, $0, &dst,
+                                                       dnnlStride, dnnlDilation, dnnlPadding, dnnlPadding)
+        }
+        try check(status, op: "conv2d", shapes)
+        return try PrimitiveDescriptor(op: "conv2d", shapes: shapes, desc: &desc)
+    }
+
+    private func backwardDataDescriptor(hint: PrimitiveDescriptor) throws -> PrimitiveDescriptor {
+        var desc = dnnl_convolution_desc_t()
+        var dsrc = MemoryDescriptor.any(input).raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
+        var ddst = MemoryDescriptor.any(output).raw
+        try check(dnnl_dilated_convolution_backward_data_desc_init(
+            &desc, dnnl_convolution_direct, &dsrc, &wei, &ddst, dnnlStride, dnnlDilation, dnnlPadding, dnnlPadding),
+            op: "conv2d.backward_data", shapes)
+        return try PrimitiveDescriptor(op: "conv2d.backward_data", shapes: shapes, desc: &desc, hint: hint)
+    }
+
+    /// Plain [O, C/g, kh, kw] weights in the layout a primitive wants.
+    func reorderWeight(_ plain: Tensor, to target: MemoryDescriptor) throws -> Tensor {
+        let grouped = Tensor(shape: kernelWeightDims, layout: MemoryDescriptor(plain: kernelWeightDims), device: .cpu, storage: plain.storage)
+        return try grouped.reordered(to: target, op: "conv2d")
+    }
+
+    func backwardData(_ gradOutput: Tensor, weight plainWeight: Tensor, hint: PrimitiveDescriptor) throws -> Tensor {
+        let key = PrimitiveKey(op: "conv2d.backward_data", settings: settings)
+        let primitive = try Context.shared.cache.primitive(for: key) {
+            try Primitive(op: "conv2d.backward_data", descriptor: backwardDataDescriptor(hint: hint))
+        }
+        let pd = primitive.descriptor
+        let dy = try gradOutput.reordered(to: pd.memory(dnnl_query_diff_dst_md)!, op: "conv2d.backward_data")
+        let w = try reorderWeight(plainWeight, to: pd.memory(dnnl_query_weights_md)!)
+        let dx = Tensor(empty: pd.memory(dnnl_query_diff_src_md)!)
+        try primitive.execute([(DNNL_ARG_DIFF_DST, try dy.memory(op: "conv2d.backward_data")),
+                               (DNNL_ARG_WEIGHTS, try w.memory(op: "conv2d.backward_data")),
+                               (DNNL_ARG_DIFF_SRC, try dx.memory(op: "conv2d.backward_data"))])
+        return dx
+    }
+
+    /// Weight gradient in the plain [O, C/g, kh, kw] layout, and the bias gradient if there is a bias.
+    func backwardWeights(_ gradOutput: Tensor, source: Tensor, hint: PrimitiveDescriptor) throws -> (Tensor, Tensor?) {
+        let op = "conv2d.backward_weights"
+        let key = PrimitiveKey(op: op, settings: settings)
+        let primitive = try Context.shared.cache.primitive(for: key) {
+            var desc = dnnl_convolution_desc_t()
+            var src = MemoryDescriptor.any(input).raw, dwei = MemoryDescriptor.any(kernelWeightDims).raw
+            var ddst = MemoryDescriptor.any(output).raw, dbia = MemoryDescriptor(plain: [weight[0]]).raw
+            let status = withOptionalPointer(&dbia, if: hasBias) {
+                dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &dwei, $0, &ddst,
+                                                                    dnnlStride, dnnlDilation, dnnlPadding, dnnlPadding)
+            }
+            try check(status, op: op, shapes)
+            let pd = try PrimitiveDescriptor(op: op, shapes: shapes, desc: &desc, hint: hint)
+            return try Primitive(op: op, descriptor: pd)
+        }
+        let pd = primitive.descriptor
+        let dy = try gradOutput.reordered(to: pd.memory(dnnl_query_diff_dst_md)!, op: op)
+        let src = try source.reordered(to: pd.memory(dnnl_query_src_md)!, op: op)
+        let dw = Tensor(empty: pd.memory(dnnl_query_diff_weights_md)!)
+        var args = [(DNNL_ARG_DIFF_DST, try dy.memory(op: op)), (DNNL_ARG_SRC, try src.memory(op: op)),
+                    (DNNL_ARG_DIFF_WEIGHTS, try dw.memory(op: op))]
+        var db: Tensor?
+        if hasBias {
+            db = Tensor(empty: MemoryDescriptor(plain: [weight[0]]))
+            args.append((DNNL_ARG_DIFF_BIAS, try db!.memory(op: op)))
+        }
+        try primitive.execute(args)
+        let plainGrouped = try dw.reordered(to: MemoryDescriptor(plain: kernelWeightDims), op: op)
+        return (plainGrouped.view(as: weight), db)
+    }
+}
+
+/// `&value` when `condition`, else nil: for C arguments such as an optional bias descriptor.
+func withOptionalPointer<T, R>(_ value: inout T, if condition: Bool, _ body: (UnsafePointer<T>?) -> R) -> R {
+    condition ? withUnsafePointer(to: &value) { body($0) } : body(nil)
+}
+

@@ -1,0 +1,40 @@
+/// Where a tensor's memory lives and whose kernels compute on it, as PyTorch's `torch.device`.
+///
+/// - `cpu`: oneDNN's kernels (`Backends/OneDNN`), with the layouts they choose.
+/// - `reference`: plain Swift loops over row-major memory (`Backends/Reference`): slow and
+///   obviously correct, the yardstick the parity tests hold every other backend to.
+///
+/// Tensors are made on `Device.current` unless told otherwise; an op takes its inputs from one
+/// device and leaves its result there. Moving between devices is an explicit copy (`to(_:)`).
+public enum Device: String, Sendable, CaseIterable, CustomStringConvertible {
+    case cpu, reference
+
+    /// The device that new tensors (parameters, batches, constants) are made on.
+    @TaskLocal public static var current: Device = .cpu
+
+    /// Runs `body` with `device` as the place where new tensors are made.
+    public static func with<T>(_ device: Device, _ body: () throws -> T) rethrows -> T {
+        try $current.withValue(device, operation: body)
+    }
+
+    /// The backend that owns this device's memory and kernels: the one place where backends
+    /// are registered.
+    package var backend: any Backend {
+        switch self {
+        case .cpu: OneDNNBackend.shared
+        case .reference: ReferenceBackend.shared
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
+/// The one device that all of an op's tensors are on; an error naming both otherwise.
+func commonDevice(_ op: String, _ tensors: [Tensor?]) throws -> Device {
+    let present = tensors.compactMap { $0 }
+    guard let first = present.first else { return Device.current }
+    for t in present where t.device != first.device {
+        throw OpError(op: op, "tensors on different devices: \(first.device) (shape \(first.shape)) and \(t.device) (shape \(t.shape)); move one with to(_:)")
+    }
+    return first.device
+}
