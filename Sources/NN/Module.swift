@@ -44,6 +44,9 @@ open class Module {
         namedModules().flatMap { path, module in module.counters.map { (join(path, $0.0), $0.1) } }
     }
 
+    /// The device of the model's parameters (the current device for a model without any).
+    public var device: Device { namedParameters().first?.1.device ?? Device.current }
+
     /// Number of trainable scalars.
     public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.1.count } }
 

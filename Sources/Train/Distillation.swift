@@ -12,7 +12,7 @@ public func distillationLoss(student z: Tensor, teacher r: Tensor, targets: Tens
     let hard = try crossEntropy(z, target: targets)
     let teacherProbabilities = try GradMode.withoutGradient { () -> Tensor in
         let logProbabilities = try logSoftmax(scale(r.detached(), by: Float(1 / t))).scalars
-        return try Tensor(shape: r.shape, scalars: logProbabilities.map { Float(exp(Double($0))) })
+        return try Tensor(shape: r.shape, scalars: logProbabilities.map { Float(exp(Double($0))) }, device: z.device)
     }
     let soft = try crossEntropy(scale(z, by: Float(1 / t)), target: teacherProbabilities)
     return try add(hard, scale(soft, by: Float(weight * t * t)))

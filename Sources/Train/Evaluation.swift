@@ -17,10 +17,11 @@ public func evaluate(_ model: Module, loader: DataLoader, collective: any Collec
     model.eval()
     defer { model.train(wasTraining) }
     var (lossSum, correct1, correct5, count) = (0.0, 0, 0, 0)
+    let device = model.device
     let iterator = loader.epoch(0)
     while let batch = try iterator.next() {
         try GradMode.withoutGradient {
-            let logits = try model(batch.images)
+            let logits = try model(batch.images.to(device))
             lossSum += Double(try crossEntropy(logits, labels: batch.labels).item()) * Double(batch.labels.count)
             let top = try topK(logits, k: min(5, logits.shape[1]))
             for (row, label) in zip(top, batch.labels) {

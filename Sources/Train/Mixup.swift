@@ -24,7 +24,7 @@ public struct Mixup {
             for p in 0..<perImage { mixed[i * perImage + p] = l * x[i * perImage + p] + r * x[j * perImage + p] }
             for c in 0..<k { mixedTargets[i * k + c] = l * targets[i * k + c] + r * targets[j * k + c] }
         }
-        return (try Tensor(shape: images.shape, scalars: mixed), mixedTargets, lambda)
+        return (try Tensor(shape: images.shape, scalars: mixed, device: images.device), mixedTargets, lambda)
     }
 }
 

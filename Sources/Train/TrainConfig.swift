@@ -32,6 +32,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var initializer = Initializer.xavierUniform.rawValue
     public var seed: UInt64 = 0
     public var threads: Int?
+    /// Where the model trains: `cpu` (oneDNN) or `reference` (plain Swift loops, slow: for checking).
+    public var device = "cpu"
     public var workers = 2
     public var dropLast = true
     /// Use only this many training / validation images per class (quick runs and tests).
@@ -100,6 +102,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         initializer = try c.decodeIfPresent(String.self, forKey: .initializer) ?? defaults.initializer
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        device = try c.decodeIfPresent(String.self, forKey: .device) ?? defaults.device
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? defaults.workers
         dropLast = try c.decodeIfPresent(Bool.self, forKey: .dropLast) ?? defaults.dropLast
         trainPerClass = try c.decodeIfPresent(Int.self, forKey: .trainPerClass)
@@ -160,6 +163,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
         if let augment, !["small", "imagenet"].contains(augment) { throw TrainError("--augment", "must be small or imagenet, got \(augment)") }
         if let threads, threads < 1 { throw TrainError("--threads", "must be at least 1, got \(threads)") }
+        guard Device(rawValue: device) != nil else {
+            throw TrainError("--device", "must be one of \(Device.allCases.map(\.rawValue).joined(separator: ", ")), got \(device)")
+        }
         guard accumulation >= 1, batchSize % accumulation == 0 else {
             throw TrainError("--accumulation", "must be at least 1 and divide --batch-size \(batchSize), got \(accumulation)")
         }
@@ -176,6 +182,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// Images per optimiser step over all processes.
     public var globalBatchSize: Int { batchSize * worldSize }
+
+    /// The device of `device` (validated).
+    public var computeDevice: Device { Device(rawValue: device) ?? .cpu }
 
     public var storagePrecision: DataType { precision == "fp16" ? .float16 : precision == "bf16" ? .bfloat16 : .float32 }
 

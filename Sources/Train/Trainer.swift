@@ -68,12 +68,17 @@ public final class Trainer {
         validationLoader = try DataLoader(dataset: validation, transform: evalTransform, batchSize: config.batchSize, shuffle: false,
                                           seed: config.seed, workers: config.workers, strict: config.strict,
                                           shard: Shard(index: collective.rank, count: collective.size, even: false))
-        model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels)
-        try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed, zeroGamma: config.zeroGamma)
-        if let path = config.finetuneFrom {
-            // Everything but the classifier head, which keeps its fresh initialisation.
-            try model.loadStateDict(SafeTensors.read(path).entries, source: path, excluding: Trainer.headPrefixes)
+        let device = config.computeDevice
+        let model = try Device.with(device) {
+            let model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels)
+            try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed, zeroGamma: config.zeroGamma)
+            if let path = config.finetuneFrom {
+                // Everything but the classifier head, which keeps its fresh initialisation.
+                try model.loadStateDict(SafeTensors.read(path).entries, source: path, excluding: Trainer.headPrefixes)
+            }
+            return model
         }
+        self.model = model
         // Small-image models are evaluated (and `predict` resizes photos) at the training image size.
         info = ModelInfo(model: config.model, classes: train.classes, inputChannels: train.channels, mean: mean, std: std,
                          augment: augment, inputSize: try cropSize ?? train.image(at: 0).width)
@@ -84,7 +89,7 @@ public final class Trainer {
         }
         schedule = config.learningRateSchedule(iterationsPerEpoch: trainLoader.batchCount / config.accumulation)
         if let path = config.teacher {
-            let (teacher, teacherInfo) = try Checkpoint.loadModel(path)
+            let (teacher, teacherInfo) = try Device.with(device) { try Checkpoint.loadModel(path) }
             guard teacherInfo.classes.count == train.classes.count, teacherInfo.inputChannels == train.channels else {
                 throw TrainError(path, "teacher has \(teacherInfo.classes.count) classes and \(teacherInfo.inputChannels) channels; "
                                  + "the data has \(train.classes.count) and \(train.channels)")
@@ -98,6 +103,7 @@ public final class Trainer {
                               lossScaler: config.storagePrecision == .float32 ? nil : DynamicLossScaler())
         if collective.rank != 0 { log = { _ in } }
         log("data: train \(train.summary); validation \(validation.summary)")
+        if device != .cpu { log("device: \(device)") }
         if collective.size > 1 {
             log("data-parallel: \(collective.size) processes x batch \(config.batchSize) = global batch \(config.globalBatchSize); "
                 + "\(trainLoader.batchCount / config.accumulation) steps per epoch; BatchNorm statistics \(config.syncBN ? "synchronised (SyncBN)" : "per process")")
@@ -299,12 +305,13 @@ public final class Trainer {
     func microStep(_ batch: Batch, micro: Int) throws -> Double {
         let classes = info.classes.count
         var targets = try smoothedTargets(batch.labels, classes: classes, eps: config.labelSmoothing, formula: config.smoothingFormula)
-        var images = batch.images
+        let device = config.computeDevice
+        var images = try batch.images.to(device)
         if config.mixupAlpha > 0 && state.epoch < (config.mixupOffEpoch ?? Int.max) {
             var rng = SeededGenerator(seed: config.seed, 0x4D49_5855, UInt64(state.iteration), UInt64(micro))
             (images, targets, _) = try Mixup(alpha: config.mixupAlpha)(images: images, targets: targets, rng: &rng)
         }
-        let target = try Tensor(shape: [batch.labels.count, classes], scalars: targets)
+        let target = try Tensor(shape: [batch.labels.count, classes], scalars: targets, device: device)
         let syncBN: (any Collective)? = config.syncBN && collective.size > 1 ? collective : nil
         return try StoragePrecision.with(config.storagePrecision) {
             let logits = try BatchNormSync.$collective.withValue(syncBN) { try model(images) }

@@ -63,6 +63,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "oneDNN threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Where to train: cpu (oneDNN) or reference (plain Swift loops: slow, for checking a backend).")
+    var device: String?
+
     @Option(name: [.customShort("j"), .long], help: "Data loading threads.")
     var workers: Int?
 
@@ -117,6 +120,7 @@ struct TrainCommand: ParsableCommand {
         if let initializer { c.initializer = initializer }
         if let seed { c.seed = seed }
         if let threads { c.threads = threads }
+        if let device { c.device = device }
         if let workers { c.workers = workers }
         if keepLast { c.dropLast = false }
         if let trainPerClass { c.trainPerClass = trainPerClass }

@@ -1,0 +1,120 @@
+@testable import Tensors
+import XCTest
+
+/// Each op on the CPU backend (oneDNN) against the reference backend (plain loops), forward and
+/// every input gradient, for the settings the zoo uses and the edges around them (groups,
+/// dilation, stride, padding, ceil mode, fused ReLU, blocked inputs). `BackendParityTests`
+/// then does the same for whole models. Tolerance as there: 1e-3 of the largest magnitude.
+final class BackendOpParityTests: XCTestCase {
+    /// Runs `op` on both devices with copies of `inputs` and compares the result and the
+    /// gradient of sum(result * R) for a fixed random R with respect to every input.
+    func compare(_ what: String, _ inputs: [Tensor], file: StaticString = #filePath, line: UInt = #line,
+                 _ op: ([Tensor]) throws -> Tensor) throws {
+        var results: [(Tensor, [Tensor?])] = []
+        for device in [Device.cpu, .reference] {
+            let xs = try inputs.map { t -> Tensor in
+                let leaf = try Tensor(shape: t.shape, scalars: t.scalars, device: device)
+                leaf.requiresGrad = true
+                return leaf
+            }
+            let y = try op(xs)
+            XCTAssertEqual(y.device, device, "\(what): result device", file: file, line: line)
+            var generator = SeededGenerator(seed: 17)
+            try y.backward(gradient: Tensor.randn(y.shape, using: &generator).to(device))
+            results.append((y, xs.map(\.grad)))
+        }
+        func check(_ name: String, _ a: Tensor?, _ b: Tensor?) throws {
+            guard let a, let b else { return XCTAssertTrue(a == nil && b == nil, "\(what) \(name): gradient on one side only", file: file, line: line) }
+            let (x, y) = (try a.scalars, try b.scalars)
+            XCTAssertEqual(x.count, y.count, file: file, line: line)
+            let scale = max(y.map(abs).max() ?? 0, 1e-6)
+            let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1e-3 * scale, "\(what) \(name): differs by \(worst) (scale \(scale))", file: file, line: line)
+        }
+        try check("forward", results[0].0, results[1].0)
+        for i in inputs.indices { try check("gradient \(i)", results[0].1[i], results[1].1[i]) }
+    }
+
+    func random(_ shape: [Int], _ seed: UInt64) throws -> Tensor {
+        var generator = SeededGenerator(seed: seed)
+        return try Tensor.uniform(shape, low: -1, high: 1, using: &generator)
+    }
+
+    func testConvolutions() throws {
+        let cases: [(String, [Int], [Int], (Int, Int), (Int, Int), (Int, Int), Int, Bool)] = [
+            ("3x3 pad 1", [2, 5, 7, 6], [4, 5, 3, 3], (1, 1), (1, 1), (1, 1), 1, true),
+            ("stride 2", [2, 3, 9, 9], [8, 3, 3, 3], (2, 2), (1, 1), (1, 1), 1, false),
+            ("7x7 stem", [1, 3, 16, 16], [8, 3, 7, 7], (2, 2), (3, 3), (1, 1), 1, false),
+            ("1x1", [2, 16, 5, 5], [8, 16, 1, 1], (1, 1), (0, 0), (1, 1), 1, false),
+            ("depthwise", [2, 8, 6, 6], [8, 1, 3, 3], (1, 1), (1, 1), (1, 1), 8, false),
+            ("groups 2", [1, 6, 5, 5], [4, 3, 3, 3], (1, 1), (1, 1), (1, 1), 2, true),
+            ("dilation 2", [1, 4, 9, 9], [4, 4, 3, 3], (1, 1), (2, 2), (2, 2), 1, false),
+            ("1x7 and 7x1", [1, 4, 8, 8], [4, 4, 1, 7], (1, 1), (0, 3), (1, 1), 1, false),
+        ]
+        for (name, xs, ws, stride, padding, dilation, groups, bias) in cases {
+            let inputs = try [random(xs, 1), random(ws, 2)] + (bias ? [random([ws[0]], 3)] : [])
+            try compare("conv2d \(name)", inputs) { t in
+                try conv2d(t[0], weight: t[1], bias: t.count > 2 ? t[2] : nil, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            }
+        }
+    }
+
+    func testBatchNormTrainingAndInference() throws {
+        for (training, relu) in [(true, false), (true, true), (false, false), (false, true)] {
+            var statistics: [[Float]] = []
+            for device in [Device.cpu, .reference] {
+                let mean = try Tensor(shape: [6], scalars: (0..<6).map { Float($0) * 0.1 }, device: device)
+                let variance = try Tensor(shape: [6], scalars: (0..<6).map { 1 + Float($0) * 0.2 }, device: device)
+                _ = try batchNorm(random([3, 6, 4, 5], 4).to(device), weight: random([6], 5).to(device), bias: random([6], 6).to(device),
+                                  runningMean: mean, runningVar: variance, training: training, fusedReLU: relu)
+                statistics.append(try mean.scalars + variance.scalars)
+            }
+            for (a, b) in zip(statistics[0], statistics[1]) { XCTAssertEqual(a, b, accuracy: 1e-5, "running statistics, training \(training)") }
+            try compare("batch_norm training \(training) relu \(relu)", [random([3, 6, 4, 5], 4), random([6], 5), random([6], 6)]) { t in
+                let device = t[0].device
+                return try batchNorm(t[0], weight: t[1], bias: t[2], runningMean: Tensor.zeros([6], device: device),
+                                     runningVar: Tensor.full([6], 1.5, device: device), training: training, fusedReLU: relu)
+            }
+        }
+    }
+
+    func testPooling() throws {
+        // Distinct values, so that no two taps of a max window tie.
+        let values = (0..<(2 * 3 * 9 * 9)).map { Float(($0 * 37) % 486) / 100 - 2 }
+        let x = try Tensor(shape: [2, 3, 9, 9], scalars: values)
+        try compare("max 3x3 s2 p1", [x]) { try maxPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
+        try compare("max ceil", [x]) { try maxPool2d($0[0], kernel: (2, 2), stride: (2, 2), ceilMode: true) }
+        try compare("max dilation 2", [x]) { try maxPool2d($0[0], kernel: (2, 2), stride: (1, 1), dilation: (2, 2)) }
+        try compare("avg 3x3 s1 p1 include pad", [x]) { try avgPool2d($0[0], kernel: (3, 3), stride: (1, 1), padding: (1, 1)) }
+        try compare("avg 2x2 ceil exclude pad", [x]) { try avgPool2d($0[0], kernel: (2, 2), stride: (2, 2), ceilMode: true, countIncludePad: false) }
+        try compare("global avg", [x]) { try globalAvgPool2d($0[0]) }
+    }
+
+    func testLinearConcatAndElementwise() throws {
+        try compare("linear", [random([3, 7], 7), random([4, 7], 8), random([4], 9)]) { try linear($0[0], weight: $0[1], bias: $0[2]) }
+        try compare("concat channels", [random([2, 3, 4, 4], 10), random([2, 5, 4, 4], 11)]) { try concat($0, axis: 1) }
+        try compare("add_relu", [random([2, 3, 4, 4], 12), random([2, 3, 4, 4], 13)]) { try addReLU($0[0], $0[1]) }
+        try compare("relu", [random([2, 3, 4, 4], 14)]) { try relu($0[0]) }
+        try compare("multiply", [random([2, 3], 15), random([2, 3], 16)]) { try multiply($0[0], $0[1]) }
+        try compare("cross_entropy", [random([3, 5], 17), random([3, 5], 18)]) { try crossEntropy($0[0], target: $0[1]) }
+    }
+
+    /// Blocked CPU layouts (what convolutions hand on) meet the same ops as plain ones.
+    func testBlockedInputsMatchTheReference() throws {
+        try compare("conv -> bn -> relu -> add", [random([2, 5, 6, 6], 20), random([8, 5, 3, 3], 21), random([8], 22), random([8], 23)]) { t in
+            let device = t[0].device
+            let y = try conv2d(t[0], weight: t[1], padding: (1, 1))
+            let z = try batchNorm(y, weight: t[2], bias: t[3], runningMean: Tensor.zeros([8], device: device),
+                                  runningVar: Tensor.full([8], 1, device: device), training: true, fusedReLU: true)
+            return try addReLU(z, maxPool2d(y, kernel: (3, 3), stride: (1, 1), padding: (1, 1)))
+        }
+    }
+
+    func testOpsRefuseTensorsOnTwoDevices() throws {
+        let a = try Tensor.zeros([2, 3], device: .cpu), b = try Tensor.zeros([2, 3], device: .reference)
+        XCTAssertThrowsError(try add(a, b)) { error in
+            XCTAssertTrue("\(error)".contains("different devices: cpu"), "\(error)")
+        }
+        XCTAssertEqual(try add(a, b.to(.cpu)).device, .cpu)
+    }
+}
