@@ -1,4 +1,4 @@
-@testable import Tensors
+import Tensors
 import XCTest
 
 /// Each op on the CPU backend (oneDNN) against the reference backend (plain loops), forward and
@@ -80,7 +80,7 @@ final class BackendOpParityTests: XCTestCase {
 
     func testPooling() throws {
         // Distinct values, so that no two taps of a max window tie.
-        let values = (0..<(2 * 3 * 9 * 9)).map { Float(($0 * 37) % 486) / 100 - 2 }
+        let values: [Float] = (0..<486).map { i in Float((i * 37) % 486) / 100 - 2 }
         let x = try Tensor(shape: [2, 3, 9, 9], scalars: values)
         try compare("max 3x3 s2 p1", [x]) { try maxPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
         try compare("max ceil", [x]) { try maxPool2d($0[0], kernel: (2, 2), stride: (2, 2), ceilMode: true) }
@@ -107,6 +107,30 @@ final class BackendOpParityTests: XCTestCase {
             let z = try batchNorm(y, weight: t[2], bias: t[3], runningMean: Tensor.zeros([8], device: device),
                                   runningVar: Tensor.full([8], 1, device: device), training: true, fusedReLU: true)
             return try addReLU(z, maxPool2d(y, kernel: (3, 3), stride: (1, 1), padding: (1, 1)))
+        }
+    }
+
+    /// The last stage of a bottleneck ResNet at a small input: 8 values per BatchNorm channel.
+    func testSmallSpatialBottleneck() throws {
+        try compare("1x1 conv -> bn (2x2, batch 2)", [random([2, 32, 2, 2], 24), random([64, 32, 1, 1], 25), random([64], 26), random([64], 27)]) { t in
+            let device = t[0].device
+            let y = try conv2d(t[0], weight: t[1])
+            return try batchNorm(y, weight: t[2], bias: t[3], runningMean: Tensor.zeros([64], device: device),
+                                 runningVar: Tensor.full([64], 1, device: device), training: true, fusedReLU: true)
+        }
+        try compare("1x1 conv 256 -> 64 (2x2)", [random([2, 256, 2, 2], 28), random([64, 256, 1, 1], 29)]) { t in
+            try conv2d(t[0], weight: t[1])
+        }
+        try compare("bottleneck shape: x -> 1x1 -> 3x3 -> 1x1, + x", [random([2, 256, 2, 2], 28), random([64, 256, 1, 1], 29),
+                                                                    random([64, 64, 3, 3], 30), random([256, 64, 1, 1], 31)]) { t in
+            let a = try relu(conv2d(t[0], weight: t[1]))
+            let b = try relu(conv2d(a, weight: t[2], padding: (1, 1)))
+            return try addReLU(conv2d(b, weight: t[3]), t[0])
+        }
+        try compare("bn alone (2x2, batch 2)", [random([2, 64, 2, 2], 24), random([64], 26), random([64], 27)]) { t in
+            let device = t[0].device
+            return try batchNorm(t[0], weight: t[1], bias: t[2], runningMean: Tensor.zeros([64], device: device),
+                                 runningVar: Tensor.full([64], 1, device: device), training: true, fusedReLU: false)
         }
     }
 

@@ -1,5 +1,5 @@
 import CDNNL
-@testable import Tensors
+import Tensors
 import XCTest
 
 final class MemoryDescriptorTests: XCTestCase {

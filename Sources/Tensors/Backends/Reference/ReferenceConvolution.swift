@@ -4,7 +4,7 @@ extension ReferenceBackend {
     /// The backward pass runs the same loops and scatters instead of gathering.
     package func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry,
                         recording: Bool) throws -> (Tensor, Pullback?) {
-        let y = empty(geometry.output)
+        let y = zeros(geometry.output)
         let (x, w, out) = (input.floats, weight.floats, y.floats)
         forEachTap(geometry) { yi, xi, wi in out[yi] += x[xi] * w[wi] }
         let (oc, plane) = (geometry.output[1], geometry.output[2] * geometry.output[3])
