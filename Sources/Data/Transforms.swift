@@ -200,12 +200,11 @@ public enum Pipelines {
         Compose([ResizeShorter(resize), CenterCrop(size), normalize])
     }
 
-    /// Zero-pad 4, random crop back to the image's size, flip, normalisation.
-    public static func smallImageTrain(normalize: Normalize, padding: Int = 4) -> Compose {
-        Compose([PadRandomCrop(padding: padding), RandomHorizontalFlip(), normalize])
+    /// Zero-pad 4, random crop back to the image's size (or to `size`), flip, normalisation:
+    /// the CIFAR ResNets' augmentation.
+    public static func smallImageTrain(normalize: Normalize, padding: Int = 4, size: Int? = nil) -> Compose {
+        Compose([PadRandomCrop(padding: padding, size: size), RandomHorizontalFlip(), normalize])
     }
-
-    public static func smallImageEval(normalize: Normalize) -> Compose { Compose([normalize]) }
 }
 
 // MARK: - Pixel operations

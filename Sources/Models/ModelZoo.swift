@@ -32,8 +32,15 @@ public enum ModelZoo {
     /// Models for small images (CIFAR, MNIST) train with the small augmentation by default.
     public static func isSmallImageModel(_ name: String) -> Bool { defaultInputSize(name) < 64 }
 
-    /// Builds a model with zeroed weights; call `initialize` (or load weights) next.
+    /// Builds a model with zeroed weights; call `initialize` (or load weights) next. Every
+    /// model is checked to list all the state it holds (`checkStateIsRegistered`).
     public static func make(_ name: String, classes: Int = 1000, inputChannels: Int = 3, auxiliaryHead: Bool = false) throws -> Module {
+        let model = try build(name, classes: classes, inputChannels: inputChannels, auxiliaryHead: auxiliaryHead)
+        try model.checkStateIsRegistered()
+        return model
+    }
+
+    private static func build(_ name: String, classes: Int, inputChannels: Int, auxiliaryHead: Bool) throws -> Module {
         guard classes >= 1 else { throw OpError(op: "model", "classes must be at least 1, got \(classes)") }
         guard inputChannels >= 1 else { throw OpError(op: "model", "input channels must be at least 1, got \(inputChannels)") }
         if name == "lenet5" { return LeNet5(classes: classes, inputChannels: inputChannels) }

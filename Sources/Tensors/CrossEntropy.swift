@@ -19,7 +19,6 @@ public func crossEntropy(_ logits: Tensor, target: Tensor) throws -> Tensor {
     guard logits.rank == 2, target.shape == logits.shape else {
         throw OpError(op: op, "logits must be [N, K] and target the same shape, got logits \(logits.shape), target \(target.shape)")
     }
-    let (n, k) = (logits.shape[0], logits.shape[1])
     try logits.requireFloat32(op)
     let backend = try commonDevice(op, [logits, target]).backend
     let (loss, pullback) = try backend.crossEntropy(logits, target: target.converted(to: .float32), recording: Tensor.recording([logits, target]))

@@ -58,7 +58,7 @@ public final class Trainer {
         let (mean, std) = try Trainer.statistics(config: config, train: train)
         let normalize = Normalize(mean: mean, std: std)
         let trainTransform = augment == "small"
-            ? Compose([PadRandomCrop(padding: 4, size: cropSize), RandomHorizontalFlip(), normalize])
+            ? Pipelines.smallImageTrain(normalize: normalize, size: cropSize)
             : Pipelines.imagenetTrain(size: cropSize!, normalize: normalize)
         let evalTransform = evaluationTransform(augment: augment, inputSize: cropSize, normalize: normalize)
         // With gradient accumulation the loader hands out micro-batches.
