@@ -8,7 +8,7 @@ package final class OneDNNBackend: HostBackend {
     package var device: Device { .cpu }
 
     package func plainLayout(_ dims: [Int], dataType: DataType) -> any Layout {
-        MemoryDescriptor(plain: dims, dataType: dataType)
+        OneDNNLayout(MemoryDescriptor(plain: dims, dataType: dataType))
     }
 
     package func tensor(shape: [Int], values: UnsafeBufferPointer<Float>) throws -> Tensor {
@@ -40,19 +40,33 @@ package final class OneDNNBackend: HostBackend {
     }
 }
 
-extension MemoryDescriptor: Layout {
-    package func with(dataType: DataType) -> any Layout { with(dataType: dataType) as MemoryDescriptor }
+/// A CPU tensor's layout: oneDNN's memory descriptor, boxed once when the tensor is made. A
+/// class, so that reading it back (several times per op) is a pointer check rather than the
+/// dynamic cast and copy of a ~1 KB struct out of an existential.
+final class OneDNNLayout: Layout {
+    let descriptor: MemoryDescriptor
+
+    init(_ descriptor: MemoryDescriptor) { self.descriptor = descriptor }
+
+    var dims: [Int] { descriptor.dims }
+    var dataType: DataType { descriptor.dataType }
+    var isPlain: Bool { descriptor.isPlain }
+    var byteCount: Int { descriptor.byteCount }
+    var isPadded: Bool { descriptor.isPadded }
+    func with(dataType: DataType) -> any Layout { OneDNNLayout(descriptor.with(dataType: dataType)) }
+    func isEqual(to other: any Layout) -> Bool { (other as? OneDNNLayout)?.descriptor == descriptor }
+    var description: String { descriptor.description }
 }
 
 extension Tensor {
     /// Uninitialised (zero where the layout pads) CPU storage for `descriptor`.
     convenience init(empty descriptor: MemoryDescriptor) {
-        self.init(empty: descriptor, device: .cpu)
+        self.init(empty: OneDNNLayout(descriptor), device: .cpu)
     }
 
     /// This CPU tensor's layout as oneDNN describes it.
     package var descriptor: MemoryDescriptor {
-        if let md = layout as? MemoryDescriptor { return md }
+        if let box = layout as? OneDNNLayout { return box.descriptor }
         preconditionFailure("a \(device) tensor (\(layout)) reached oneDNN's backend")
     }
 

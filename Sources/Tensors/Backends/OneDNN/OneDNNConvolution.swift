@@ -93,7 +93,7 @@ extension ConvGeometry {
 
     /// Plain [O, C/g, kh, kw] weights in the layout a primitive wants.
     func reorderWeight(_ plain: Tensor, to target: MemoryDescriptor) throws -> Tensor {
-        let grouped = Tensor(shape: kernelWeightDims, layout: MemoryDescriptor(plain: kernelWeightDims), device: .cpu, storage: plain.storage)
+        let grouped = Tensor(shape: kernelWeightDims, layout: OneDNNLayout(MemoryDescriptor(plain: kernelWeightDims)), device: .cpu, storage: plain.storage)
         return try grouped.reordered(to: target, op: "conv2d")
     }
 
