@@ -110,3 +110,9 @@ extension Tensor {
 func accumulate(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     try a.backend.add(a, b)
 }
+
+extension Tensor {
+    /// The recorded op that produced this tensor and its inputs (nil for a leaf, or once
+    /// `backward()` has run through it): for tools and tests that inspect a model's graph.
+    package var producer: (op: String, inputs: [Tensor])? { gradNode.map { ($0.op, $0.inputs) } }
+}

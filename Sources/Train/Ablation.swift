@@ -5,7 +5,13 @@ import NN
 /// the row above, every row with the same seeds, data order and epochs.
 public enum Ablation {
     /// (name, what the row adds). Row 1 is the baseline recipe on the given config.
-    public static let rows: [(name: String, add: @Sendable (inout TrainConfig) -> Void)] = [
+    /// The plug-in tricks (`TrickRegistry.registered`) follow, one row each; distillation, the last,
+    /// takes its teacher from `--teacher`.
+    public static let rows: [Row] = procedureRows + TrickRegistry.registered.map { trick in ("+ \(trick.name)", trick.enable) }
+    public typealias Row = (name: String, add: @Sendable (inout TrainConfig) -> Void)
+
+    /// Sections 3 and 4 and cosine decay: settings of the procedure rather than plug-ins.
+    static let procedureRows: [Row] = [
         ("baseline", { Recipe.baseline.apply(to: &$0) }),
         ("+ linear scaling, 4x batch", { $0.batchSize *= 4 }),
         ("+ LR warmup", { $0.warmupEpochs = Recipe.warmup(epochs: $0.epochs) }),
@@ -14,9 +20,6 @@ public enum Ablation {
         ("+ FP16", { $0.precision = "fp16" }),
         ("+ ResNet-D", { $0.model = resnetD($0.model) }),
         ("+ cosine decay", { $0.schedule = "cosine" }),
-        ("+ label smoothing", { $0.labelSmoothing = 0.1 }),
-        ("+ mixup", { $0.mixupAlpha = 0.2 }),
-        ("+ distillation", { _ in }),  // the teacher comes from --teacher
     ]
 
     public struct Result: Codable, Sendable, Equatable {
@@ -33,9 +36,9 @@ public enum Ablation {
     /// The config of row `index` (0-based) for `base`, with `seed`.
     public static func config(row index: Int, base: TrainConfig, seed: UInt64, teacher: String?) -> TrainConfig {
         var c = base
-        c.teacher = nil
+        c[Distillation.teacher] = nil
         for i in 0...index { rows[i].add(&c) }
-        if index == rows.count - 1 { c.teacher = teacher }
+        if index == rows.count - 1 { c[Distillation.teacher] = teacher }
         c.seed = seed
         c.recipe = "ablation row \(index + 1): \(rows[index].name)"
         return c

@@ -62,14 +62,16 @@ public struct TrainingState: Codable, Sendable, Equatable {
 /// - `NAME.safetensors`: the model's state dict under PyTorch's keys (loads into PyTorch as it
 ///   is), with `ModelInfo` in its metadata;
 /// - `NAME.state.safetensors`: SGD momentum buffers (`momentum.<key>`), FP32 master weights in
-///   low precision (`master.<key>`) and `TrainingState`.
+///   low precision (`master.<key>`), the plug-in tricks' state (`trick.<name>.<key>`) and
+///   `TrainingState`.
 /// Both carry the iteration, so a pair torn by a crash between the two renames is detected.
 public enum Checkpoint {
     public static func statePath(_ weights: String) -> String {
         (weights.hasSuffix(".safetensors") ? String(weights.dropLast(".safetensors".count)) : weights) + ".state.safetensors"
     }
 
-    public static func save(_ model: Module, info: ModelInfo, state: TrainingState, optimizer: SGD, to path: String) throws {
+    public static func save(_ model: Module, info: ModelInfo, state: TrainingState, optimizer: SGD,
+                            tricks: [String: [Float]] = [:], to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let iteration = "\(state.iteration)"
@@ -77,6 +79,8 @@ public enum Checkpoint {
             ("momentum." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
         } + optimizer.masters.sorted { $0.key < $1.key }.map { name, values in
             ("master." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
+        } + tricks.sorted { $0.key < $1.key }.map { name, values in
+            ("trick." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
         }
         try SafeTensors.write(momentum, metadata: ["tricks.state": String(decoding: try encoder.encode(state), as: UTF8.self),
                                                    "tricks.iteration": iteration], to: statePath(path))
@@ -96,8 +100,9 @@ public enum Checkpoint {
         return (model, info)
     }
 
-    /// Training state, momentum buffers and master weights, checked against the weights file beside them.
-    public static func loadState(_ path: String) throws -> (TrainingState, [String: [Float]], [String: [Float]]) {
+    /// Training state, momentum buffers, master weights and the tricks' state, checked against
+    /// the weights file beside them.
+    public static func loadState(_ path: String) throws -> (TrainingState, [String: [Float]], [String: [Float]], [String: [Float]]) {
         let weightsIteration = try SafeTensors.read(path).metadata["tricks.iteration"]
         let (entries, metadata) = try SafeTensors.read(statePath(path))
         guard let json = metadata["tricks.state"], let state = try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)) else {
@@ -106,9 +111,11 @@ public enum Checkpoint {
         guard metadata["tricks.iteration"] == weightsIteration else {
             throw TrainError(path, "weights (iteration \(weightsIteration ?? "?")) and training state (iteration \(metadata["tricks.iteration"] ?? "?")) do not belong together")
         }
-        var momentum: [String: [Float]] = [:], masters: [String: [Float]] = [:]
-        for (key, entry) in entries where key.hasPrefix("momentum.") { momentum[String(key.dropFirst("momentum.".count))] = try entry.floats() }
-        for (key, entry) in entries where key.hasPrefix("master.") { masters[String(key.dropFirst("master.".count))] = try entry.floats() }
-        return (state, momentum, masters)
+        func group(_ prefix: String) throws -> [String: [Float]] {
+            var values: [String: [Float]] = [:]
+            for (key, entry) in entries where key.hasPrefix(prefix) { values[String(key.dropFirst(prefix.count))] = try entry.floats() }
+            return values
+        }
+        return (state, try group("momentum."), try group("master."), try group("trick."))
     }
 }

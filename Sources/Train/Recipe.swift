@@ -26,8 +26,7 @@ public enum Recipe: String, CaseIterable, Sendable {
         c.model = resnetD(c.model)
         guard self != .tweaked else { return }
         c.schedule = "cosine"
-        c.labelSmoothing = 0.1
-        c.mixupAlpha = 0.2
+        for trick in TrickRegistry.registered where trick.inFullRecipe { trick.enable(&c) }  // smoothing 0.1, mixup 0.2
     }
 
     /// What the recipe sets, for `tricks recipes`.

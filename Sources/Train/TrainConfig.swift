@@ -48,16 +48,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var accumulation = 1
     /// "fp32", "fp16" or "bf16".
     public var precision = "fp32"
-    public var labelSmoothing = 0.0
-    public var smoothingFormula = SmoothingFormula.paper
-    /// Beta(alpha, alpha) for mixup; 0 turns it off.
-    public var mixupAlpha = 0.0
-    /// Mixup stops from this epoch on (1-based count of epochs trained with it), nil: never.
-    public var mixupOffEpoch: Int?
-    /// A teacher's weights (`tricks train` output) for knowledge distillation.
-    public var teacher: String?
-    public var distillTemperature = 20.0
-    public var distillWeight = 1.0
+    /// The plug-in tricks' settings (label smoothing, mixup, distillation: `TrickRegistry.registered`)
+    /// by config key; read and written through `config[Setting]`. Written under "trickSettings"
+    /// in JSON; a config file may also give them at the top level, as before the plug-in seam.
+    public var trickSettings: [String: SettingValue] = [:]
     /// Transfer learning: start from these weights (a `tricks train` checkpoint), with a new
     /// classifier head for this data's classes.
     public var finetuneFrom: String?
@@ -112,13 +106,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         noBiasDecay = try c.decodeIfPresent(Bool.self, forKey: .noBiasDecay) ?? defaults.noBiasDecay
         accumulation = try c.decodeIfPresent(Int.self, forKey: .accumulation) ?? defaults.accumulation
         precision = try c.decodeIfPresent(String.self, forKey: .precision) ?? defaults.precision
-        labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? defaults.labelSmoothing
-        smoothingFormula = try c.decodeIfPresent(SmoothingFormula.self, forKey: .smoothingFormula) ?? defaults.smoothingFormula
-        mixupAlpha = try c.decodeIfPresent(Double.self, forKey: .mixupAlpha) ?? defaults.mixupAlpha
-        mixupOffEpoch = try c.decodeIfPresent(Int.self, forKey: .mixupOffEpoch)
-        teacher = try c.decodeIfPresent(String.self, forKey: .teacher)
-        distillTemperature = try c.decodeIfPresent(Double.self, forKey: .distillTemperature) ?? defaults.distillTemperature
-        distillWeight = try c.decodeIfPresent(Double.self, forKey: .distillWeight) ?? defaults.distillWeight
+        trickSettings = try TrainConfig.decodeTrickSettings(decoder)
         finetuneFrom = try c.decodeIfPresent(String.self, forKey: .finetuneFrom)
         freezeEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeEpochs) ?? defaults.freezeEpochs
         recipe = try c.decodeIfPresent(String.self, forKey: .recipe)
@@ -130,6 +118,19 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         bucketMB = try c.decodeIfPresent(Double.self, forKey: .bucketMB) ?? defaults.bucketMB
     }
 
+    /// The plug-in settings under "trickSettings" and, as config files wrote them before the plug-in
+    /// seam, at the top level (a top-level key wins); each decoded with its declared type.
+    static func decodeTrickSettings(_ decoder: any Decoder) throws -> [String: SettingValue] {
+        let top = try decoder.container(keyedBy: AnyKey.self)
+        let nested = try top.decodeIfPresent(AnyKeyedSettings.self, forKey: AnyKey("trickSettings"))
+        var values: [String: SettingValue] = [:]
+        for setting in TrickRegistry.settings {
+            let key = AnyKey(setting.key)
+            if let value = try setting.decode(from: top, key: key) ?? nested?.values[setting.key] { values[setting.key] = value }
+        }
+        return values
+    }
+
     /// Reads a JSON config file: any subset of the fields above; an unknown key is an error
     /// naming it.
     public static func load(_ path: String) throws -> TrainConfig {
@@ -137,8 +138,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard let given = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw TrainError(path, "is not a JSON object")
         }
-        if let unknown = given.keys.sorted().first(where: { CodingKeys(stringValue: $0) == nil }) {
+        let trickKeys = Set(TrickRegistry.settings.map(\.key))
+        if let unknown = given.keys.sorted().first(where: { CodingKeys(stringValue: $0) == nil && !trickKeys.contains($0) }) {
             throw TrainError(path, "unknown setting \"\(unknown)\"")
+        }
+        if let nested = given["trickSettings"] as? [String: Any], let unknown = nested.keys.sorted().first(where: { !trickKeys.contains($0) }) {
+            throw TrainError(path, "unknown trick setting \"\(unknown)\" (see `tricks train --help`)")
         }
         do {
             return try JSONDecoder().decode(TrainConfig.self, from: data)
@@ -170,9 +175,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             throw TrainError("--accumulation", "must be at least 1 and divide --batch-size \(batchSize), got \(accumulation)")
         }
         guard ["fp32", "fp16", "bf16"].contains(precision) else { throw TrainError("--precision", "must be fp32, fp16 or bf16, got \(precision)") }
-        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw TrainError("--smoothing", "must be in [0, 1), got \(labelSmoothing)") }
-        guard mixupAlpha >= 0 else { throw TrainError("--mixup", "alpha must be non-negative, got \(mixupAlpha)") }
-        guard distillTemperature > 0 else { throw TrainError("--temperature", "must be positive, got \(distillTemperature)") }
+        for trick in TrickRegistry.registered { try trick.validate(self) }
         guard bucketMB > 0 else { throw TrainError("--bucket-mb", "must be positive, got \(bucketMB)") }
         if let lrPer256 { guard lrPer256 > 0 else { throw TrainError("--lr-per-256", "must be positive, got \(lrPer256)") } }
     }
@@ -211,4 +214,34 @@ public struct TrainError: Error, CustomStringConvertible {
     public let message: String
     public init(_ subject: String, _ message: String) { (self.subject, self.message) = (subject, message) }
     public var description: String { "\(subject): \(message)" }
+}
+
+/// A JSON key known only at run time (the plug-in settings).
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// The "trickSettings" object of a config, decoded setting by setting with each one's type.
+/// Keys of tricks this build does not register are kept as they are (a trick offered to the
+/// trainer directly, or a checkpoint from a build with more tricks); `TrainConfig.load`
+/// refuses them in a config file, where they are typos.
+struct AnyKeyedSettings: Decodable {
+    var values: [String: SettingValue] = [:]
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyKey.self)
+        for key in c.allKeys {
+            if let setting = TrickRegistry.settings.first(where: { $0.key == key.stringValue }) {
+                if let value = try setting.decode(from: c, key: key) { values[key.stringValue] = value }
+            } else if let number = try? c.decode(Double.self, forKey: key) {
+                values[key.stringValue] = .number(number)
+            } else if let text = try? c.decode(String.self, forKey: key) {
+                values[key.stringValue] = .text(text)
+            }
+        }
+    }
 }

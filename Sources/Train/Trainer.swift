@@ -20,8 +20,8 @@ public final class Trainer {
     public let validationLoader: DataLoader
     public let optimizer: SGD
     public let schedule: any LearningRateSchedule
-    /// The distillation teacher (eval mode), if any.
-    public let teacher: Module?
+    /// The plug-in tricks this run's settings turn on, in registration order.
+    public let tricks: [(name: String, trick: any TrainingTrick)]
     /// The processes training together (mpirun), or this one alone.
     public let collective: any Collective
     /// Only rank 0 writes checkpoints, logs and plots.
@@ -41,7 +41,9 @@ public final class Trainer {
     /// With a `collective` of N processes, each trains on its shard of every epoch with
     /// `config.batchSize` images per step; gradients are averaged across them, so one step
     /// sees N x batchSize images. Every process must call this with the same config.
-    public init(config: TrainConfig, resume: Bool = false, collective: any Collective = SingleProcess()) throws {
+    /// `tricks` are the plug-ins offered to the run (those its settings turn on become active).
+    public init(config: TrainConfig, resume: Bool = false, collective: any Collective = SingleProcess(),
+                tricks registrations: [TrickRegistration] = TrickRegistry.registered) throws {
         var config = config
         config.worldSize = collective.size
         try config.validate()
@@ -88,15 +90,9 @@ public final class Trainer {
             throw TrainError("--batch-size", "\(config.batchSize) leaves no full step in an epoch of \(train.count) images")
         }
         schedule = config.learningRateSchedule(iterationsPerEpoch: trainLoader.batchCount / config.accumulation)
-        if let path = config.teacher {
-            let (teacher, teacherInfo) = try Device.with(device) { try Checkpoint.loadModel(path) }
-            guard teacherInfo.classes.count == train.classes.count, teacherInfo.inputChannels == train.channels else {
-                throw TrainError(path, "teacher has \(teacherInfo.classes.count) classes and \(teacherInfo.inputChannels) channels; "
-                                 + "the data has \(train.classes.count) and \(train.channels)")
-            }
-            self.teacher = teacher
-        } else {
-            teacher = nil
+        let context = TrickContext(classes: train.classes.count, inputChannels: train.channels, device: device)
+        tricks = try registrations.compactMap { registration in
+            try registration.make(config, context).map { (registration.name, $0) }
         }
         self.config = config
         state = TrainingState(epoch: 0, batch: 0, iteration: 0, bestTop1: -1, history: [], config: config,
@@ -123,7 +119,8 @@ public final class Trainer {
         for (_, tensor) in model.namedParameters() + model.namedBuffers() { try broadcast(tensor) }
         // The small things as JSON; momentum and master weights as raw floats after it.
         let header = PrimarySnapshot(state: state, counters: Dictionary(uniqueKeysWithValues: model.namedCounters()),
-                                     momentum: optimizer.buffers.keys.sorted(), masters: optimizer.masters.keys.sorted())
+                                     momentum: optimizer.buffers.keys.sorted(), masters: optimizer.masters.keys.sorted(),
+                                     trickState: isPrimary ? try trickState() : [:])
         let bytes = try collective.broadcast(isPrimary ? Array(try JSONEncoder().encode(header)) : [])
         let received = try JSONDecoder().decode(PrimarySnapshot.self, from: Data(bytes))
         let sizes = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.0, $0.1.count) })
@@ -143,6 +140,7 @@ public final class Trainer {
                     if let value = received.counters[path.isEmpty ? name : path + "." + name] { module.setCounter(name, to: value) }
                 }
             }
+            try restoreTricks(received.trickState)
             state = received.state
             state.config = config
         }
@@ -182,7 +180,7 @@ public final class Trainer {
         guard FileManager.default.fileExists(atPath: lastCheckpoint) else {
             throw TrainError("--resume", "no checkpoint at \(lastCheckpoint)")
         }
-        let (saved, momentum, masters) = try Checkpoint.loadState(lastCheckpoint)
+        let (saved, momentum, masters, trickState) = try Checkpoint.loadState(lastCheckpoint)
         let metadata = try SafeTensors.read(lastCheckpoint)
         let savedInfo = metadata.metadata["tricks.model_info"].flatMap { try? JSONDecoder().decode(ModelInfo.self, from: Data($0.utf8)) }
         guard let savedInfo, savedInfo.model == info.model, savedInfo.classes == info.classes else {
@@ -195,6 +193,7 @@ public final class Trainer {
         }
         try model.loadStateDict(metadata.entries, source: lastCheckpoint)
         try optimizer.loadBuffers(momentum, masters: masters)
+        try restoreTricks(trickState)
         state = saved
         state.config = config
         log("resumed from \(lastCheckpoint): epoch \(saved.epoch + 1), batch \(saved.batch), iteration \(saved.iteration)")
@@ -253,11 +252,14 @@ public final class Trainer {
                     try appendLine(["iteration": Double(state.iteration), "epoch": Double(state.epoch + 1), "loss": value, "lr": lr,
                                     "imagesPerSecond": rate], to: "steps.jsonl")
                 }
+                for (_, trick) in tricks {
+                    try trick.afterStep(model: model, step: StepInfo(seed: config.seed, epoch: state.epoch, iteration: state.iteration, micro: 0))
+                }
                 afterStep?(state)
                 // Ctrl-C on any process stops all of them after the same step.
                 if try collective.allreduceSum([interrupted.load(ordering: .relaxed) ? 1.0 : 0])[0] > 0 {
                     iterator.cancel()
-                    if isPrimary { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint) }
+                    if isPrimary { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, tricks: trickState(), to: lastCheckpoint) }
                     log("\ninterrupted: checkpoint written to \(lastCheckpoint); continue with --resume")
                     return state
                 }
@@ -266,7 +268,7 @@ public final class Trainer {
             let trainSeconds = (ContinuousClock.now - start).seconds
             // With per-process BatchNorm statistics, every process evaluates (and rank 0 saves) rank 0's.
             if !config.syncBN { for (_, buffer) in model.namedBuffers() { try broadcast(buffer) } }
-            let evaluation = try evaluate(model, loader: validationLoader, collective: collective)
+            let evaluation = try evaluate(evaluatedModel, loader: validationLoader, collective: collective)
             let record = EpochRecord(epoch: state.epoch, trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
                                      valLoss: evaluation.loss, top1: evaluation.top1, top5: evaluation.top5, lr: lr,
                                      seconds: trainSeconds, imagesPerSecond: Double(images) / max(trainSeconds, 1e-9))
@@ -276,8 +278,8 @@ public final class Trainer {
             let improved = evaluation.top1 > state.bestTop1
             if improved { state.bestTop1 = evaluation.top1 }
             if isPrimary {
-                try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: lastCheckpoint)
-                if improved { try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, to: bestCheckpoint) }
+                try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, tricks: trickState(), to: lastCheckpoint)
+                if improved { try Checkpoint.save(evaluatedModel, info: info, state: state, optimizer: optimizer, tricks: trickState(), to: bestCheckpoint) }
                 try appendLine(record, to: "metrics.jsonl")
                 try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
                                      to: config.output + "/curves.svg")
@@ -295,34 +297,53 @@ public final class Trainer {
 
     var lossScale: Double { state.lossScaler?.scale ?? 1 }
 
+    /// The model evaluated each epoch and saved as `best`: a trick's (an EMA's) or the trained one.
+    var evaluatedModel: Module {
+        tricks.lazy.compactMap { $0.trick.evaluationModel(for: self.model) }.first ?? model
+    }
+
+    /// Every active trick's checkpoint state, keyed "<trick_name>.<key>".
+    func trickState() throws -> [String: [Float]] {
+        var all: [String: [Float]] = [:]
+        for (name, trick) in tricks {
+            for (key, values) in try trick.checkpointState() { all[Trainer.stateKey(name) + "." + key] = values }
+        }
+        return all
+    }
+
+    static func stateKey(_ trickName: String) -> String { trickName.replacingOccurrences(of: " ", with: "_") }
+
+    /// Hands each active trick its part of a checkpoint's trick state.
+    func restoreTricks(_ saved: [String: [Float]]) throws {
+        for (name, trick) in tricks {
+            let prefix = Trainer.stateKey(name) + "."
+            try trick.restore(Dictionary(uniqueKeysWithValues: saved.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) }))
+        }
+    }
+
     /// Sums every gradient over the processes; the optimiser step divides by their number.
     func averageGradients() throws {
         try allreduceGradients(model.namedParameters().map(\.1), collective: collective, bucketMB: config.bucketMB)
     }
 
-    /// Forward and backward of one micro-batch with the configured tricks: smoothed targets,
-    /// mixup, distillation, 16-bit rounding and loss scaling. Returns the (unscaled) loss.
+    /// Forward and backward of one micro-batch: one-hot targets, then each plug-in trick's
+    /// target, batch and loss hooks (smoothing, mixup, distillation), 16-bit rounding and loss
+    /// scaling. Returns the (unscaled) loss.
     func microStep(_ batch: Batch, micro: Int) throws -> Double {
         let classes = info.classes.count
-        var targets = try smoothedTargets(batch.labels, classes: classes, eps: config.labelSmoothing, formula: config.smoothingFormula)
         let device = config.computeDevice
+        let step = StepInfo(seed: config.seed, epoch: state.epoch, iteration: state.iteration, micro: micro)
+        var targets = try smoothedTargets(batch.labels, classes: classes, eps: 0)
         var images = try batch.images.to(device)
-        if config.mixupAlpha > 0 && state.epoch < (config.mixupOffEpoch ?? Int.max) {
-            var rng = SeededGenerator(seed: config.seed, 0x4D49_5855, UInt64(state.iteration), UInt64(micro))
-            (images, targets, _) = try Mixup(alpha: config.mixupAlpha)(images: images, targets: targets, rng: &rng)
-        }
+        for (_, trick) in tricks { try trick.targets(&targets, labels: batch.labels, classes: classes) }
+        for (_, trick) in tricks { try trick.batch(images: &images, targets: &targets, step: step) }
         let target = try Tensor(shape: [batch.labels.count, classes], scalars: targets, device: device)
         let syncBN: (any Collective)? = config.syncBN && collective.size > 1 ? collective : nil
         return try StoragePrecision.with(config.storagePrecision) {
             let logits = try BatchNormSync.$collective.withValue(syncBN) { try model(images) }
-            let loss: Tensor
-            if let teacher {
-                let teacherLogits = try GradMode.withoutGradient { try teacher(images) }
-                loss = try distillationLoss(student: logits, teacher: teacherLogits, targets: target,
-                                            temperature: config.distillTemperature, weight: config.distillWeight)
-            } else {
-                loss = try crossEntropy(logits, target: target)
-            }
+            var trickLoss: Tensor?
+            for (_, trick) in tricks where trickLoss == nil { trickLoss = try trick.loss(logits: logits, images: images, target: target) }
+            let loss = try trickLoss ?? crossEntropy(logits, target: target)
             try scale(loss, by: Float(lossScale / Double(config.accumulation))).backward()
             return Double(try loss.item())
         }
@@ -350,4 +371,6 @@ struct PrimarySnapshot: Codable {
     /// Names of the parameters whose momentum / master weights follow, in this order.
     var momentum: [String]
     var masters: [String]
+    /// The plug-in tricks' state (small: JSON is fine).
+    var trickState: [String: [Float]]
 }

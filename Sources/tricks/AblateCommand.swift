@@ -32,7 +32,7 @@ struct AblateCommand: ParsableCommand {
         }
         print("rows:")
         for (i, row) in Ablation.rows.enumerated() { print("  \(i + 1). \(row.name)\(chosen.contains(i) ? "" : " (not run)")") }
-        let results = try Ablation.run(base: base, rows: chosen, seeds: seedList, teacher: base.teacher) { print($0); fflush(nil) }
+        let results = try Ablation.run(base: base, rows: chosen, seeds: seedList, teacher: base[Distillation.teacher]) { print($0); fflush(nil) }
         print(Ablation.table(results))
         print("table, JSON and plot in \(base.output)")
     }

@@ -5,7 +5,8 @@ import Train
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model with the paper's baseline procedure; checkpoints, metrics.jsonl and curves.svg go to --output.")
+        abstract: "Train a model with the paper's baseline procedure; checkpoints, metrics.jsonl and curves.svg go to --output.",
+        discussion: "Plug-in tricks (Sources/Train/Tricks), each flag also a config-file key:\n" + TrickRegistry.help)
 
     @Option(help: "JSON file with any of the settings; flags override it.")
     var config: String?
@@ -128,7 +129,7 @@ struct TrainCommand: ParsableCommand {
         if let output { c.output = output }
         if let logEvery { c.logEvery = logEvery }
         if strict { c.strict = true }
-        tricks.apply(to: &c)
+        try tricks.apply(to: &c)
         distributed.apply(to: &c)
         return c
     }

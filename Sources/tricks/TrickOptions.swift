@@ -24,26 +24,10 @@ struct TrickOptions: ParsableArguments {
     @Option(help: "fp32, fp16 or bf16 (16-bit rounding of weights, activations and gradients, FP32 master weights, dynamic loss scaling).")
     var precision: String?
 
-    @Option(name: .customLong("smoothing"), help: "Label smoothing eps (the paper: 0.1).")
-    var labelSmoothing: Double?
-
-    @Option(name: .customLong("smoothing-formula"), help: "paper (eps/(K-1) to the other classes) or timm (eps/K).")
-    var smoothingFormula: String?
-
-    @Option(name: .customLong("mixup"), help: "Mixup alpha (the paper: 0.2); 0 turns it off.")
-    var mixupAlpha: Double?
-
-    @Option(name: .customLong("mixup-off-epoch"), help: "Stop mixup after this many epochs.")
-    var mixupOffEpoch: Int?
-
-    @Option(help: "Teacher weights (a `tricks train` checkpoint) for knowledge distillation.")
-    var teacher: String?
-
-    @Option(help: "Distillation temperature T.")
-    var temperature: Double?
-
-    @Option(name: .customLong("distill-weight"), help: "Weight of the distillation term.")
-    var distillWeight: Double?
+    /// The plug-in tricks' flags (`--smoothing 0.1`, `--mixup=0.2`, `--teacher PATH`): whatever
+    /// ArgumentParser does not know, read against `TrickRegistry.registered` (listed in `--help`).
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Plug-in trick flags (listed at the top of --help).", visibility: .hidden))
+    var pluginArguments: [String] = []
 
     func applyRecipe(to c: inout TrainConfig) throws {
         guard let recipe else { return }
@@ -53,20 +37,32 @@ struct TrickOptions: ParsableArguments {
         preset.apply(to: &c)
     }
 
-    func apply(to c: inout TrainConfig) {
+    func apply(to c: inout TrainConfig) throws {
         if let lrPer256 { c.lrPer256 = lrPer256 }
         if let zeroGamma { c.zeroGamma = zeroGamma }
         if noBiasDecay { c.noBiasDecay = true }
         if biasDecay { c.noBiasDecay = false }
         if let accumulation { c.accumulation = accumulation }
         if let precision { c.precision = precision }
-        if let labelSmoothing { c.labelSmoothing = labelSmoothing }
-        if let smoothingFormula, let formula = SmoothingFormula(rawValue: smoothingFormula) { c.smoothingFormula = formula }
-        if let mixupAlpha { c.mixupAlpha = mixupAlpha }
-        if let mixupOffEpoch { c.mixupOffEpoch = mixupOffEpoch }
-        if let teacher { c.teacher = teacher }
-        if let temperature { c.distillTemperature = temperature }
-        if let distillWeight { c.distillWeight = distillWeight }
+        try applyPlugins(to: &c)
+    }
+
+    /// `--flag value` or `--flag=value` for each plug-in setting; anything else is an error
+    /// naming it.
+    func applyPlugins(to c: inout TrainConfig) throws {
+        var rest = pluginArguments[...]
+        while let argument = rest.popFirst() {
+            guard argument.hasPrefix("--") else { throw ValidationError("unexpected argument '\(argument)'") }
+            var flag = String(argument.dropFirst(2)), value: String?
+            if let equals = flag.firstIndex(of: "=") {
+                value = String(flag[flag.index(after: equals)...])
+                flag = String(flag[..<equals])
+            }
+            guard let setting = TrickRegistry.setting(flag: flag) else { throw ValidationError("unknown option '--\(flag)' (see --help)") }
+            guard let text = value ?? rest.popFirst() else { throw ValidationError("missing value for '--\(flag)'") }
+            guard let parsed = setting.parse(text) else { throw ValidationError("--\(flag): cannot read '\(text)' (\(setting.help))") }
+            c.trickSettings[setting.key] = setting.isDefault(parsed) ? nil : parsed
+        }
     }
 }
 
@@ -86,8 +82,9 @@ struct RecipesCommand: ParsableCommand {
             c.epochs = epochs
             recipe.apply(to: &c)
             print("\(recipe.rawValue): \(recipe.summary)")
+            let plugins = TrickRegistry.settings.compactMap { s in c.trickSettings[s.key].map { "\(s.flag) \($0.description)" } }
             print("  model \(c.model), lr \(c.lrPer256!) per 256, sched \(c.schedule), warmup \(c.warmupEpochs) epochs, zero-gamma \(c.zeroGamma), "
-                  + "no bias decay \(c.noBiasDecay), precision \(c.precision), smoothing \(c.labelSmoothing), mixup \(c.mixupAlpha)")
+                  + "no bias decay \(c.noBiasDecay), precision \(c.precision)" + plugins.map { ", " + $0 }.joined())
         }
     }
 }

@@ -91,7 +91,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try weights(model), try weights(trainer.model))
         XCTAssertEqual(info, trainer.info)
         XCTAssertEqual(info.classes, FashionMNIST.classes)
-        let (loaded, momentum, masters) = try Checkpoint.loadState(trainer.lastCheckpoint)
+        let (loaded, momentum, masters, _) = try Checkpoint.loadState(trainer.lastCheckpoint)
         XCTAssertTrue(masters.isEmpty, "no master weights in FP32")
         XCTAssertEqual(loaded, state)
         XCTAssertEqual(momentum, trainer.optimizer.buffers)

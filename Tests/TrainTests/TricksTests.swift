@@ -167,7 +167,7 @@ final class TricksTests: XCTestCase {
         XCTAssertEqual(c.model, "cifar_resnet20d")
         XCTAssertEqual(c.schedule, "cosine")
         XCTAssertEqual(c.warmupEpochs, 1)
-        XCTAssertEqual([c.labelSmoothing, c.mixupAlpha], [0.1, 0.2])
+        XCTAssertEqual([c[LabelSmoothing.eps], c[Mixup.alphaSetting]], [0.1, 0.2])
         XCTAssertTrue(c.zeroGamma && c.noBiasDecay)
         XCTAssertEqual(c.precision, "fp16")
         var b = TrainConfig()
@@ -187,7 +187,7 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(c.epochs, 7)
         XCTAssertEqual(c.data.channels, 1)
         XCTAssertEqual(c.data.path, "fashion-mnist")
-        XCTAssertEqual(c.mixupAlpha, 0.2)
+        XCTAssertEqual(c[Mixup.alphaSetting], 0.2)
         XCTAssertEqual(c.batchSize, TrainConfig().batchSize)
         try Data(#"{"epocs": 7}"#.utf8).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try TrainConfig.load(path)) { XCTAssertTrue("\($0)".contains("unknown setting \"epocs\""), "\($0)") }

@@ -53,3 +53,31 @@ public func sampleGamma(shape: Double, using rng: inout SeededGenerator) -> Doub
         if u < 1 - 0.0331 * x * x * x * x || log(u) < 0.5 * x * x + d * (1 - v + log(v)) { return d * v }
     }
 }
+
+/// Mixup as a plug-in: mixes each micro-batch (after smoothing) until `--mixup-off-epoch`.
+extension Mixup {
+    public static let alphaSetting = Setting<Double>(key: "mixupAlpha", flag: "mixup", default: 0,
+                                                     help: "Mixup alpha (the paper: 0.2); 0 turns it off.")
+    public static let offEpoch = OptionalSetting<Int>(key: "mixupOffEpoch", flag: "mixup-off-epoch",
+                                                      help: "Stop mixup after this many epochs.")
+
+    public static let registration = TrickRegistration(
+        name: "mixup", settings: [alphaSetting, offEpoch],
+        validate: { c in
+            guard c[alphaSetting] >= 0 else { throw TrainError("--mixup", "alpha must be non-negative, got \(c[alphaSetting])") }
+        },
+        enable: { $0[alphaSetting] = 0.2 },
+        make: { c, _ in c[alphaSetting] > 0 ? Hook(alpha: c[alphaSetting], offEpoch: c[offEpoch]) : nil })
+
+    final class Hook: TrainingTrick {
+        let alpha: Double, offEpoch: Int?
+        init(alpha: Double, offEpoch: Int?) { (self.alpha, self.offEpoch) = (alpha, offEpoch) }
+
+        func batch(images: inout Tensor, targets: inout [Float], step: StepInfo) throws {
+            guard step.epoch < (offEpoch ?? Int.max) else { return }
+            // One generator per (step, micro-batch): the same mix after a resume.
+            var rng = SeededGenerator(seed: step.seed, 0x4D49_5855, UInt64(step.iteration), UInt64(step.micro))
+            (images, targets, _) = try Mixup(alpha: alpha)(images: images, targets: targets, rng: &rng)
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import NN
+import Tensors
+
+/// Knowledge distillation (section 5.3): with student logits z, teacher logits r and target
+/// distribution p,
+///   loss = CE(p, softmax(z)) + weight * T^2 * CE(softmax(r / T), softmax(z / T)).
+/// The teacher's logits carry no gradient; `targets` may be smoothed or mixed.
+public func distillationLoss(student z: Tensor, teacher r: Tensor, targets: Tensor, temperature t: Double, weight: Double = 1) throws -> Tensor {
+    guard r.shape == z.shape else {
+        throw TrainError("--teacher", "teacher gives \(r.shape) logits, student \(z.shape): they must share the classes")
+    }
+    let hard = try crossEntropy(z, target: targets)
+    let teacherProbabilities = try GradMode.withoutGradient { () -> Tensor in
+        let logProbabilities = try logSoftmax(scale(r.detached(), by: Float(1 / t))).scalars
+        return try Tensor(shape: r.shape, scalars: logProbabilities.map { Float(exp(Double($0))) }, device: z.device)
+    }
+    let soft = try crossEntropy(scale(z, by: Float(1 / t)), target: teacherProbabilities)
+    return try add(hard, scale(soft, by: Float(weight * t * t)))
+}
+
+/// Knowledge distillation as a plug-in: loads the teacher (on the training device, in eval
+/// mode) and replaces the loss.
+public enum Distillation {
+    public static let teacher = OptionalSetting<String>(key: "teacher", flag: "teacher",
+                                                        help: "Teacher weights (a `tricks train` checkpoint) for knowledge distillation.")
+    public static let temperature = Setting<Double>(key: "distillTemperature", flag: "temperature", default: 20,
+                                                    help: "Distillation temperature T.")
+    public static let weight = Setting<Double>(key: "distillWeight", flag: "distill-weight", default: 1,
+                                               help: "Weight of the distillation term.")
+
+    public static let registration = TrickRegistration(
+        name: "distillation", settings: [teacher, temperature, weight], inFullRecipe: false,
+        validate: { c in
+            guard c[temperature] > 0 else { throw TrainError("--temperature", "must be positive, got \(c[temperature])") }
+        },
+        enable: { _ in },  // needs a teacher: `tricks ablate --teacher`
+        make: { c, context in
+            guard let path = c[teacher] else { return nil }
+            let (model, info) = try Device.with(context.device) { try Checkpoint.loadModel(path) }
+            guard info.classes.count == context.classes, info.inputChannels == context.inputChannels else {
+                throw TrainError(path, "teacher has \(info.classes.count) classes and \(info.inputChannels) channels; "
+                                 + "the data has \(context.classes) and \(context.inputChannels)")
+            }
+            return Hook(teacher: model, temperature: c[temperature], weight: c[weight])
+        })
+
+    final class Hook: TrainingTrick {
+        let teacher: Module, temperature: Double, weight: Double
+        init(teacher: Module, temperature: Double, weight: Double) { (self.teacher, self.temperature, self.weight) = (teacher, temperature, weight) }
+
+        func loss(logits: Tensor, images: Tensor, target: Tensor) throws -> Tensor? {
+            let teacherLogits = try GradMode.withoutGradient { try teacher(images) }
+            return try distillationLoss(student: logits, teacher: teacherLogits, targets: target, temperature: temperature, weight: weight)
+        }
+    }
+}
