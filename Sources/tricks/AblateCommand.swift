@@ -5,7 +5,8 @@ import Train
 struct AblateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ablate",
-        abstract: "The paper's cumulative ablation on your data: one training run per row; writes ablation.md, ablation.json and ablation.svg to --output.")
+        abstract: "The paper's cumulative ablation on your data: one training run per row; writes ablation.md, ablation.json and ablation.svg to --output.",
+        discussion: "The plug-in tricks' flags, as for `tricks train`:\n" + TrickRegistry.help)
 
     @OptionGroup var train: TrainCommand
 
