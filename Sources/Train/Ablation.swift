@@ -5,9 +5,10 @@ import NN
 /// the row above, every row with the same seeds, data order and epochs.
 public enum Ablation {
     /// (name, what the row adds). Row 1 is the baseline recipe on the given config.
-    /// The plug-in tricks (`TrickRegistry.registered`) follow, one row each; distillation, the last,
-    /// takes its teacher from `--teacher`.
-    public static let rows: [Row] = procedureRows + TrickRegistry.registered.map { trick in ("+ \(trick.name)", trick.enable) }
+    /// The paper's plug-in tricks (`TrickRegistry.registered`, `inAblation`) follow, one row
+    /// each; distillation, the last, takes its teacher from `--teacher`.
+    public static let rows: [Row] = procedureRows
+        + TrickRegistry.registered.filter(\.inAblation).map { trick in ("+ \(trick.name)", trick.enable) }
     public typealias Row = (name: String, add: @Sendable (inout TrainConfig) -> Void)
 
     /// Sections 3 and 4 and cosine decay: settings of the procedure rather than plug-ins.

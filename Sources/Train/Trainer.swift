@@ -90,7 +90,8 @@ public final class Trainer {
             throw TrainError("--batch-size", "\(config.batchSize) leaves no full step in an epoch of \(train.count) images")
         }
         schedule = config.learningRateSchedule(iterationsPerEpoch: trainLoader.batchCount / config.accumulation)
-        let context = TrickContext(classes: train.classes.count, inputChannels: train.channels, device: device)
+        let context = TrickContext(model: model, modelName: config.model, classes: train.classes.count,
+                                   inputChannels: train.channels, device: device)
         tricks = try registrations.compactMap { registration in
             try registration.make(config, context).map { (registration.name, $0) }
         }

@@ -7,6 +7,7 @@ public enum TrickRegistry {
         LabelSmoothing.registration,
         Mixup.registration,
         Distillation.registration,
+        ModelEMA.registration,
     ]
 
     /// Every plug-in setting, in registration order.

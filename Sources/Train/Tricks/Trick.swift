@@ -14,6 +14,9 @@ public struct StepInfo: Sendable {
 
 /// What a trick may need to know about the run when it is made.
 public struct TrickContext {
+    /// The model being trained (initialised or fine-tune-loaded already) and its zoo name.
+    public var model: Module
+    public var modelName: String
     public var classes: Int
     public var inputChannels: Int
     /// Where the model trains: a trick's own models (a teacher) go there too.
@@ -63,14 +66,16 @@ public struct TrickRegistration: Sendable {
     /// Turns the trick on with the paper's values (ablation row; `full` recipe when `inFullRecipe`).
     public let enable: @Sendable (inout TrainConfig) -> Void
     public let inFullRecipe: Bool
+    /// Whether `tricks ablate` gives it a row (the paper's tricks do; additions such as EMA not).
+    public let inAblation: Bool
     /// The trick for a run, or nil when its settings leave it off.
     public let make: @Sendable (TrainConfig, TrickContext) throws -> (any TrainingTrick)?
 
-    public init(name: String, settings: [any AnySetting], inFullRecipe: Bool = true,
+    public init(name: String, settings: [any AnySetting], inFullRecipe: Bool = true, inAblation: Bool = true,
                 validate: @escaping @Sendable (TrainConfig) throws -> Void,
                 enable: @escaping @Sendable (inout TrainConfig) -> Void,
                 make: @escaping @Sendable (TrainConfig, TrickContext) throws -> (any TrainingTrick)?) {
-        (self.name, self.settings, self.inFullRecipe) = (name, settings, inFullRecipe)
+        (self.name, self.settings, self.inFullRecipe, self.inAblation) = (name, settings, inFullRecipe, inAblation)
         (self.validate, self.enable, self.make) = (validate, enable, make)
     }
 }
