@@ -10,6 +10,10 @@ public struct StepInfo: Sendable {
     public var iteration: Int
     /// The micro-batch within the step (gradient accumulation).
     public var micro: Int
+
+    public init(seed: UInt64, epoch: Int, iteration: Int, micro: Int) {
+        (self.seed, self.epoch, self.iteration, self.micro) = (seed, epoch, iteration, micro)
+    }
 }
 
 /// What a trick may need to know about the run when it is made.
@@ -21,6 +25,10 @@ public struct TrickContext {
     public var inputChannels: Int
     /// Where the model trains: a trick's own models (a teacher) go there too.
     public var device: Device
+
+    public init(model: Module, modelName: String, classes: Int, inputChannels: Int, device: Device) {
+        (self.model, self.modelName, self.classes, self.inputChannels, self.device) = (model, modelName, classes, inputChannels, device)
+    }
 }
 
 /// One of the paper's training tricks (or a new one) as a plug-in of the trainer: it acts
