@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import Train
 
+/// The settings a run has when neither a flag nor a config file gives them, for `--help`.
+private let defaults = TrainConfig()
+
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -11,7 +14,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "JSON file with any of the settings; flags override it.")
     var config: String?
 
-    @Option(help: "Model name (see `tricks models`).")
+    @Option(help: "Model name (see `tricks models`; default: \(defaults.model)).")
     var model: String?
 
     @OptionGroup var data: DataOptions
@@ -19,7 +22,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "small (pad + crop + flip) or imagenet (the paper's pipeline). Default: small for small-image models (cifar_*, lenet5).")
     var augment: String?
 
-    @Option(help: "Crop size (imagenet pipeline: 224).")
+    @Option(parsing: .unconditional, help: "Crop size (imagenet pipeline: 224).")
     var inputSize: Int?
 
     @Option(help: "Per-channel mean in [0, 255], comma-separated (default: computed from the data).")
@@ -28,46 +31,46 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Per-channel standard deviation in [0, 255], comma-separated.")
     var std: FloatList?
 
-    @Option(name: [.customShort("b"), .long], help: "Images per step.")
+    @Option(name: [.customShort("b"), .long], parsing: .unconditional, help: "Images per step (default: \(defaults.batchSize)).")
     var batchSize: Int?
 
-    @Option(help: "Training epochs.")
+    @Option(parsing: .unconditional, help: "Training epochs (default: \(defaults.epochs)).")
     var epochs: Int?
 
-    @Option(help: "Learning rate.")
+    @Option(parsing: .unconditional, help: "Learning rate (default: \(defaults.lr); --lr-per-256 scales it with the batch instead).")
     var lr: Double?
 
-    @Option(name: .customLong("sched"), help: "LR schedule: step, cosine or constant.")
+    @Option(name: .customLong("sched"), help: "LR schedule: step, cosine or constant (default: \(defaults.schedule)).")
     var schedule: String?
 
     @Option(name: .customLong("lr-steps"), help: "Epochs at which the step schedule divides the LR by 10, comma-separated (default: 50% and 75% of training).")
     var milestones: String?
 
-    @Option(help: "Linear LR warmup from 0 over this many epochs.")
+    @Option(parsing: .unconditional, help: "Linear LR warmup from 0 over this many epochs (default: \(defaults.warmupEpochs)).")
     var warmupEpochs: Double?
 
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum (default: \(defaults.momentum)).")
     var momentum: Double?
 
     @Flag(help: "Plain momentum instead of Nesterov's (NAG).")
     var noNesterov = false
 
-    @Option(name: [.customLong("wd"), .customLong("weight-decay")], help: "Weight decay.")
+    @Option(name: [.customLong("wd"), .customLong("weight-decay")], parsing: .unconditional, help: "Weight decay (default: \(defaults.weightDecay)).")
     var weightDecay: Double?
 
-    @Option(name: .customLong("init"), help: "Weight initialisation: xavier (the paper) or kaiming.")
+    @Option(name: .customLong("init"), help: "Weight initialisation: xavier (the paper) or kaiming (default: \(defaults.initializer)).")
     var initializer: String?
 
-    @Option(help: "Random seed (weights, data order, augmentation).")
+    @Option(help: "Random seed (weights, data order, augmentation; default: \(defaults.seed)).")
     var seed: UInt64?
 
-    @Option(help: "oneDNN threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "oneDNN threads (default: all cores).")
     var threads: Int?
 
-    @Option(help: "Where to train: cpu (oneDNN) or reference (plain Swift loops: slow, for checking a backend).")
+    @Option(help: "Where to train: cpu (oneDNN) or reference (plain Swift loops: slow, for checking a backend; default: \(defaults.device)).")
     var device: String?
 
-    @Option(name: [.customShort("j"), .long], help: "Data loading threads.")
+    @Option(name: [.customShort("j"), .long], parsing: .unconditional, help: "Data loading threads (default: \(defaults.workers)).")
     var workers: Int?
 
     @Flag(help: "Keep the last partial batch of each epoch.")
@@ -79,10 +82,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Validate on only this many images per class.")
     var valPerClass: Int?
 
-    @Option(help: "Output folder for checkpoints, logs and plots.")
+    @Option(help: "Output folder for checkpoints, logs and plots (default: runs/MODEL, or \(defaults.output) with --config).")
     var output: String?
 
-    @Option(help: "Progress line every N steps when output is not a terminal.")
+    @Option(parsing: .unconditional, help: "Progress line every N steps when output is not a terminal (default: \(defaults.logEvery)).")
     var logEvery: Int?
 
     @Flag(help: "Stop at an unreadable image instead of skipping it.")

@@ -6,7 +6,7 @@ struct TrickOptions: ParsableArguments {
     @Option(help: "Start from a preset: baseline, efficient, tweaked or full (see `tricks recipes`); other flags override it.")
     var recipe: String?
 
-    @Option(name: .customLong("lr-per-256"), help: "Linear scaling: LR per 256 images, scaled by the batch size (the paper: 0.1).")
+    @Option(name: .customLong("lr-per-256"), parsing: .unconditional, help: "Linear scaling: LR per 256 images, scaled by the batch size (the paper: 0.1).")
     var lrPer256: Double?
 
     @Flag(inversion: .prefixedNo, help: "Zero-gamma: start each residual block's last BatchNorm gamma at 0.")
@@ -18,7 +18,7 @@ struct TrickOptions: ParsableArguments {
     @Flag(name: .customLong("bias-decay"), help: "Decay biases and BatchNorm parameters too (undoes a recipe's --no-bias-decay).")
     var biasDecay = false
 
-    @Option(help: "Micro-batches per step (gradient accumulation; must divide the batch size).")
+    @Option(parsing: .unconditional, help: "Micro-batches per step (gradient accumulation; must divide the batch size).")
     var accumulation: Int?
 
     @Option(help: "fp32, fp16 or bf16 (16-bit rounding of weights, activations and gradients, FP32 master weights, dynamic loss scaling).")
