@@ -16,9 +16,13 @@ struct ModelsCommand: ParsableCommand {
     var filter: String?
 
     func run() throws {
+        let names = ModelZoo.names.filter { name in filter.map { name.contains($0) } ?? true }
+        guard !names.isEmpty else {
+            throw ValidationError("no model name contains '\(filter ?? "")'; `tricks models` lists them all")
+        }
         print("| model | parameters | GMACs | input |")
         print("|---|---:|---:|---:|")
-        for name in ModelZoo.names where filter.map({ name.contains($0) }) ?? true {
+        for name in names {
             let s = try ModelZoo.summary(name, classes: classes, inputChannels: inputChannels)
             print("| \(name) | \(grouped(s.parameters)) | \(format(Double(s.macs) / 1e9, digits: 2)) | \(s.inputSize)x\(s.inputSize) |")
         }

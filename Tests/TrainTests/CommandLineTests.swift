@@ -1,0 +1,59 @@
+import Foundation
+import Train
+import XCTest
+
+/// `tricks` as a user runs it: the built binary, its messages and exit status.
+final class CommandLineTests: XCTestCase {
+    var tricks: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tricks").path
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tricks)
+        process.arguments = arguments
+        let pipe = Pipe()
+        (process.standardOutput, process.standardError) = (pipe, pipe)
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    /// Negative numbers are values, refused for the real reason (issue 14, item 7).
+    func testNegativeNumbersParseAndAreRefusedWithTheReason() throws {
+        for (arguments, message) in [(["--lr", "-1"], "--lr: must be positive, got -1"),
+                                     (["--epochs", "-2"], "--epochs: must be at least 1, got -2"),
+                                     (["--mixup", "-1"], "--mixup: alpha must be non-negative, got -1")] {
+            let (status, output) = try run(["train"] + arguments)
+            XCTAssertNotEqual(status, 0, "\(arguments)")
+            XCTAssertTrue(output.contains(message), "\(arguments): \(output)")
+        }
+    }
+
+    /// `--help` gives the defaults (item 6) and the plug-in tricks' flags.
+    func testHelpShowsDefaultsAndThePluginFlags() throws {
+        let (status, output) = try run(["train", "--help"])
+        XCTAssertEqual(status, 0)
+        let defaults = TrainConfig()
+        for text in ["Images per step (default: \(defaults.batchSize))", "(default: \(defaults.epochs))", "(default: \(defaults.lr);",
+                     "--smoothing <value>", "--mixup <value>", "--cutmix <value>", "--teacher <value>", "--ema-decay <value>"] {
+            XCTAssertTrue(output.contains(text), "--help lacks \(text)")
+        }
+        let (unknown, message) = try run(["train", "--smoothng", "0.1"])
+        XCTAssertNotEqual(unknown, 0)
+        XCTAssertTrue(message.contains("unknown option '--smoothng'"), message)
+    }
+
+    /// Item 12's small ones: an unknown model filter is an error, and there is a `--version`.
+    func testModelsFilterWithoutAMatchFailsAndVersionAnswers() throws {
+        let (status, output) = try run(["models", "resnet51"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("no model name contains 'resnet51'"), output)
+        XCTAssertEqual(try run(["models", "resnet50d"]).status, 0)
+        let version = try run(["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertTrue(version.output.hasPrefix("tricks "), version.output)
+    }
+}
