@@ -8,15 +8,8 @@
 public func batchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
                       training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, fusedReLU: Bool = false) throws -> Tensor {
     let op = "batch_norm"
-    let channels = input.rank >= 2 ? input.shape[1] : 0
-    for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)] {
-        guard t.shape == [channels] else {
-            throw OpError(op: op, "\(name) has shape \(t.shape) but input \(input.shape) has \(channels) channels")
-        }
-        try t.requireFloat32(op)
-    }
-    guard input.rank == 2 || input.rank == 4 else { throw OpError(op: op, "input must be [N, C] or [N, C, H, W], got \(input.shape)") }
-    try input.requireFloat32(op)
+    let channels = try batchNormChannels(op, input: input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar)
+    for t in [input, weight, bias, runningMean, runningVar] { try t.requireFloat32(op) }
     let reduced = input.count / channels
     if training && reduced < 2 {
         throw OpError(op: op, "training mode needs more than one value per channel, got input \(input.shape)")
@@ -28,4 +21,17 @@ public func batchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, runningMean
                                                    recording: recording)
     if let pullback { try output.record(op, inputs: [input, weight, bias], backward: pullback) }
     return output
+}
+
+/// The channel count of a BatchNorm input ([N, C] or [N, C, H, W]), after checking that its
+/// four per-channel tensors have shape [C]; shared by `batchNorm` and `syncBatchNorm`.
+func batchNormChannels(_ op: String, input: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor) throws -> Int {
+    guard input.rank == 2 || input.rank == 4 else { throw OpError(op: op, "input must be [N, C] or [N, C, H, W], got \(input.shape)") }
+    let channels = input.shape[1]
+    for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)] {
+        guard t.shape == [channels] else {
+            throw OpError(op: op, "\(name) has shape \(t.shape) but input \(input.shape) has \(channels) channels")
+        }
+    }
+    return channels
 }

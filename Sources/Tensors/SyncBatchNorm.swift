@@ -18,11 +18,7 @@ public enum BatchNormSync {
 public func syncBatchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
                           collective: any Collective, momentum: Float = 0.1, eps: Float = 1e-5, fusedReLU: Bool = false) throws -> Tensor {
     let op = "sync_batch_norm"
-    guard input.rank == 2 || input.rank == 4 else { throw OpError(op: op, "input must be [N, C] or [N, C, H, W], got \(input.shape)") }
-    let channels = input.shape[1]
-    for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar)] {
-        guard t.shape == [channels] else { throw OpError(op: op, "\(name) has shape \(t.shape) but input \(input.shape) has \(channels) channels") }
-    }
+    _ = try batchNormChannels(op, input: input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar)
     let recording = Tensor.recording([input, weight, bias])
     let backend = try commonDevice(op, [input, weight, bias, runningMean, runningVar]).backend
     let (output, pullback) = try backend.syncBatchNorm(input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,

@@ -122,11 +122,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// seam, at the top level (a top-level key wins); each decoded with its declared type.
     static func decodeTrickSettings(_ decoder: any Decoder) throws -> [String: SettingValue] {
         let top = try decoder.container(keyedBy: AnyKey.self)
-        let nested = try top.decodeIfPresent(AnyKeyedSettings.self, forKey: AnyKey("trickSettings"))
-        var values: [String: SettingValue] = [:]
+        var values = try top.decodeIfPresent(AnyKeyedSettings.self, forKey: AnyKey("trickSettings"))?.values ?? [:]
         for setting in TrickRegistry.settings {
-            let key = AnyKey(setting.key)
-            if let value = try setting.decode(from: top, key: key) ?? nested?.values[setting.key] { values[setting.key] = value }
+            if let value = try setting.decode(from: top, key: AnyKey(setting.key)) { values[setting.key] = value }
         }
         return values
     }

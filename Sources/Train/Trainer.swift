@@ -269,7 +269,8 @@ public final class Trainer {
             let trainSeconds = (ContinuousClock.now - start).seconds
             // With per-process BatchNorm statistics, every process evaluates (and rank 0 saves) rank 0's.
             if !config.syncBN { for (_, buffer) in model.namedBuffers() { try broadcast(buffer) } }
-            let evaluation = try evaluate(evaluatedModel, loader: validationLoader, collective: collective)
+            let evaluated = evaluatedModel
+            let evaluation = try evaluate(evaluated, loader: validationLoader, collective: collective)
             let record = EpochRecord(epoch: state.epoch, trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
                                      valLoss: evaluation.loss, top1: evaluation.top1, top5: evaluation.top5, lr: lr,
                                      seconds: trainSeconds, imagesPerSecond: Double(images) / max(trainSeconds, 1e-9))
@@ -279,8 +280,9 @@ public final class Trainer {
             let improved = evaluation.top1 > state.bestTop1
             if improved { state.bestTop1 = evaluation.top1 }
             if isPrimary {
-                try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, tricks: trickState(), to: lastCheckpoint)
-                if improved { try Checkpoint.save(evaluatedModel, info: info, state: state, optimizer: optimizer, tricks: trickState(), to: bestCheckpoint) }
+                let tricksState = try trickState()
+                try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, tricks: tricksState, to: lastCheckpoint)
+                if improved { try Checkpoint.save(evaluated, info: info, state: state, optimizer: optimizer, tricks: tricksState, to: bestCheckpoint) }
                 try appendLine(record, to: "metrics.jsonl")
                 try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
                                      to: config.output + "/curves.svg")

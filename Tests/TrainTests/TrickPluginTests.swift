@@ -90,7 +90,10 @@ final class TrickPluginTests: XCTestCase {
         XCTAssertEqual(old[LabelSmoothing.eps], 0.1)
         XCTAssertEqual(old[Distillation.teacher], "a")
         XCTAssertEqual(old[Distillation.temperature], 4)
-        // A config file with a misspelt trick setting is refused, naming it.
+        // A setting of a trick this build does not register survives a decode (a checkpoint's
+        // config), while a config file with a misspelt trick setting is refused, naming it.
+        let foreign = try JSONDecoder().decode(TrainConfig.self, from: Data(#"{"trickSettings": {"countSteps": 1}}"#.utf8))
+        XCTAssertEqual(foreign.trickSettings["countSteps"], .number(1))
         let path = NSTemporaryDirectory() + "bagoftricks-config-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Data(#"{"trickSettings": {"mixupAlfa": 1}}"#.utf8).write(to: URL(fileURLWithPath: path))

@@ -23,7 +23,7 @@ public final class ModelEMA {
     public func update(from model: Module) throws {
         let d = decay
         for ((_, average), (_, current)) in zip(Self.state(of: module), Self.state(of: model)) {
-            let values = try current.converted(to: .float32).scalars
+            let values = try current.scalars  // Float32, whatever the storage type
             try average.withUnsafeMutableFloats { a in
                 for i in 0..<a.count { a[i] = d * a[i] + (1 - d) * values[i] }
             }

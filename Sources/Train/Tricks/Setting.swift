@@ -78,7 +78,19 @@ public protocol AnySetting: Sendable {
 }
 
 /// A setting with a default: reading it from a config that does not hold it gives the default.
-public struct Setting<Value: SettingType>: AnySetting {
+/// A setting whose values are of one Swift type: parsing and decoding follow from the type.
+public protocol TypedSetting: AnySetting {
+    associatedtype Value: SettingType
+}
+
+extension TypedSetting {
+    public func parse(_ argument: String) -> SettingValue? { Value(argument: argument)?.settingValue }
+    public func decode<K: CodingKey>(from container: KeyedDecodingContainer<K>, key: K) throws -> SettingValue? {
+        try container.decodeIfPresent(Value.self, forKey: key)?.settingValue
+    }
+}
+
+public struct Setting<Value: SettingType>: TypedSetting {
     public let key: String, flag: String, help: String
     public let defaultValue: Value
 
@@ -87,15 +99,11 @@ public struct Setting<Value: SettingType>: AnySetting {
     }
 
     public var defaultDescription: String? { "\(defaultValue)" }
-    public func parse(_ argument: String) -> SettingValue? { Value(argument: argument)?.settingValue }
     public func isDefault(_ value: SettingValue) -> Bool { Value(value) == defaultValue }
-    public func decode<K: CodingKey>(from container: KeyedDecodingContainer<K>, key: K) throws -> SettingValue? {
-        try container.decodeIfPresent(Value.self, forKey: key)?.settingValue
-    }
 }
 
 /// A setting that is unset unless given (a teacher checkpoint, an epoch to stop at).
-public struct OptionalSetting<Value: SettingType>: AnySetting {
+public struct OptionalSetting<Value: SettingType>: TypedSetting {
     public let key: String, flag: String, help: String
 
     public init(key: String, flag: String, help: String) {
@@ -103,11 +111,7 @@ public struct OptionalSetting<Value: SettingType>: AnySetting {
     }
 
     public var defaultDescription: String? { nil }
-    public func parse(_ argument: String) -> SettingValue? { Value(argument: argument)?.settingValue }
     public func isDefault(_ value: SettingValue) -> Bool { false }
-    public func decode<K: CodingKey>(from container: KeyedDecodingContainer<K>, key: K) throws -> SettingValue? {
-        try container.decodeIfPresent(Value.self, forKey: key)?.settingValue
-    }
 }
 
 extension TrainConfig {

@@ -44,37 +44,28 @@ package final class ReferenceBackend: HostBackend {
 
     package func contiguous(_ x: Tensor) throws -> Tensor { x }
 
-    package func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-        let result = empty(a.shape)
-        let (pa, pb, pr) = (a.floats, b.floats, result.floats)
-        for i in 0..<a.count { pr[i] = pa[i] + pb[i] }
-        return result
-    }
+    package func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try map2(a, b, +) }
 
     package func relu(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?) {
-        let y = empty(x.shape)
-        for i in 0..<x.count { y.floats[i] = max(x.floats[i], 0) }
+        let y = map1(x) { max($0, 0) }
         guard recording else { return (y, nil) }
         let saved = y.detached()
-        return (y, { g in [self.reluBackward(g, output: saved)] })
+        return (y, { g in [try self.reluBackward(g, output: saved)] })
     }
 
     package func addReLU(_ a: Tensor, _ b: Tensor, recording: Bool) throws -> (Tensor, Pullback?) {
-        let y = try add(a, b)
-        for i in 0..<y.count { y.floats[i] = max(y.floats[i], 0) }
+        let y = try map2(a, b) { max($0 + $1, 0) }
         guard recording else { return (y, nil) }
         let saved = y.detached()
         return (y, { g in
-            let masked = self.reluBackward(g, output: saved)
+            let masked = try self.reluBackward(g, output: saved)
             return [masked, masked]
         })
     }
 
     /// dy where the ReLU's output is positive, else 0.
-    func reluBackward(_ g: Tensor, output y: Tensor) -> Tensor {
-        let dx = empty(y.shape)
-        for i in 0..<y.count { dx.floats[i] = y.floats[i] > 0 ? g.floats[i] : 0 }
-        return dx
+    func reluBackward(_ g: Tensor, output y: Tensor) throws -> Tensor {
+        try map2(g, y) { gradient, output in output > 0 ? gradient : 0 }
     }
 
     /// output[n, o] = sum_k input[n, k] * weight[o, k] + bias[o].
