@@ -11,6 +11,8 @@ import Tensors
 public struct TrainStepBenchmark {
     public struct Result: Codable, Sendable {
         public var model: String, batchSize: Int, inputSize: Int
+        /// `--precision` and the path that ran (native or emulated), e.g. "bf16 native (...)".
+        public var precision: String, precisionPath: String
         public var trainImagesPerSecond: Double, trainSlowest: Double, trainFastest: Double
         public var inferenceImagesPerSecond: Double, inferenceSlowest: Double, inferenceFastest: Double
         /// Multiply-accumulates of one image's forward pass.
@@ -27,9 +29,13 @@ public struct TrainStepBenchmark {
     ]
 
     public var model: String, batchSize: Int, inputSize: Int, inputChannels: Int, rounds: Int
+    /// As the trainer runs it (`PrecisionPath.choose`): parameters rounded with masters and the
+    /// loss scaled where emulated.
+    public var precision: DataType
 
-    public init(model: String, batchSize: Int, inputSize: Int, inputChannels: Int = 3, rounds: Int = 5) {
+    public init(model: String, batchSize: Int, inputSize: Int, inputChannels: Int = 3, rounds: Int = 5, precision: DataType = .float32) {
         (self.model, self.batchSize, self.inputSize, self.inputChannels, self.rounds) = (model, batchSize, inputSize, inputChannels, rounds)
+        self.precision = precision
     }
 
     public func run() throws -> Result {
@@ -38,19 +44,22 @@ public struct TrainStepBenchmark {
         var rng = SeededGenerator(seed: 1)
         let x = try Tensor.randn([batchSize, inputChannels, inputSize, inputSize], using: &rng)
         let labels = (0..<batchSize).map { $0 % 10 }
-        let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: net.namedParameters(), weightDecay: 1e-4)])
+        let path = PrecisionPath.choose(precision, on: .cpu)
+        let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: net.namedParameters(), weightDecay: 1e-4)],
+                          masterPrecision: path.roundedParameters)
+        let lossScale: Float = path.scalesLoss ? 1024 : 1
         net.train()
         let train = try timed {
             sgd.zeroGrad()
-            try crossEntropy(net(x), labels: labels).backward()
-            try sgd.step(lr: 0.01)
+            try path.run { try scale(crossEntropy(net(x), labels: labels), by: lossScale).backward() }
+            try sgd.step(lr: 0.01, gradientScale: 1 / Double(lossScale))
         }
         net.eval()
-        let inference = try timed { _ = try GradMode.withoutGradient { try net(x) } }
+        let inference = try timed { _ = try GradMode.withoutGradient { try path.run { try net(x) } } }
         let macs = try MACCounter.measure { _ = try GradMode.withoutGradient { try net(x) } } / batchSize
         let n = Double(batchSize), flops = 2 * Double(macs)
         let trainRate = n / train.median, inferenceRate = n / inference.median
-        return Result(model: model, batchSize: batchSize, inputSize: inputSize,
+        return Result(model: model, batchSize: batchSize, inputSize: inputSize, precision: precision.flagName, precisionPath: "\(path)",
                       trainImagesPerSecond: trainRate, trainSlowest: n / train.slowest, trainFastest: n / train.fastest,
                       inferenceImagesPerSecond: inferenceRate, inferenceSlowest: n / inference.slowest, inferenceFastest: n / inference.fastest,
                       macsPerImage: macs, trainGFLOPs: 3 * flops * trainRate / 1e9, inferenceGFLOPs: flops * inferenceRate / 1e9,

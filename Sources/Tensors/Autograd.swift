@@ -96,7 +96,9 @@ extension Tensor {
             node.backward = nil
             if let type = StoragePrecision.storage { for grad in inputGrads { try grad?.roundInPlace(to: type) } }
             for (input, inputGrad) in zip(node.inputs, inputGrads) {
-                guard let inputGrad, input.requiresGrad else { continue }
+                guard var inputGrad, input.requiresGrad else { continue }
+                // A gradient has its tensor's type (Float32 for parameters, bfloat16 for autocast activations).
+                if inputGrad.dataType != input.dataType { inputGrad = try inputGrad.converted(to: input.dataType) }
                 let key = ObjectIdentifier(input)
                 grads[key] = try grads[key].map { try accumulate($0, inputGrad) } ?? inputGrad
             }

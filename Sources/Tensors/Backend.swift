@@ -32,8 +32,11 @@ package protocol Backend: AnyObject, Sendable {
     func converted(_ x: Tensor, to type: DataType) throws -> Tensor
     /// Rounds the Float32 elements of `x` to `type` in place (emulated low precision).
     func roundInPlace(_ x: Tensor, to type: DataType) throws
+    /// Whether the kernels compute in `type` themselves (true for Float32 everywhere). Ops
+    /// cast other inputs to Float32 first (`Autocast.swift`).
+    func computesNatively(_ type: DataType) -> Bool
 
-    // MARK: Kernels (inputs are Float32 and on this device; shapes already checked)
+    // MARK: Kernels (inputs on this device, of a type it computes in natively; shapes already checked)
     func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry,
                 recording: Bool) throws -> (Tensor, Pullback?)
     /// Updates the running statistics in place in training mode.

@@ -9,13 +9,14 @@ public func batchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, runningMean
                       training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, fusedReLU: Bool = false) throws -> Tensor {
     let op = "batch_norm"
     let channels = try batchNormChannels(op, input: input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar)
-    for t in [input, weight, bias, runningMean, runningVar] { try t.requireFloat32(op) }
+    for t in [weight, bias, runningMean, runningVar] { try t.requireFloat32(op) }
+    let backend = try commonDevice(op, [input, weight, bias, runningMean, runningVar]).backend
+    let input = try input.castForKernel(on: backend)  // bfloat16 stays where the backend has it; statistics are Float32
     let reduced = input.count / channels
     if training && reduced < 2 {
         throw OpError(op: op, "training mode needs more than one value per channel, got input \(input.shape)")
     }
     let recording = Tensor.recording([input, weight, bias])
-    let backend = try commonDevice(op, [input, weight, bias, runningMean, runningVar]).backend
     let (output, pullback) = try backend.batchNorm(input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                                                    training: training, momentum: momentum, eps: eps, fusedReLU: fusedReLU,
                                                    recording: recording)

@@ -6,12 +6,12 @@ public func concat(_ inputs: [Tensor], axis: Int = 1) throws -> Tensor {
     let shapes = inputs.map { "\($0.shape)" }.joined(separator: ", ")
     guard axis >= 0, axis < first.rank else { throw OpError(op: op, "axis \(axis) out of range for shapes \(shapes)") }
     for t in inputs {
-        try t.requireFloat32(op)
         guard t.rank == first.rank, (0..<t.rank).allSatisfy({ $0 == axis || t.shape[$0] == first.shape[$0] }) else {
             throw OpError(op: op, "shapes must match except along axis \(axis): \(shapes)")
         }
     }
     let backend = try commonDevice(op, inputs).backend
+    let inputs = try commonComputeType(inputs, on: backend)
     let (output, pullback) = try backend.concat(inputs, axis: axis, recording: Tensor.recording(inputs))
     if let pullback { try output.record(op, inputs: inputs, backward: pullback) }
     return output

@@ -4,13 +4,19 @@
 /// Weights stay in PyTorch's plain layout (what the optimiser and checkpoints use); the
 /// backend picks the activation layouts (oneDNN: nChw8c/nChw16c, so that a chain of
 /// convolutions never reorders between layers).
+///
+/// Under `Autocast` on a backend with bfloat16 kernels, the input and a copy of the weights are
+/// bfloat16 and so is the output (Float32 accumulation inside); the weight and bias gradients
+/// stay Float32, like the parameters.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
                    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                    dilation: (Int, Int) = (1, 1), groups: Int = 1) throws -> Tensor {
-    let geometry = try ConvGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape,
-                                    stride: stride, padding: padding, dilation: dilation, groups: groups)
-    for t in [input, weight] + (bias.map { [$0] } ?? []) { try t.requireFloat32("conv2d") }
     let backend = try commonDevice("conv2d", [input, weight, bias]).backend
+    let geometry = try ConvGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape,
+                                    stride: stride, padding: padding, dilation: dilation, groups: groups,
+                                    dataType: Autocast.computeType(on: backend))
+    for t in [weight] + (bias.map { [$0] } ?? []) { try t.requireFloat32("conv2d") }
+    let input = try input.cast(to: geometry.dataType)
     let recording = Tensor.recording([input, weight, bias])
     let (output, pullback) = try backend.conv2d(input, weight: weight, bias: bias, geometry: geometry, recording: recording)
     if let pullback { try output.record("conv2d", inputs: [input, weight] + (bias.map { [$0] } ?? []), backward: pullback) }
@@ -24,9 +30,12 @@ package struct ConvGeometry: Sendable {
     /// Per axis (H, W); dilation counts as in PyTorch (1 = dense).
     package let stride: [Int], dilation: [Int], padding: [Int]
     package let groups: Int
+    /// What the input, output and the kernel's copy of the weights hold (Float32, or bfloat16
+    /// under `Autocast`); weights, bias and their gradients are Float32 either way.
+    package let dataType: DataType
 
     init(input: [Int], weight: [Int], bias: [Int]?, stride: (Int, Int), padding: (Int, Int),
-         dilation: (Int, Int), groups: Int) throws {
+         dilation: (Int, Int), groups: Int, dataType: DataType = .float32) throws {
         let shapes = "input \(input), weight \(weight)" + (bias.map { ", bias \($0)" } ?? "")
         func fail(_ why: String) -> OpError { OpError(op: "conv2d", "\(why) (\(shapes))") }
         guard input.count == 4 else { throw fail("input must be 4-D [N, C, H, W]") }
@@ -53,6 +62,7 @@ package struct ConvGeometry: Sendable {
         self.padding = p
         self.dilation = d
         self.groups = groups
+        self.dataType = dataType
     }
 
     package var shapes: String { "input \(input), weight \(weight), stride \(stride), padding \(padding), dilation \(dilation), groups \(groups)" }

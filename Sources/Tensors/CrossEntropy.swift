@@ -1,8 +1,8 @@
 /// log(softmax(x)) along the last axis, computed stably (x - max - log sum exp(x - max)).
 public func logSoftmax(_ x: Tensor) throws -> Tensor {
     let op = "log_softmax"
-    try x.requireFloat32(op)
     guard x.rank >= 1 else { throw OpError(op: op, "needs at least one axis, got shape \(x.shape)") }
+    let x = try x.cast(to: .float32)
     let (output, pullback) = try x.backend.logSoftmax(x, recording: Tensor.recording([x]))
     if let pullback { try output.record(op, inputs: [x], backward: pullback) }
     return output
@@ -19,7 +19,7 @@ public func crossEntropy(_ logits: Tensor, target: Tensor) throws -> Tensor {
     guard logits.rank == 2, target.shape == logits.shape else {
         throw OpError(op: op, "logits must be [N, K] and target the same shape, got logits \(logits.shape), target \(target.shape)")
     }
-    try logits.requireFloat32(op)
+    let logits = try logits.cast(to: .float32)
     let backend = try commonDevice(op, [logits, target]).backend
     let (loss, pullback) = try backend.crossEntropy(logits, target: target.converted(to: .float32), recording: Tensor.recording([logits, target]))
     if let pullback { try loss.record(op, inputs: [logits, target], backward: pullback) }

@@ -2,6 +2,7 @@
 /// residual connection.
 public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let backend = try requireSameShape("add", a, b)
+    let (a, b) = try sameComputeType(a, b, on: backend)
     let result = try backend.add(a, b)
     if Tensor.recording([a, b]) {
         try result.record("add", inputs: [a, b]) { g in [g, g] }
@@ -14,6 +15,7 @@ public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 /// both inputs.
 public func addReLU(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let backend = try requireSameShape("add_relu", a, b)
+    let (a, b) = try sameComputeType(a, b, on: backend)
     let (result, pullback) = try backend.addReLU(a, b, recording: Tensor.recording([a, b]))
     if let pullback { try result.record("add_relu", inputs: [a, b], backward: pullback) }
     return result
@@ -22,6 +24,7 @@ public func addReLU(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 /// a * b elementwise, for tensors of one shape.
 public func multiply(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let backend = try requireSameShape("multiply", a, b)
+    let (a, b) = (try a.cast(to: .float32), try b.cast(to: .float32))  // a Float32 host loop
     let (result, pullback) = try backend.multiply(a, b, recording: Tensor.recording([a, b]))
     if let pullback { try result.record("multiply", inputs: [a, b], backward: pullback) }
     return result
@@ -29,7 +32,7 @@ public func multiply(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 
 /// x * factor.
 public func scale(_ x: Tensor, by factor: Float) throws -> Tensor {
-    try x.requireFloat32("scale")
+    let x = try x.cast(to: .float32)  // a Float32 host loop
     let result = try x.backend.scale(x, by: factor)
     if Tensor.recording([x]) {
         let backend = x.backend
@@ -42,10 +45,14 @@ public func + (a: Tensor, b: Tensor) throws -> Tensor { try add(a, b) }
 public func * (a: Tensor, b: Tensor) throws -> Tensor { try multiply(a, b) }
 public func * (a: Tensor, b: Float) throws -> Tensor { try scale(a, by: b) }
 
-/// The backend of two same-shape Float32 tensors on one device.
+/// The backend of two same-shape tensors on one device.
 func requireSameShape(_ op: String, _ a: Tensor, _ b: Tensor) throws -> any Backend {
     guard a.shape == b.shape else { throw OpError(op: op, "shapes differ: \(a.shape) and \(b.shape)") }
-    try a.requireFloat32(op)
-    try b.requireFloat32(op)
     return try commonDevice(op, [a, b]).backend
+}
+
+/// a and b in one type the backend computes in (`commonComputeType`).
+func sameComputeType(_ a: Tensor, _ b: Tensor, on backend: any Backend) throws -> (Tensor, Tensor) {
+    let both = try commonComputeType([a, b], on: backend)
+    return (both[0], both[1])
 }

@@ -8,8 +8,9 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) throws 
         throw OpError(op: op, "input has \(input.shape[1]) features but weight expects \(weight.shape[1]) (\(shapes))")
     }
     if let bias, bias.shape != [weight.shape[0]] { throw OpError(op: op, "bias must be [\(weight.shape[0])] (\(shapes))") }
-    for t in [input, weight] + (bias.map { [$0] } ?? []) { try t.requireFloat32(op) }
+    for t in [weight] + (bias.map { [$0] } ?? []) { try t.requireFloat32(op) }
     let backend = try commonDevice(op, [input, weight, bias]).backend
+    let input = try input.cast(to: .float32)  // the classifier and the loss stay Float32, as under PyTorch's autocast
     let (output, pullback) = try backend.linear(input, weight: weight, bias: bias, recording: Tensor.recording([input, weight, bias]))
     if let pullback { try output.record(op, inputs: [input, weight] + (bias.map { [$0] } ?? []), backward: pullback) }
     return output

@@ -46,7 +46,7 @@ func pool2d(_ input: Tensor, kind: PoolKind, kernel: (Int, Int), stride: (Int, I
     guard (0..<2).allSatisfy({ 2 * p[$0] <= k[$0] }) else {
         throw OpError(op: op, "padding must be at most half the kernel, as in PyTorch (\(shapes))")
     }
-    try input.requireFloat32(op)
+    let input = try input.castForKernel(on: input.backend)
     let size = [input.shape[2], input.shape[3]]
     var out = [Int](), padRight = [Int]()
     for i in 0..<2 {

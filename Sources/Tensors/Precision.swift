@@ -58,3 +58,71 @@ public func roundedToHalf(_ x: Float) -> Float {
     let bits = x.bitPattern
     return Float(bitPattern: (bits &+ 0xFFF &+ ((bits >> 13) & 1)) & ~0x1FFF)
 }
+
+/// How a run computes for a `--precision`: in Float32; natively in 16 bits (`Autocast`: oneDNN's
+/// bfloat16 kernels on a CPU with AVX-512 BF16); or emulated (`StoragePrecision`: Float32
+/// kernels with every activation and gradient rounded to the 16-bit type, 16-bit parameters
+/// with Float32 master copies), where the device has no such arithmetic.
+public enum PrecisionPath: Equatable, Sendable, CustomStringConvertible {
+    case float32
+    case native(DataType)
+    case emulated(DataType)
+
+    /// The fast path for `type` on `device` where it has one, else the emulation.
+    public static func choose(_ type: DataType, on device: Device) -> PrecisionPath {
+        if type == .float32 { return .float32 }
+        return device.backend.computesNatively(type) ? .native(type) : .emulated(type)
+    }
+
+    public var dataType: DataType {
+        switch self {
+        case .float32: .float32
+        case .native(let type), .emulated(let type): type
+        }
+    }
+
+    /// Runs a forward and backward pass in this precision.
+    public func run<T>(_ body: () throws -> T) rethrows -> T {
+        switch self {
+        case .float32: try body()
+        case .native(let type): try Autocast.with(type, body)
+        case .emulated(let type): try StoragePrecision.with(type, body)
+        }
+    }
+
+    /// The type parameters are rounded to after each step, their Float32 masters kept apart
+    /// (emulation only: natively, the parameters are the Float32 masters and each convolution
+    /// takes a 16-bit copy).
+    public var roundedParameters: DataType? {
+        if case .emulated(let type) = self { return type }
+        return nil
+    }
+
+    /// Whether the loss is scaled (dynamically) so that small gradients survive 16 bits. Not
+    /// for native bfloat16, whose range is Float32's (PyTorch's bf16 autocast scales nothing);
+    /// the emulation keeps the paper's scheme for both types.
+    public var scalesLoss: Bool {
+        if case .emulated = self { return true }
+        return false
+    }
+
+    /// For logs, e.g. "bf16 native (oneDNN bfloat16 kernels)".
+    public var description: String {
+        switch self {
+        case .float32: "fp32"
+        case .native(let type): "\(type.flagName) native (16-bit kernels, Float32 accumulation and master weights)"
+        case .emulated(let type): "\(type.flagName) emulated (Float32 kernels, results rounded to \(type.flagName))"
+        }
+    }
+}
+
+extension DataType {
+    /// The `--precision` value: fp32, fp16, bf16.
+    public var flagName: String {
+        switch self {
+        case .float32: "fp32"
+        case .float16: "fp16"
+        case .bfloat16: "bf16"
+        }
+    }
+}

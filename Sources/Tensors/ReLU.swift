@@ -2,7 +2,7 @@
 /// the input can be freed after the forward pass.
 public func relu(_ input: Tensor) throws -> Tensor {
     let op = "relu"
-    try input.requireFloat32(op)
+    let input = try input.castForKernel(on: input.backend)
     let recording = Tensor.recording([input])
     let (output, pullback) = try input.backend.relu(input, recording: recording)
     if let pullback { try output.record(op, inputs: [input], backward: pullback) }

@@ -1,6 +1,6 @@
 /// The sum of all elements, as a [1] tensor.
 public func sum(_ x: Tensor) throws -> Tensor {
-    try x.requireFloat32("sum")
+    let x = try x.cast(to: .float32)
     let result = try Tensor(shape: [1], scalars: [x.backend.sum(x)], device: x.device)
     if Tensor.recording([x]) {
         let (shape, device) = (x.shape, x.device)

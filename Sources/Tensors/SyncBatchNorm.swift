@@ -19,6 +19,8 @@ public func syncBatchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, running
                           collective: any Collective, momentum: Float = 0.1, eps: Float = 1e-5, fusedReLU: Bool = false) throws -> Tensor {
     let op = "sync_batch_norm"
     _ = try batchNormChannels(op, input: input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar)
+    for t in [weight, bias, runningMean, runningVar] { try t.requireFloat32(op) }
+    let input = try input.cast(to: .float32)  // the kernel is a Float32 host loop
     let recording = Tensor.recording([input, weight, bias])
     let backend = try commonDevice(op, [input, weight, bias, runningMean, runningVar]).backend
     let (output, pullback) = try backend.syncBatchNorm(input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,

@@ -60,31 +60,38 @@ extension Bench {
         @Option(help: "oneDNN threads.")
         var threads: Int?
 
+        @Option(help: "fp32, bf16 or fp16, run as `tricks train` runs it: bf16 natively where the CPU has AVX-512 BF16, else emulated.")
+        var precision = "fp32"
+
         @Flag(help: "Print one JSON object (used by the rows table and bench/pytorch_reference.py).")
         var json = false
 
         func run() throws {
             if let threads { try Threads.set(threads) }
-            guard let model else { return try runStandardRows() }
-            let r = try TrainStepBenchmark(model: model, batchSize: batchSize, inputSize: inputSize, rounds: rounds).run()
+            guard let type = DataType.allCases.first(where: { $0.flagName == precision }) else {
+                throw ValidationError("--precision must be fp32, bf16 or fp16, got \(precision)")
+            }
+            guard let model else { return try runStandardRows(type) }
+            let r = try TrainStepBenchmark(model: model, batchSize: batchSize, inputSize: inputSize, rounds: rounds, precision: type).run()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = .sortedKeys
                 print(String(decoding: try encoder.encode(r), as: UTF8.self))
                 return
             }
-            print("\(model), batch \(batchSize), \(inputSize)x\(inputSize)x3, \(Threads.count) threads: train \(format(r.trainImagesPerSecond)) img/s "
+            print("\(model), batch \(batchSize), \(inputSize)x\(inputSize)x3, \(Threads.count) threads, \(r.precisionPath): train \(format(r.trainImagesPerSecond)) img/s "
                   + "(\(format(r.trainSlowest))-\(format(r.trainFastest))), \(format(r.trainGFLOPs)) GFLOP/s; inference \(format(r.inferenceImagesPerSecond)) img/s; "
                   + "peak RSS \(format(r.peakResidentMB, digits: 0)) MB")
         }
 
-        private func runStandardRows() throws {
+        private func runStandardRows(_ type: DataType) throws {
             let peak = try SgemmPeak.measure()
-            print("\(Threads.count) threads; sgemm peak \(format(peak)) GFLOP/s; median of \(rounds) steps after 2 warm-up (slowest-fastest)")
+            print("\(Threads.count) threads; \(PrecisionPath.choose(type, on: .cpu)); sgemm peak \(format(peak)) GFLOP/s; median of \(rounds) steps after 2 warm-up (slowest-fastest)")
             print("| model | batch, input | train img/s | train GFLOP/s (% of sgemm) | inference img/s | peak RSS MB |")
             print("|---|---|---|---|---|---|")
             for row in TrainStepBenchmark.standardRows {
-                var arguments = ["bench", "train", "--model", row.model, "-b", "\(row.batch)", "--input-size", "\(row.input)", "--rounds", "\(rounds)", "--json"]
+                var arguments = ["bench", "train", "--model", row.model, "-b", "\(row.batch)", "--input-size", "\(row.input)", "--rounds", "\(rounds)",
+                                 "--precision", precision, "--json"]
                 if let threads { arguments += ["--threads", "\(threads)"] }
                 let r = try JSONDecoder().decode(TrainStepBenchmark.Result.self, from: try runSelf(arguments))
                 print("| \(row.model) | \(row.batch), \(row.input)x\(row.input)x3 | \(format(r.trainImagesPerSecond)) (\(format(r.trainSlowest))-\(format(r.trainFastest))) "

@@ -30,7 +30,10 @@ extension HostBackend {
         return Array(UnsafeBufferPointer(start: plain.floats, count: x.count))
     }
 
-    package func converted(_ x: Tensor, to type: DataType) throws -> Tensor {
+    package func converted(_ x: Tensor, to type: DataType) throws -> Tensor { try hostConverted(x, to: type) }
+
+    /// Element type conversion by a Swift loop, in any layout.
+    package func hostConverted(_ x: Tensor, to type: DataType) throws -> Tensor {
         if type == x.dataType { return x }
         let result = Tensor(empty: x.layout.with(dataType: type), device: x.device)
         let n = x.physicalCount
@@ -48,7 +51,7 @@ extension HostBackend {
             let (src, dst) = (x.hostPointer.assumingMemoryBound(to: UInt16.self), result.floats)
             for i in 0..<n { dst[i] = Float(bitPattern: UInt32(src[i]) << 16) }
         default:
-            return try converted(converted(x, to: .float32), to: type)
+            return try hostConverted(hostConverted(x, to: .float32), to: type)
         }
         return result
     }

@@ -11,6 +11,41 @@ package final class OneDNNBackend: HostBackend {
         OneDNNLayout(MemoryDescriptor(plain: dims, dataType: dataType))
     }
 
+    /// bfloat16 where oneDNN may use AVX-512 BF16 (or AMX) instructions; `DNNL_MAX_CPU_ISA`
+    /// caps that as it caps every kernel (`DNNL_MAX_CPU_ISA=AVX512_CORE` shows what a machine
+    /// without BF16 does). oneDNN 2.6 has no float16 training kernels on CPUs.
+    package func computesNatively(_ type: DataType) -> Bool {
+        switch type {
+        case .float32: true
+        case .bfloat16: Self.hasBFloat16
+        case .float16: false
+        }
+    }
+
+    private static let hasBFloat16 = dnnl_get_effective_cpu_isa().rawValue & dnnl_cpu_isa_avx512_core_bf16.rawValue
+        == dnnl_cpu_isa_avx512_core_bf16.rawValue
+
+    /// The instruction set oneDNN's kernels use here, as oneDNN names it (e.g. `avx512_core_amx`).
+    package static var instructionSet: String {
+        switch dnnl_get_effective_cpu_isa() {
+        case dnnl_cpu_isa_avx512_core_amx: "avx512_core_amx"
+        case dnnl_cpu_isa_avx512_core_bf16: "avx512_core_bf16"
+        case dnnl_cpu_isa_avx512_core_vnni: "avx512_core_vnni"
+        case dnnl_cpu_isa_avx512_core: "avx512_core"
+        case dnnl_cpu_isa_avx2_vnni: "avx2_vnni"
+        case dnnl_cpu_isa_avx2: "avx2"
+        case let other: "isa 0x\(String(other.rawValue, radix: 16))"
+        }
+    }
+
+    /// Conversions between Float32 and bfloat16 by oneDNN's reorder (vectorised, on all cores,
+    /// rounding to nearest even); float16 by the host loop, which needs no F16C.
+    package func converted(_ x: Tensor, to type: DataType) throws -> Tensor {
+        if type == x.dataType { return x }
+        guard x.dataType != .float16, type != .float16 else { return try hostConverted(x, to: type) }
+        return try x.reordered(to: x.descriptor.with(dataType: type), op: "cast")
+    }
+
     package func tensor(shape: [Int], values: UnsafeBufferPointer<Float>) throws -> Tensor {
         let result = Tensor(empty: MemoryDescriptor(plain: shape))
         result.floats.update(from: values.baseAddress!, count: values.count)

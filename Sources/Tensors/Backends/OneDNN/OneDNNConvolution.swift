@@ -40,7 +40,9 @@ extension ConvGeometry {
         groups == 1 ? weight : [groups, weight[0] / groups] + weight[1...]
     }
 
-    var settings: [Int] { input + weight + stride + padding + dilation + [groups, hasBias ? 1 : 0] }
+    var settings: [Int] {
+        input + weight + stride + padding + dilation + [groups, hasBias ? 1 : 0, DataType.allCases.firstIndex(of: dataType)!]
+    }
 
     /// oneDNN's strides, paddings and dilations (counted from 0, where PyTorch counts from 1).
     var dnnlStride: [Int64] { stride.map(Int64.init) }
@@ -56,7 +58,8 @@ extension ConvGeometry {
     func forwardPrimitive(training: Bool, inputNeedsGradient: Bool) throws -> Primitive {
         let op = training ? (inputNeedsGradient ? "conv2d.forward_training" : "conv2d.forward_training_first") : "conv2d.forward_inference"
         return try Context.shared.cache.primitive(for: PrimitiveKey(op: op, settings: settings)) {
-            let free = try forwardDescriptor(training: training, source: .any(input), destination: .any(output))
+            let free = try forwardDescriptor(training: training, source: .any(input, dataType: dataType),
+                                             destination: .any(output, dataType: dataType))
             guard inputNeedsGradient else { return try Primitive(op: "conv2d", descriptor: free) }
             let backward = try backwardDataDescriptor(hint: free)
             let src = backward.memory(dnnl_query_diff_src_md)!, dst = backward.memory(dnnl_query_diff_dst_md)!
@@ -70,7 +73,7 @@ extension ConvGeometry {
 
     private func forwardDescriptor(training: Bool, source: MemoryDescriptor, destination: MemoryDescriptor) throws -> PrimitiveDescriptor {
         var desc = dnnl_convolution_desc_t()
-        var src = source.raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
+        var src = source.raw, wei = MemoryDescriptor.any(kernelWeightDims, dataType: dataType).raw
         var dst = destination.raw, bia = MemoryDescriptor(plain: [weight[0]]).raw
         let prop = training ? dnnl_forward_training : dnnl_forward_inference
         let status = withOptionalPointer(&bia, if: hasBias) {
@@ -83,15 +86,16 @@ extension ConvGeometry {
 
     private func backwardDataDescriptor(hint: PrimitiveDescriptor) throws -> PrimitiveDescriptor {
         var desc = dnnl_convolution_desc_t()
-        var dsrc = MemoryDescriptor.any(input).raw, wei = MemoryDescriptor.any(kernelWeightDims).raw
-        var ddst = MemoryDescriptor.any(output).raw
+        var dsrc = MemoryDescriptor.any(input, dataType: dataType).raw
+        var wei = MemoryDescriptor.any(kernelWeightDims, dataType: dataType).raw
+        var ddst = MemoryDescriptor.any(output, dataType: dataType).raw
         try check(dnnl_dilated_convolution_backward_data_desc_init(
             &desc, dnnl_convolution_direct, &dsrc, &wei, &ddst, dnnlStride, dnnlDilation, dnnlPadding, dnnlPadding),
             op: "conv2d.backward_data", shapes)
         return try PrimitiveDescriptor(op: "conv2d.backward_data", shapes: shapes, desc: &desc, hint: hint)
     }
 
-    /// Plain [O, C/g, kh, kw] weights in the layout a primitive wants.
+    /// Plain Float32 [O, C/g, kh, kw] weights in the layout and type a primitive wants.
     func reorderWeight(_ plain: Tensor, to target: MemoryDescriptor) throws -> Tensor {
         let grouped = Tensor(shape: kernelWeightDims, layout: OneDNNLayout(MemoryDescriptor(plain: kernelWeightDims)), device: .cpu, storage: plain.storage)
         return try grouped.reordered(to: target, op: "conv2d")
@@ -118,8 +122,9 @@ extension ConvGeometry {
         let key = PrimitiveKey(op: op, settings: settings)
         let primitive = try Context.shared.cache.primitive(for: key) {
             var desc = dnnl_convolution_desc_t()
-            var src = MemoryDescriptor.any(input).raw, dwei = MemoryDescriptor.any(kernelWeightDims).raw
-            var ddst = MemoryDescriptor.any(output).raw, dbia = MemoryDescriptor(plain: [weight[0]]).raw
+            // Float32 weight and bias gradients from 16-bit activations (oneDNN accumulates in Float32).
+            var src = MemoryDescriptor.any(input, dataType: dataType).raw, dwei = MemoryDescriptor.any(kernelWeightDims).raw
+            var ddst = MemoryDescriptor.any(output, dataType: dataType).raw, dbia = MemoryDescriptor(plain: [weight[0]]).raw
             let status = withOptionalPointer(&dbia, if: hasBias) {
                 dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &dwei, $0, &ddst,
                                                                     dnnlStride, dnnlDilation, dnnlPadding, dnnlPadding)

@@ -14,7 +14,7 @@ extension OneDNNBackend {
         let settings = [kind.rawValue, Int(prop.rawValue)] + geometry.kernel + geometry.stride + geometry.padding + geometry.padRight + geometry.dilation
         let forward = try Context.shared.cache.primitive(for: PrimitiveKey(op: op + ".forward", settings: settings, descriptors: [data])) {
             var desc = dnnl_pooling_v2_desc_t()
-            var src = data.raw, dst = MemoryDescriptor.any(outputDims).raw
+            var src = data.raw, dst = MemoryDescriptor.any(outputDims, dataType: data.dataType).raw
             try check(dnnl_pooling_v2_forward_desc_init(&desc, prop, kind.algorithm, &src, &dst, strides, kernels, dilations, left, right),
                       op: op, shapes)
             return try Primitive(op: op, descriptor: PrimitiveDescriptor(op: op, shapes: shapes, desc: &desc))

@@ -8,6 +8,9 @@ package final class ReferenceBackend: HostBackend {
 
     package func plainLayout(_ dims: [Int], dataType: DataType) -> any Layout { PlainLayout(dims, dataType: dataType) }
 
+    /// Every kernel here is a Float32 loop.
+    package func computesNatively(_ type: DataType) -> Bool { type == .float32 }
+
     /// A new row-major tensor on this device.
     func empty(_ dims: [Int], dataType: DataType = .float32) -> Tensor {
         Tensor(empty: PlainLayout(dims, dataType: dataType), device: .reference)
