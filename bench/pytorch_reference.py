@@ -10,6 +10,10 @@ the repo (about 5 GB):
     python3 -m venv ~/torch-venv && ~/torch-venv/bin/pip install torch torchvision timm
     swift build -c release
     ~/torch-venv/bin/python bench/pytorch_reference.py [--rounds 5] [--rows resnet20,resnet50]
+
+With --precision bf16, PyTorch runs under torch.autocast("cpu", dtype=torch.bfloat16) (its CPU
+mixed precision: bf16 convolutions, FP32 weights and loss) and ours with --precision bf16; the
+table then also gives our FP32 beside it, measured in the same run.
 """
 import argparse, json, subprocess, sys, time
 import torch
@@ -93,7 +97,7 @@ def timed(body, rounds):
     return sorted(times)[len(times) // 2]
 
 
-def measure_pytorch(row, channels_last, rounds):
+def measure_pytorch(row, channels_last, rounds, precision="fp32"):
     """Runs in a child process: one model, one layout; returns img/s and peak RSS."""
     torch.set_num_threads(2)
     _, _, make, batch, size = next(r for r in ROWS if r[0] == row)
@@ -105,16 +109,24 @@ def measure_pytorch(row, channels_last, rounds):
     if channels_last:
         model = model.to(memory_format=torch.channels_last); x = x.to(memory_format=torch.channels_last)
 
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with autocast:
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
+
+    def infer():
+        with autocast:
+            model(x)
 
     model.train()
     train = batch / timed(step, rounds)
     model.eval()
     with torch.no_grad():
-        inference = batch / timed(lambda: model(x), rounds)
+        inference = batch / timed(infer, rounds)
     return {"train": train, "inference": inference, "peak_mb": peak_resident_mb()}
 
 
@@ -132,11 +144,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rows", default=",".join(r[0] for r in ROWS))
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--child", nargs=2, metavar=("ROW", "LAYOUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure_pytorch(args.child[0], args.child[1] == "channels_last", args.rounds)))
+        print(json.dumps(measure_pytorch(args.child[0], args.child[1] == "channels_last", args.rounds, args.precision)))
         return
+    if args.precision == "bf16":
+        return compare_bf16(args)
     print(f"PyTorch {torch.__version__} vs BagOfTricks, 2 threads each; img/s = median of {args.rounds} steps after 2 warm-up; "
           "peak RSS per configuration (own process); ratios = ours / PyTorch's best layout (memory: of that layout)")
     print("| model | batch, input | train img/s PyTorch NCHW / channels_last | BagOfTricks | train ratio "
@@ -155,6 +170,32 @@ def main():
               f"| {mine['trainImagesPerSecond']:.1f} | {mine['trainImagesPerSecond'] / best['train']:.2f} "
               f"| {best_inference:.1f} / {mine['inferenceImagesPerSecond']:.1f} "
               f"| {best['peak_mb']:.0f} / {mine['peakResidentMB']:.0f} |", flush=True)
+
+
+def compare_bf16(args):
+    """PyTorch bf16 autocast (both layouts) beside our bf16 and our FP32, row by row."""
+    print(f"PyTorch {torch.__version__} bf16 autocast vs BagOfTricks --precision bf16 (and fp32), 2 threads each; "
+          f"img/s = median of {args.rounds} steps after 2 warm-up; peak RSS per configuration (own process)")
+    print("| model | batch, input | train img/s PyTorch bf16 NCHW / channels_last | ours bf16 / fp32 | ours bf16 / PyTorch best "
+          "| ours bf16 / ours fp32 | inference img/s PyTorch bf16 best / ours bf16 / ours fp32 "
+          "| peak RSS MB PyTorch bf16 (best) / ours bf16 / ours fp32 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row, ours, make, batch, size in ROWS:
+        if row not in args.rows.split(","):
+            continue
+        torch_runs = {layout: child([sys.executable, __file__, "--rounds", str(args.rounds), "--precision", "bf16", "--child", row, layout])
+                      for layout in ("nchw", "channels_last")}
+        mine = {p: child([".build/release/tricks", "bench", "train", "--model", ours, "-b", str(batch), "--input-size", str(size),
+                          "--rounds", str(args.rounds), "--threads", "2", "--precision", p, "--json"]) for p in ("bf16", "fp32")}
+        best = max(torch_runs.values(), key=lambda r: r["train"])
+        best_inference = max(r["inference"] for r in torch_runs.values())
+        bf16, fp32 = mine["bf16"], mine["fp32"]
+        print(f"| {row} | {batch}, {size}x{size}x3 | {torch_runs['nchw']['train']:.1f} / {torch_runs['channels_last']['train']:.1f} "
+              f"| {bf16['trainImagesPerSecond']:.1f} / {fp32['trainImagesPerSecond']:.1f} "
+              f"| {bf16['trainImagesPerSecond'] / best['train']:.2f} | {bf16['trainImagesPerSecond'] / fp32['trainImagesPerSecond']:.2f} "
+              f"| {best_inference:.1f} / {bf16['inferenceImagesPerSecond']:.1f} / {fp32['inferenceImagesPerSecond']:.1f} "
+              f"| {best['peak_mb']:.0f} / {bf16['peakResidentMB']:.0f} / {fp32['peakResidentMB']:.0f} |", flush=True)
+    print(f"ours bf16 ran as: {mine['bf16']['precisionPath']}")
 
 
 if __name__ == "__main__":

@@ -30,15 +30,18 @@ public struct ConvBenchmark {
     ]
 
     public var rounds: Int
-    public init(rounds: Int = 10) { self.rounds = rounds }
+    /// Activations and weights in this type (bfloat16: oneDNN's 16-bit kernels, the op under
+    /// `Autocast`); weight gradients Float32, as in training.
+    public var dataType: DataType
+    public init(rounds: Int = 10, dataType: DataType = .float32) { (self.rounds, self.dataType) = (rounds, dataType) }
 
     public func run(_ shape: Shape) throws -> [Row] {
-        let direct = try DirectConvolution(shape)
+        let direct = try DirectConvolution(shape, dataType: dataType)
         let passes = ["forward", "backward data", "backward weights"]
         var rows: [Row] = []
         for (index, pass) in passes.enumerated() {
             let directSeconds = try median { try direct.run(pass: index) }
-            let wrapperSeconds = try wrapperTime(shape, pass: index)
+            let wrapperSeconds = try Autocast.with(dataType) { try wrapperTime(shape, pass: index) }
             rows.append(Row(shape: shape, pass: pass, directGFLOPs: shape.flops / directSeconds / 1e9,
                             wrapperGFLOPs: shape.flops / wrapperSeconds / 1e9))
         }
@@ -96,12 +99,13 @@ final class DirectConvolution {
     var arguments: [[(Int32, Memory)]] = []
     var buffers: [UnsafeMutableRawPointer] = []
 
-    init(_ shape: ConvBenchmark.Shape) throws {
+    init(_ shape: ConvBenchmark.Shape, dataType: DataType = .float32) throws {
         let src = [shape.batch, shape.inChannels, shape.size, shape.size]
         let wei = [shape.outChannels, shape.inChannels, shape.kernel, shape.kernel]
         let dst = [shape.batch, shape.outChannels, shape.size, shape.size]
         let strides: [Int64] = [1, 1], dilation: [Int64] = [0, 0], pad = [Int64](repeating: Int64(shape.kernel / 2), count: 2)
-        var srcMD = MemoryDescriptor.any(src).raw, weiMD = MemoryDescriptor.any(wei).raw, dstMD = MemoryDescriptor.any(dst).raw
+        var srcMD = MemoryDescriptor.any(src, dataType: dataType).raw, weiMD = MemoryDescriptor.any(wei, dataType: dataType).raw
+        var dstMD = MemoryDescriptor.any(dst, dataType: dataType).raw, dweiMD = MemoryDescriptor.any(wei).raw
         let name = "bench \(shape)"
 
         var fwd = dnnl_convolution_desc_t()
@@ -113,7 +117,7 @@ final class DirectConvolution {
                                                                    strides, dilation, pad, pad), op: "conv", name)
         let dpd = try PrimitiveDescriptor(op: "conv", shapes: name, desc: &bwdData, hint: fpd)
         var bwdWeights = dnnl_convolution_desc_t()
-        try check(dnnl_dilated_convolution_backward_weights_desc_init(&bwdWeights, dnnl_convolution_direct, &srcMD, &weiMD, nil, &dstMD,
+        try check(dnnl_dilated_convolution_backward_weights_desc_init(&bwdWeights, dnnl_convolution_direct, &srcMD, &dweiMD, nil, &dstMD,
                                                                       strides, dilation, pad, pad), op: "conv", name)
         let wpd = try PrimitiveDescriptor(op: "conv", shapes: name, desc: &bwdWeights, hint: fpd)
 
@@ -140,3 +144,4 @@ final class DirectConvolution {
 
     deinit { buffers.forEach { $0.deallocate() } }
 }
+

@@ -96,7 +96,23 @@ public final class SGD {
             guard values.count == count else { throw OpError(op: "sgd", "optimiser state for \(name) has \(values.count) values, parameter has \(count)") }
         }
         buffers = saved
-        if masterPrecision != nil && !savedMasters.isEmpty { masters = savedMasters }
+        let parameters = groups.flatMap(\.parameters)
+        if let type = masterPrecision {
+            if savedMasters.isEmpty {
+                // State from a run without emulated 16-bit parameters: its parameters (loaded
+                // by now) are the masters.
+                for (name, p) in parameters {
+                    masters[name] = try p.scalars
+                    try p.withUnsafeMutableFloats { w in for i in 0..<w.count { w[i] = rounded(w[i], to: type) } }
+                }
+            } else {
+                masters = savedMasters
+            }
+        } else {
+            // State from an emulated 16-bit run, continued in Float32 or natively: go on from
+            // its Float32 masters rather than from their rounded copies.
+            for (name, p) in parameters { if let master = savedMasters[name] { try p.assign(master) } }
+        }
     }
 }
 

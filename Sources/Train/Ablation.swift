@@ -18,7 +18,7 @@ public enum Ablation {
         ("+ LR warmup", { $0.warmupEpochs = Recipe.warmup(epochs: $0.epochs) }),
         ("+ zero gamma", { $0.zeroGamma = true }),
         ("+ no bias decay", { $0.noBiasDecay = true }),
-        ("+ FP16", { $0.precision = "fp16" }),
+        ("+ low precision", { $0.precision = Recipe.lowPrecision(on: $0.computeDevice).flagName }),  // the paper's FP16; bf16 where native
         ("+ ResNet-D", { $0.model = resnetD($0.model) }),
         ("+ cosine decay", { $0.schedule = "cosine" }),
     ]

@@ -2,7 +2,8 @@
 public enum Recipe: String, CaseIterable, Sendable {
     /// Section 2: step schedule, Xavier init, FP32, lr 0.1 per 256 images.
     case baseline
-    /// + section 3: linear scaling, warmup, zero-gamma, no bias decay, FP16.
+    /// + section 3: linear scaling, warmup, zero-gamma, no bias decay, low precision
+    /// (bf16 where the CPU computes in it natively, else the paper's FP16, emulated).
     case efficient
     /// + section 4: ResNet-D.
     case tweaked
@@ -21,7 +22,7 @@ public enum Recipe: String, CaseIterable, Sendable {
         c.warmupEpochs = Recipe.warmup(epochs: c.epochs)
         c.zeroGamma = true
         c.noBiasDecay = true
-        c.precision = "fp16"
+        c.precision = Recipe.lowPrecision(on: c.computeDevice).flagName
         guard self != .efficient else { return }
         c.model = resnetD(c.model)
         guard self != .tweaked else { return }
@@ -33,7 +34,7 @@ public enum Recipe: String, CaseIterable, Sendable {
     public var summary: String {
         switch self {
         case .baseline: "lr 0.1 per 256 images (scaled by the batch), step schedule (/10 at 50% and 75%), Xavier init, FP32"
-        case .efficient: "baseline + linear scaling, warmup (5/120 of the epochs, at least 1), zero-gamma, no bias decay, FP16 with loss scaling"
+        case .efficient: "baseline + linear scaling, warmup (5/120 of the epochs, at least 1), zero-gamma, no bias decay, low precision: bf16 where the CPU computes in it (AVX-512 BF16), else the paper's FP16 (emulated, with loss scaling)"
         case .tweaked: "efficient + ResNet-D (the model's d variant)"
         case .full: "tweaked + cosine decay, label smoothing 0.1, mixup alpha 0.2; distillation when --teacher is given"
         }

@@ -19,6 +19,8 @@ public final class Trainer {
     public let trainLoader: DataLoader
     public let validationLoader: DataLoader
     public let optimizer: SGD
+    /// How `--precision` runs here: Float32, native 16-bit kernels, or emulated.
+    public let precision: PrecisionPath
     public let schedule: any LearningRateSchedule
     /// The plug-in tricks this run's settings turn on, in registration order.
     public let tricks: [(name: String, trick: any TrainingTrick)]
@@ -81,11 +83,12 @@ public final class Trainer {
             return model
         }
         self.model = model
+        precision = PrecisionPath.choose(config.storagePrecision, on: device)
         // Small-image models are evaluated (and `predict` resizes photos) at the training image size.
         info = ModelInfo(model: config.model, classes: train.classes, inputChannels: train.channels, mean: mean, std: std,
                          augment: augment, inputSize: try cropSize ?? train.image(at: 0).width)
         optimizer = try SGD(groups: parameterGroups(model.namedParameters(), weightDecay: config.weightDecay, noBiasDecay: config.noBiasDecay),
-                            momentum: config.momentum, nesterov: config.nesterov, masterPrecision: config.storagePrecision)
+                            momentum: config.momentum, nesterov: config.nesterov, masterPrecision: precision.roundedParameters)
         guard trainLoader.batchCount >= config.accumulation else {
             throw TrainError("--batch-size", "\(config.batchSize) leaves no full step in an epoch of \(train.count) images")
         }
@@ -97,10 +100,11 @@ public final class Trainer {
         }
         self.config = config
         state = TrainingState(epoch: 0, batch: 0, iteration: 0, bestTop1: -1, history: [], config: config,
-                              lossScaler: config.storagePrecision == .float32 ? nil : DynamicLossScaler())
+                              lossScaler: precision.scalesLoss ? DynamicLossScaler() : nil)
         if collective.rank != 0 { log = { _ in } }
         log("data: train \(train.summary); validation \(validation.summary)")
         if device != .cpu { log("device: \(device)") }
+        if let note = precision.note { log(note) }
         if collective.size > 1 {
             log("data-parallel: \(collective.size) processes x batch \(config.batchSize) = global batch \(config.globalBatchSize); "
                 + "\(trainLoader.batchCount / config.accumulation) steps per epoch; BatchNorm statistics \(config.syncBN ? "synchronised (SyncBN)" : "per process")")
@@ -195,8 +199,11 @@ public final class Trainer {
         try model.loadStateDict(metadata.entries, source: lastCheckpoint)
         try optimizer.loadBuffers(momentum, masters: masters)
         try restoreTricks(trickState)
+        let scaler = state.lossScaler
         state = saved
         state.config = config
+        // The run may resume in another precision: loss scaling only where this one emulates.
+        state.lossScaler = precision.scalesLoss ? saved.lossScaler ?? scaler : nil
         log("resumed from \(lastCheckpoint): epoch \(saved.epoch + 1), batch \(saved.batch), iteration \(saved.iteration)")
     }
 
@@ -342,7 +349,7 @@ public final class Trainer {
         for (_, trick) in tricks { try trick.batch(images: &images, targets: &targets, step: step) }
         let target = try Tensor(shape: [batch.labels.count, classes], scalars: targets, device: device)
         let syncBN: (any Collective)? = config.syncBN && collective.size > 1 ? collective : nil
-        return try StoragePrecision.with(config.storagePrecision) {
+        return try precision.run {
             let logits = try BatchNormSync.$collective.withValue(syncBN) { try model(images) }
             var trickLoss: Tensor?
             for (_, trick) in tricks where trickLoss == nil { trickLoss = try trick.loss(logits: logits, images: images, target: target) }

@@ -19,10 +19,19 @@ struct Bench: ParsableCommand {
         @Option(help: "oneDNN threads (default: all cores, or TRICKS_NUM_THREADS).")
         var threads: Int?
 
+        @Option(help: "fp32, or bf16 where the CPU has AVX-512 BF16 (weight gradients stay FP32).")
+        var precision = "fp32"
+
         func run() throws {
             if let threads { try Threads.set(threads) }
-            let benchmark = ConvBenchmark(rounds: rounds)
-            print("threads: \(Threads.count), rounds: \(rounds) (median)")
+            guard let type = DataType.allCases.first(where: { $0.flagName == precision }), type != .float16 else {
+                throw ValidationError("--precision must be fp32 or bf16, got \(precision)")
+            }
+            guard PrecisionPath.choose(type, on: .cpu) != .emulated(type) else {
+                throw ValidationError("--precision \(precision): this CPU has no \(precision) kernels (oneDNN runs \(OneDNNBackend.instructionSet))")
+            }
+            let benchmark = ConvBenchmark(rounds: rounds, dataType: type)
+            print("threads: \(Threads.count), rounds: \(rounds) (median), \(precision)")
             print("| shape | pass | oneDNN direct GFLOP/s | conv2d op GFLOP/s | op / direct |")
             print("|---|---|---|---|---|")
             for shape in ConvBenchmark.standardShapes {

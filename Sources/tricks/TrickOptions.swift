@@ -1,4 +1,5 @@
 import ArgumentParser
+import Tensors
 import Train
 
 /// The paper's tricks as flags (each off unless a recipe or the flag turns it on).
@@ -21,7 +22,7 @@ struct TrickOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Micro-batches per step (gradient accumulation; must divide the batch size).")
     var accumulation: Int?
 
-    @Option(help: "fp32, fp16 or bf16 (16-bit rounding of weights, activations and gradients, FP32 master weights, dynamic loss scaling).")
+    @Option(help: "fp32, bf16 or fp16. bf16 runs oneDNN's bf16 kernels where the CPU has AVX-512 BF16 (FP32 master weights, no loss scaling); elsewhere, and fp16 always, it is emulated: FP32 kernels with results rounded to 16 bits, FP32 master weights, dynamic loss scaling (slower than fp32).")
     var precision: String?
 
     /// The plug-in tricks' flags (`--smoothing 0.1`, `--mixup=0.2`, `--teacher PATH`): whatever
@@ -76,6 +77,7 @@ struct RecipesCommand: ParsableCommand {
     var epochs = 5
 
     func run() throws {
+        print("low precision of the recipes on this machine: \(Recipe.lowPrecision(on: .cpu).flagName) (\(PrecisionPath.choose(Recipe.lowPrecision(on: .cpu), on: .cpu)))")
         for recipe in Recipe.allCases {
             var c = TrainConfig()
             c.model = model

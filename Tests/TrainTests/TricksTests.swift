@@ -169,7 +169,12 @@ final class TricksTests: XCTestCase {
         XCTAssertEqual(c.warmupEpochs, 1)
         XCTAssertEqual([c[LabelSmoothing.eps], c[Mixup.alphaSetting]], [0.1, 0.2])
         XCTAssertTrue(c.zeroGamma && c.noBiasDecay)
-        XCTAssertEqual(c.precision, "fp16")
+        // The fast 16-bit path where the CPU has one, else the paper's FP16.
+        XCTAssertEqual(c.precision, Autocast.isNative(.bfloat16, on: .cpu) ? "bf16" : "fp16")
+        var r = TrainConfig()
+        r.device = "reference"
+        Recipe.efficient.apply(to: &r)
+        XCTAssertEqual(r.precision, "fp16", "the reference backend computes in Float32 only")
         var b = TrainConfig()
         Recipe.baseline.apply(to: &b)
         XCTAssertEqual(b.precision, "fp32")

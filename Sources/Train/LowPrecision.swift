@@ -1,0 +1,30 @@
+import Tensors
+
+/// What `--precision` does on this machine, said once in the run log, and the 16-bit type the
+/// recipes choose.
+extension PrecisionPath {
+    /// One line for the log (nil for fp32): which path runs, and what emulation costs.
+    public var note: String? {
+        switch self {
+        case .float32:
+            return nil
+        case .native(let type):
+            return "precision \(type.flagName): native \(type.flagName) kernels (oneDNN \(OneDNNBackend.instructionSet)): "
+                + "16-bit activations and weight copies; Float32 accumulation, master weights, BatchNorm statistics and loss; no loss scaling"
+        case .emulated(.bfloat16):
+            return "precision bf16: this CPU has no AVX-512 BF16 (oneDNN runs \(OneDNNBackend.instructionSet) kernels), so bf16 is emulated: "
+                + "Float32 kernels with every result rounded to bf16, about 1.3x slower than fp32, no memory saved"
+        case .emulated(let type):
+            return "precision \(type.flagName): no \(type.flagName) arithmetic here (oneDNN 2.6 has no fp16 training kernels on CPUs), so it is "
+                + "emulated: Float32 kernels with every result rounded to \(type.flagName) and loss scaling, about 2.6x slower than fp32, no memory saved"
+        }
+    }
+}
+
+extension Recipe {
+    /// The recipes' low precision (the paper's section 3.2): bf16 where `device` computes in it
+    /// natively (the fast 16-bit path of CPUs with AVX-512 BF16), else the paper's fp16, emulated.
+    public static func lowPrecision(on device: Device) -> DataType {
+        PrecisionPath.choose(.bfloat16, on: device) == .native(.bfloat16) ? .bfloat16 : .float16
+    }
+}
