@@ -8,11 +8,12 @@ final class CommandLineTests: XCTestCase {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tricks").path
     }
 
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tricks)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         (process.standardOutput, process.standardError) = (pipe, pipe)
         try process.run()
@@ -55,5 +56,23 @@ final class CommandLineTests: XCTestCase {
         let version = try run(["--version"])
         XCTAssertEqual(version.status, 0)
         XCTAssertTrue(version.output.hasPrefix("tricks "), version.output)
+    }
+
+    /// A CPU without AVX-512 BF16 (oneDNN capped below it, as on the project's AVX2 machines)
+    /// trains `--precision bf16` by the emulation and says so in one line; `fp16` is emulated
+    /// everywhere and says what it costs (issue 15).
+    func testLowPrecisionSaysWhichPathRuns() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let output = NSTemporaryDirectory() + "bagoftricks-cli-precision-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let tiny = ["train", "--train-per-class", "10", "--val-per-class", "5", "--epochs", "1", "--batch-size", "20", "--output", output]
+        for (isa, precision, expected) in [("AVX2", "bf16", "so bf16 is emulated"), ("AVX512_CORE", "bf16", "so bf16 is emulated"),
+                                           ("ALL", "fp16", "so it is emulated")] {
+            try? FileManager.default.removeItem(atPath: output)
+            let (status, text) = try run(tiny + ["--precision", precision], environment: ["DNNL_MAX_CPU_ISA": isa])
+            XCTAssertEqual(status, 0, "\(isa) \(precision): \(text)")
+            XCTAssertEqual(text.components(separatedBy: expected).count - 1, 1, "\(isa) \(precision): one line says \(expected): \(text)")
+            XCTAssertTrue(text.contains("final: top-1"), text)
+        }
     }
 }
