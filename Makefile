@@ -23,7 +23,7 @@ bench: build
 
 # The main job: CIFAR ResNet-20 on the built-in Fashion-MNIST, 3 epochs, printing test top-1.
 demo: build
-	.build/release/tricks train --model cifar_resnet20 --epochs 3 --output runs/demo
+	.build/release/tricks train --model cifar_resnet20 --epochs 3 --output runs/demo --overwrite
 
 clean:
 	rm -rf .build

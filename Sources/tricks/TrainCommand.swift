@@ -91,15 +91,28 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Stop at an unreadable image instead of skipping it.")
     var strict = false
 
-    @Flag(help: "Continue from OUTPUT/last.safetensors.")
+    @Flag(help: "Continue the run in --output from its last.safetensors, with the settings it was started with (OUTPUT/config.json); only epochs, logging, workers, threads, precision and device may change.")
     var resume = false
+
+    @Flag(help: "Start again in an --output folder that holds an earlier run, deleting its checkpoints and logs.")
+    var overwrite = false
 
     @OptionGroup var tricks: TrickOptions
 
     @OptionGroup var distributed: DistributedOptions
 
+    /// The config from the defaults (or --config) and the flags. With --resume, the run's saved
+    /// settings take the defaults' place, and flags may change only what is safe to change.
     func resolved() throws -> TrainConfig {
-        var c = try config.map(TrainConfig.load) ?? TrainConfig()
+        let c = try resolved(over: config.map(TrainConfig.load) ?? TrainConfig())
+        guard resume, let saved = try TrainConfig.savedRun(in: c.output) else { return c }
+        let continued = config == nil ? try resolved(over: saved) : c
+        try continued.checkResumable(from: saved)
+        return continued
+    }
+
+    private func resolved(over base: TrainConfig) throws -> TrainConfig {
+        var c = base
         if let epochs { c.epochs = epochs }
         if let model { c.model = model; if output == nil && config == nil { c.output = "runs/\(model)" } }
         try tricks.applyRecipe(to: &c)
@@ -143,6 +156,14 @@ struct TrainCommand: ParsableCommand {
         var config = config
         let (collective, mpi) = try distributed.collective(config: &config)
         let primary = collective.rank == 0
+        if primary && !resume {
+            let earlier = config.existingRunFiles
+            if !earlier.isEmpty && !overwrite {
+                throw ValidationError("\(config.output) already holds a run (\(earlier.joined(separator: ", "))): continue it with --resume, "
+                                      + "start again there with --overwrite (its checkpoints and logs are deleted), or choose another --output")
+            }
+            if overwrite { try config.removeEarlierRun() }
+        }
         if primary { print("settings:\n\(config.json)") }
         let trainer = try Trainer(config: config, resume: resume, collective: collective)
         if primary {
@@ -151,6 +172,8 @@ struct TrainCommand: ParsableCommand {
         }
         let state = try trainer.run()
         mpi?.finalize()
+        // Stopped by Ctrl-C (the checkpoint is written): the shell's status for SIGINT.
+        if state.epoch < config.epochs { throw ExitCode(130) }
         if primary, let last = state.history.last, state.epoch == config.epochs {
             print(String(format: "final: top-1 %.2f%%, top-5 %.2f%% (best top-1 %.2f%%) after %d epochs; checkpoints in %@",
                          last.top1, last.top5, state.bestTop1, config.epochs, config.output))

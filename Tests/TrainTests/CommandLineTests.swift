@@ -75,4 +75,61 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(text.contains("final: top-1"), text)
         }
     }
+
+    /// Issue 14, items 1 and 2: `--output DIR --resume` continues a run of a non-default model
+    /// with its own settings (flags may change only what is safe); a second run into a folder
+    /// that holds one is refused unless `--overwrite`; Ctrl-C exits with 130.
+    func testResumeTakesTheRunsSettingsAndOutputFoldersAreNotOverwritten() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let output = NSTemporaryDirectory() + "bagoftricks-cli-resume-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        func epochs() throws -> Int {
+            try String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count
+        }
+        let first = try run(["train", "--model", "lenet5", "--lr", "0.02", "--train-per-class", "10", "--val-per-class", "5", "--epochs", "1",
+                             "--batch-size", "20", "--output", output])
+        XCTAssertEqual(first.status, 0, first.output)
+
+        let again = try run(["train", "--model", "lenet5", "--epochs", "1", "--output", output])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.output.contains("already holds a run") && again.output.contains("--overwrite"), again.output)
+        XCTAssertEqual(try epochs(), 1, "the refused run wrote nothing")
+
+        let resumed = try run(["train", "--output", output, "--resume", "--epochs", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resumed from"), resumed.output)
+        XCTAssertEqual(try epochs(), 2)
+
+        let changed = try run(["train", "--output", output, "--resume", "--epochs", "3", "--lr", "0.1"])
+        XCTAssertNotEqual(changed.status, 0)
+        XCTAssertTrue(changed.output.contains("lr 0.02 -> 0.1"), changed.output)
+
+        let overwritten = try run(["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "5", "--epochs", "1",
+                                   "--batch-size", "20", "--output", output, "--overwrite"])
+        XCTAssertEqual(overwritten.status, 0, overwritten.output)
+        XCTAssertEqual(try epochs(), 1, "--overwrite starts the logs again")
+    }
+
+    func testCtrlCWritesACheckpointAndExits130() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
+        let output = NSTemporaryDirectory() + "bagoftricks-cli-sigint-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tricks)
+        process.arguments = ["train", "--model", "lenet5", "--train-per-class", "500", "--val-per-class", "5", "--epochs", "5",
+                             "--batch-size", "10", "--log-every", "1", "--output", output]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Interrupt once training has begun (the first step's line in steps.jsonl).
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: output + "/steps.jsonl") && process.isRunning && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit)
+        XCTAssertEqual(process.terminationStatus, 130)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/last.safetensors"), "the checkpoint of the interrupted step")
+    }
 }
