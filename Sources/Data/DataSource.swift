@@ -48,6 +48,11 @@ public struct DataSource: Sendable, Codable, Equatable {
         return (Subset(train, indices: (0..<train.count).filter { !heldSet.contains($0) }), held)
     }
 
+    /// Every training image, before any `validationSplit` hold-out.
+    public func trainingImages() throws -> any Dataset {
+        try loadSplits(minShortSide: nil).0
+    }
+
     func loadSplits(minShortSide: Int?) throws -> (any Dataset, (any Dataset)?) {
         if path == DataSource.builtIn {
             guard FashionMNIST.isInstalled else {

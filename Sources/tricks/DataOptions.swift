@@ -34,10 +34,11 @@ struct DataOptions: ParsableArguments {
 
     var description: String { source.path }
 
+    /// The training images for `tricks stats`: all of them, or what `--val-split` leaves
+    /// (`--val-split 0`: all).
     func trainingSet() throws -> any Dataset {
-        do { return try source.load().train } catch let error as DataError where error.message.contains("has no validation data") {
-            return try DataSource(path: source.path, format: source.format, validationSplit: 0.1, channels: source.channels).load().train
-        }
+        guard let split = source.validationSplit, split != 0 else { return try source.trainingImages() }
+        return try source.load().train
     }
 }
 

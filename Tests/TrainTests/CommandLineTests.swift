@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Train
 import XCTest
@@ -131,5 +132,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(process.terminationReason, .exit)
         XCTAssertEqual(process.terminationStatus, 130)
         XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/last.safetensors"), "the checkpoint of the interrupted step")
+    }
+
+    /// Item 11: `tricks stats` on a folder counts every image (no validation hold-out), and
+    /// `--val-split 0` means the same.
+    func testStatsCountsEveryImageOfAFolder() throws {
+        let folder = NSTemporaryDirectory() + "bagoftricks-cli-stats-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for index in 0..<20 {
+            let path = "\(folder)/class\(index % 2)/\(index).png"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let image = Image(width: 4, height: 4, channels: 3, bytes: (0..<48).map { UInt8(($0 * 5 + index) % 256) })
+            FileManager.default.createFile(atPath: path, contents: Foundation.Data(try ImageCodec.encodePNG(image)))
+        }
+        for extra in [[], ["--val-split", "0"]] {
+            let (status, output) = try run(["stats", "--data", folder] + extra)
+            XCTAssertEqual(status, 0, output)
+            XCTAssertTrue(output.contains("20 images"), "\(extra): \(output)")
+        }
+        XCTAssertTrue(try run(["stats", "--data", folder, "--val-split", "0.5"]).output.contains("10 images"))
     }
 }
