@@ -129,13 +129,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         return values
     }
 
-    /// Reads a JSON config file: any subset of the fields above; an unknown key is an error
-    /// naming it.
+    /// Reads a JSON config file: any subset of the fields above, keys in camelCase as written
+    /// (`batchSize`) or in the flags' kebab-case (`batch-size`); an unknown key or a value of the
+    /// wrong type is an error naming it.
     public static func load(_ path: String) throws -> TrainConfig {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TrainError("--config", "cannot read \(path)") }
-        guard let given = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw TrainError("--config", "cannot read \(path)") }
+        guard let written = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
             throw TrainError(path, "is not a JSON object")
         }
+        let given = camelCaseKeys(written) as! [String: Any]
+        let data = try JSONSerialization.data(withJSONObject: given)
         let trickKeys = Set(TrickRegistry.settings.map(\.key))
         if let unknown = given.keys.sorted().first(where: { CodingKeys(stringValue: $0) == nil && !trickKeys.contains($0) }) {
             throw TrainError(path, "unknown setting \"\(unknown)\"")
@@ -145,9 +148,22 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         do {
             return try JSONDecoder().decode(TrainConfig.self, from: data)
-        } catch {
-            throw TrainError(path, "has a setting of the wrong type: \(error)")
+        } catch let error as DecodingError {
+            throw TrainError(path, error.settingMessage)
         }
+    }
+
+    /// One line for the start of a run; `config.json` in the output folder has every setting.
+    public var summary: String {
+        var parts = ["\(model) on \(data.path)", "\(epochs) epochs", "batch \(batchSize)" + (worldSize > 1 ? " x \(worldSize) processes" : ""),
+                     String(format: "lr %.4g", effectiveLR) + (lrPer256 != nil ? " (linear scaling)" : ""), "\(schedule) schedule"]
+        if warmupEpochs > 0 { parts.append("warmup \(warmupEpochs) epochs") }
+        if zeroGamma { parts.append("zero-gamma") }
+        if noBiasDecay { parts.append("no bias decay") }
+        if precision != "fp32" { parts.append(precision) }
+        if device != "cpu" { parts.append("on \(device)") }
+        parts += TrickRegistry.settings.compactMap { s in trickSettings[s.key].map { "--\(s.flag) \($0.description)" } }
+        return parts.joined(separator: ", ") + ", seed \(seed)"
     }
 
     public var json: String {

@@ -290,7 +290,9 @@ public final class Trainer {
                 let tricksState = try trickState()
                 try Checkpoint.save(model, info: info, state: state, optimizer: optimizer, tricks: tricksState, to: lastCheckpoint)
                 if improved { try Checkpoint.save(evaluated, info: info, state: state, optimizer: optimizer, tricks: tricksState, to: bestCheckpoint) }
-                try appendLine(record, to: "metrics.jsonl")
+                var line = record
+                line.epoch += 1  // counted from 1, as the progress lines and steps.jsonl count
+                try appendLine(line, to: "metrics.jsonl")
                 try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
                                      to: config.output + "/curves.svg")
             }

@@ -18,17 +18,17 @@ struct AblateCommand: ParsableCommand {
 
     func run() throws {
         guard ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil else {
-            throw ValidationError("ablate runs its rows one after another in one process; run it without mpirun")
+            throw CommandError("ablate runs its rows one after another in one process; run it without mpirun")
         }
         let base = try train.resolved()
         let chosen = try rows.map { list in
             try list.split(separator: ",").map { part -> Int in
-                guard let n = Int(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--rows: not a number: \(part)") }
+                guard let n = Int(part.trimmingCharacters(in: .whitespaces)) else { throw CommandError("--rows: not a number: \(part)") }
                 return n - 1
             }
         } ?? Array(Ablation.rows.indices)
         let seedList = try seeds.split(separator: ",").map { part -> UInt64 in
-            guard let n = UInt64(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--seeds: not a number: \(part)") }
+            guard let n = UInt64(part.trimmingCharacters(in: .whitespaces)) else { throw CommandError("--seeds: not a number: \(part)") }
             return n
         }
         print("rows:")

@@ -25,10 +25,10 @@ struct Bench: ParsableCommand {
         func run() throws {
             if let threads { try Threads.set(threads) }
             guard let type = DataType.allCases.first(where: { $0.flagName == precision }), type != .float16 else {
-                throw ValidationError("--precision must be fp32 or bf16, got \(precision)")
+                throw CommandError("--precision must be fp32 or bf16, got \(precision)")
             }
             guard PrecisionPath.choose(type, on: .cpu) != .emulated(type) else {
-                throw ValidationError("--precision \(precision): this CPU has no \(precision) kernels (oneDNN runs \(OneDNNBackend.instructionSet))")
+                throw CommandError("--precision \(precision): this CPU has no \(precision) kernels (oneDNN runs \(OneDNNBackend.instructionSet))")
             }
             let benchmark = ConvBenchmark(rounds: rounds, dataType: type)
             print("threads: \(Threads.count), rounds: \(rounds) (median), \(precision)")
@@ -78,7 +78,7 @@ extension Bench {
         func run() throws {
             if let threads { try Threads.set(threads) }
             guard let type = DataType.allCases.first(where: { $0.flagName == precision }) else {
-                throw ValidationError("--precision must be fp32, bf16 or fp16, got \(precision)")
+                throw CommandError("--precision must be fp32, bf16 or fp16, got \(precision)")
             }
             guard let model else { return try runStandardRows(type) }
             let r = try TrainStepBenchmark(model: model, batchSize: batchSize, inputSize: inputSize, rounds: rounds, precision: type).run()
@@ -121,7 +121,7 @@ func runSelf(_ arguments: [String]) throws -> Data {
     let output = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw ValidationError("`tricks \(arguments.joined(separator: " "))` exited with status \(process.terminationStatus)")
+        throw CommandError("`tricks \(arguments.joined(separator: " "))` exited with status \(process.terminationStatus)")
     }
     return output
 }
@@ -175,7 +175,7 @@ extension Bench {
 
         func run() throws {
             guard MPICollective.launchedByMPI else {
-                throw ValidationError("run it under mpirun: mpirun -np 2 --oversubscribe --allow-run-as-root tricks bench allreduce")
+                throw CommandError("run it under mpirun: mpirun -np 2 --oversubscribe --allow-run-as-root tricks bench allreduce")
             }
             let mpi = try MPICollective()
             try Threads.set(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, mpi.localSize)))
@@ -189,7 +189,7 @@ extension Bench {
             for row in rows.split(separator: ",") {
                 let parts = row.split(separator: ":")
                 guard parts.count == 3, let batch = Int(parts[1]), let input = Int(parts[2]) else {
-                    throw ValidationError("--rows: expected name:batch:input, got \(row)")
+                    throw CommandError("--rows: expected name:batch:input, got \(row)")
                 }
                 let r = try AllreduceBenchmark(model: String(parts[0]), batchSize: batch, inputSize: input, rounds: rounds, bucketMB: bucketMB)
                     .run(collective: mpi)

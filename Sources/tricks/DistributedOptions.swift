@@ -27,7 +27,7 @@ struct DistributedOptions: ParsableArguments {
             if config.syncBN { print("note: --sync-bn has no effect in a single process") }
             return (SingleProcess(), nil)
         }
-        guard collectiveTimeout > 0 else { throw ValidationError("--collective-timeout must be positive, got \(collectiveTimeout)") }
+        guard collectiveTimeout > 0 else { throw CommandError("--collective-timeout must be positive, got \(collectiveTimeout)") }
         let mpi = try MPICollective(timeout: collectiveTimeout)
         if config.threads == nil {
             config.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, mpi.localSize))

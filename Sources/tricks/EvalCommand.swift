@@ -20,7 +20,7 @@ struct EvalCommand: ParsableCommand {
         let (model, info) = try Checkpoint.loadModel(checkpoint)
         let validation = try data.source.load(minShortSide: info.inputSize).validation
         guard validation.classes.count == info.classes.count else {
-            throw ValidationError("\(checkpoint) was trained on \(info.classes.count) classes; \(data.description) has \(validation.classes.count)")
+            throw CommandError("\(checkpoint) was trained on \(info.classes.count) classes; \(data.description) has \(validation.classes.count)")
         }
         let loader = try DataLoader(dataset: validation, transform: info.evaluationTransform, batchSize: batchSize, shuffle: false)
         let result = try evaluate(model, loader: loader)
@@ -43,7 +43,7 @@ struct PredictCommand: ParsableCommand {
         let transform = info.evaluationTransform
         var rng = SeededGenerator(seed: 0)  // the evaluation transforms draw nothing
         for path in images {
-            guard let bytes = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read file") }
+            guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): cannot read file") }
             var image = try ImageCodec.decode(Array(bytes), path: path, channels: info.inputChannels)
             if info.augment == "small", let size = info.inputSize {
                 // Any photo down to the size the small-image model was trained at.

@@ -18,7 +18,7 @@ struct ModelsCommand: ParsableCommand {
     func run() throws {
         let names = ModelZoo.names.filter { name in filter.map { name.contains($0) } ?? true }
         guard !names.isEmpty else {
-            throw ValidationError("no model name contains '\(filter ?? "")'; `tricks models` lists them all")
+            throw CommandError("no model name contains '\(filter ?? "")'; `tricks models` lists them all")
         }
         print("| model | parameters | GMACs | input |")
         print("|---|---:|---:|---:|")

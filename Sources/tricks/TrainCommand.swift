@@ -127,7 +127,7 @@ struct TrainCommand: ParsableCommand {
         if let schedule { c.schedule = schedule }
         if let milestones {
             let values = milestones.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-            guard values.allSatisfy({ $0 != nil }) else { throw ValidationError("--lr-steps: expected comma-separated epochs, got \(milestones)") }
+            guard values.allSatisfy({ $0 != nil }) else { throw CommandError("--lr-steps: expected comma-separated epochs, got \(milestones)") }
             c.milestones = values.map { $0! }
         }
         if let warmupEpochs { c.warmupEpochs = warmupEpochs }
@@ -159,12 +159,12 @@ struct TrainCommand: ParsableCommand {
         if primary && !resume {
             let earlier = config.existingRunFiles
             if !earlier.isEmpty && !overwrite {
-                throw ValidationError("\(config.output) already holds a run (\(earlier.joined(separator: ", "))): continue it with --resume, "
+                throw CommandError("\(config.output) already holds a run (\(earlier.joined(separator: ", "))): continue it with --resume, "
                                       + "start again there with --overwrite (its checkpoints and logs are deleted), or choose another --output")
             }
             if overwrite { try config.removeEarlierRun() }
         }
-        if primary { print("settings:\n\(config.json)") }
+        if primary { print("settings: \(config.summary) (all in \(config.output)/config.json)") }
         let trainer = try Trainer(config: config, resume: resume, collective: collective)
         if primary {
             print("model: \(config.model), \(trainer.model.parameterCount) parameters, \(trainer.info.classes.count) classes; "

@@ -33,7 +33,7 @@ struct TrickOptions: ParsableArguments {
     func applyRecipe(to c: inout TrainConfig) throws {
         guard let recipe else { return }
         guard let preset = Recipe(rawValue: recipe) else {
-            throw ValidationError("--recipe: unknown recipe '\(recipe)'; choose from \(Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CommandError("--recipe: unknown recipe '\(recipe)'; choose from \(Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         preset.apply(to: &c)
     }
@@ -53,15 +53,15 @@ struct TrickOptions: ParsableArguments {
     func applyPlugins(to c: inout TrainConfig) throws {
         var rest = pluginArguments[...]
         while let argument = rest.popFirst() {
-            guard argument.hasPrefix("--") else { throw ValidationError("unexpected argument '\(argument)'") }
+            guard argument.hasPrefix("--") else { throw CommandError("unexpected argument '\(argument)'") }
             var flag = String(argument.dropFirst(2)), value: String?
             if let equals = flag.firstIndex(of: "=") {
                 value = String(flag[flag.index(after: equals)...])
                 flag = String(flag[..<equals])
             }
-            guard let setting = TrickRegistry.setting(flag: flag) else { throw ValidationError("unknown option '--\(flag)' (see --help)") }
-            guard let text = value ?? rest.popFirst() else { throw ValidationError("missing value for '--\(flag)'") }
-            guard let parsed = setting.parse(text) else { throw ValidationError("--\(flag): cannot read '\(text)' (\(setting.help))") }
+            guard let setting = TrickRegistry.setting(flag: flag) else { throw CommandError("unknown option '--\(flag)' (see --help)") }
+            guard let text = value ?? rest.popFirst() else { throw CommandError("missing value for '--\(flag)'") }
+            guard let parsed = setting.parse(text) else { throw CommandError("--\(flag): cannot read '\(text)' (\(setting.help))") }
             c.trickSettings[setting.key] = setting.isDefault(parsed) ? nil : parsed
         }
     }

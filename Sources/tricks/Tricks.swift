@@ -8,3 +8,11 @@ struct Tricks: ParsableCommand {
         version: "tricks 0.2 (BagOfTricks; oneDNN CPU backend, reference backend)",
         subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
 }
+
+/// A mistake in what the user asked for, found while running a command: printed as
+/// `Error: <message>` and a non-zero exit, without ArgumentParser's top-level usage (which
+/// a `ValidationError` thrown from `run()` would add, and which names no subcommand's flags).
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

@@ -54,6 +54,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(output.contains("no model name contains 'resnet51'"), output)
         XCTAssertEqual(try run(["models", "resnet50d"]).status, 0)
+        let recipe = try run(["train", "--recipe", "fancy"])
+        XCTAssertNotEqual(recipe.status, 0)
+        XCTAssertTrue(recipe.output.contains("unknown recipe 'fancy'; choose from baseline"), recipe.output)
+        XCTAssertFalse(recipe.output.contains("Usage: tricks <subcommand>"), "no top-level usage for a mistake in a value: \(recipe.output)")
         let version = try run(["--version"])
         XCTAssertEqual(version.status, 0)
         XCTAssertTrue(version.output.hasPrefix("tricks "), version.output)
@@ -100,6 +104,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resumed from"), resumed.output)
         XCTAssertEqual(try epochs(), 2)
+        let lines = try String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(lines[0].contains(#""epoch":1,"#) && lines[1].contains(#""epoch":2,"#), "epochs counted from 1, as steps.jsonl: \(lines)")
+        XCTAssertTrue(first.output.contains("settings: lenet5 on fashion-mnist, 1 epochs") && !first.output.contains("\"batchSize\""),
+                      "one summary line, not the whole config: \(first.output)")
 
         let changed = try run(["train", "--output", output, "--resume", "--epochs", "3", "--lr", "0.1"])
         XCTAssertNotEqual(changed.status, 0)

@@ -196,7 +196,27 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(c.batchSize, TrainConfig().batchSize)
         try Data(#"{"epocs": 7}"#.utf8).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try TrainConfig.load(path)) { XCTAssertTrue("\($0)".contains("unknown setting \"epocs\""), "\($0)") }
+        // Issue 14, item 12: a wrong type is named in words, not Swift's DecodingError.
         try Data(#"{"epochs": "seven"}"#.utf8).write(to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try TrainConfig.load(path)) { XCTAssertTrue("\($0)".contains("wrong type"), "\($0)") }
+        XCTAssertThrowsError(try TrainConfig.load(path)) {
+            XCTAssertTrue("\($0)".hasSuffix(#"setting "epochs" must be a whole number; found a string instead"#), "\($0)")
+        }
+        try Data(#"{"data": {"channels": [3]}}"#.utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try TrainConfig.load(path)) { XCTAssertTrue("\($0)".contains(#"setting "data.channels" must be a whole number"#), "\($0)") }
+    }
+
+    /// Item 12: keys as the flags spell them (kebab-case) are read too; files are written in camelCase.
+    func testKebabCaseKeysAreAccepted() throws {
+        let path = NSTemporaryDirectory() + "bagoftricks-config-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(#"{"batch-size": 64, "lr-per-256": 0.1, "warmup-epochs": 2, "no-bias-decay": true, "data": {"validation-split": 0.2}}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let c = try TrainConfig.load(path)
+        XCTAssertEqual(c.batchSize, 64)
+        XCTAssertEqual(c.lrPer256, 0.1)
+        XCTAssertEqual(c.warmupEpochs, 2)
+        XCTAssertTrue(c.noBiasDecay)
+        XCTAssertEqual(c.data.validationSplit, 0.2)
+        XCTAssertTrue(c.json.contains(#""batchSize""#) && !c.json.contains("batch-size"))
     }
 }
