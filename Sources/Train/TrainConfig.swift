@@ -192,6 +192,25 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         for trick in TrickRegistry.registered { try trick.validate(self) }
         guard bucketMB > 0 else { throw TrainError("--bucket-mb", "must be positive, got \(bucketMB)") }
         if let lrPer256 { guard lrPer256 > 0 else { throw TrainError("--lr-per-256", "must be positive, got \(lrPer256)") } }
+        if let milestones, let outside = milestones.first(where: { !($0 > 0) }) {
+            throw TrainError("--lr-steps", "epoch \(outside) is not after the start: each step must fall after epoch 0")
+        }
+        guard freezeEpochs >= 0, freezeEpochs <= epochs else {
+            throw TrainError("--freeze-epochs", "must be between 0 and --epochs (\(epochs)), got \(freezeEpochs)")
+        }
+        guard (mean == nil) == (std == nil) else {
+            throw TrainError(mean == nil ? "--std" : "--mean", "needs \(mean == nil ? "--mean" : "--std") too (one value per channel each)")
+        }
+    }
+
+    /// Settings that are legal but probably not what was meant, one line each, for the log.
+    public var warnings: [String] {
+        var lines: [String] = []
+        if let milestones, let past = milestones.first(where: { $0 >= Double(epochs) }) {
+            lines.append("--lr-steps: epoch \(past) is not before the end of this run's \(epochs) epoch(s), so the LR does not step there "
+                         + "(as meant if the run will be resumed with more --epochs)")
+        }
+        return lines
     }
 
     /// The learning rate the run starts from (after warmup): `lr`, or linearly scaled.

@@ -171,7 +171,7 @@ public final class Trainer {
     static func statistics(config: TrainConfig, train: any Dataset) throws -> ([Float], [Float]) {
         if let mean = config.mean, let std = config.std {
             guard mean.count == train.channels, std.count == train.channels else {
-                throw TrainError("--mean/--std", "give \(train.channels) value(s) each for \(train.channels)-channel images")
+                throw TrainError("--mean/--std", "got \(mean.count) and \(std.count) value(s) for \(train.channels)-channel images: give \(train.channels) each")
             }
             return (mean, std)
         }

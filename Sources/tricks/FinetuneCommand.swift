@@ -17,6 +17,9 @@ struct FinetuneCommand: ParsableCommand {
     func run() throws {
         var config = try train.resolved()
         let (_, info) = try Checkpoint.loadModel(from)
+        if let model = train.model, model != info.model {
+            throw CommandError("--model \(model): finetune takes the model from --from (\(from) holds \(info.model)); drop --model")
+        }
         config.model = info.model
         config.finetuneFrom = from
         config.freezeEpochs = freezeEpochs

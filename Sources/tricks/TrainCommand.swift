@@ -164,7 +164,10 @@ struct TrainCommand: ParsableCommand {
             }
             if overwrite { try config.removeEarlierRun() }
         }
-        if primary { print("settings: \(config.summary) (all in \(config.output)/config.json)") }
+        if primary {
+            print("settings: \(config.summary) (all in \(config.output)/config.json)")
+            for warning in config.warnings { print("warning: \(warning)") }
+        }
         let trainer = try Trainer(config: config, resume: resume, collective: collective)
         if primary {
             print("model: \(config.model), \(trainer.model.parameterCount) parameters, \(trainer.info.classes.count) classes; "
