@@ -131,6 +131,10 @@ public enum Ablation {
             let color = palette[i % palette.count]
             let points = result.history.enumerated().map { "\(px($0.offset + 1)),\(py($0.element.top1))" }.joined(separator: " ")
             svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" points=\"\(points)\"/>\n"
+            // A marker per epoch: a 1-epoch row is a single point, which a line alone does not draw.
+            for (e, record) in result.history.enumerated() {
+                svg += "<circle cx=\"\(px(e + 1))\" cy=\"\(py(record.top1))\" r=\"2.5\" fill=\"\(color)\"/>\n"
+            }
             svg += "<text x=\"\(left + w + 10)\" y=\"\(top + 12 + Double(i) * 15)\" fill=\"\(color)\">\(result.row). \(result.name.replacingOccurrences(of: "&", with: "&amp;"))</text>\n"
         }
         return svg + "</svg>\n"

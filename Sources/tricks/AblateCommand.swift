@@ -6,11 +6,13 @@ struct AblateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ablate",
         abstract: "The paper's cumulative ablation on your data: one training run per row; writes ablation.md, ablation.json and ablation.svg to --output.",
-        discussion: "The plug-in tricks' flags, as for `tricks train`:\n" + TrickRegistry.help)
+        discussion: "Rows (each adds one trick to the row above; --rows picks some):\n"
+            + Ablation.rows.enumerated().map { "  \($0.offset + 1). \($0.element.name)" }.joined(separator: "\n")
+            + "\n\nThe plug-in tricks' flags, as for `tricks train`:\n" + TrickRegistry.help)
 
     @OptionGroup var train: TrainCommand
 
-    @Option(help: "Rows to run, 1-based and comma-separated (default: all; see the list below).")
+    @Option(help: "Rows to run, 1-based and comma-separated (default: all; the list is above).")
     var rows: String?
 
     @Option(help: "Seeds, comma-separated; each row runs once per seed.")

@@ -206,4 +206,19 @@ final class CommandLineTests: XCTestCase {
         }
         XCTAssertTrue(try run(["stats", "--data", folder, "--val-split", "0.5"]).output.contains("10 images"))
     }
+
+    /// Item 10: `tricks ablate --help` lists the rows that --rows picks from, and a 1-epoch
+    /// ablation's plot shows its points.
+    func testAblateHelpListsRowsAndOneEpochPlotsShowPoints() throws {
+        let (status, help) = try run(["ablate", "--help"])
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(help.contains("USAGE: tricks ablate"), help)
+        for (i, row) in Ablation.rows.enumerated() { XCTAssertTrue(help.contains("\(i + 1). \(row.name)"), "row \(row.name) in: \(help)") }
+        let record = #"{"epoch": 0, "trainLoss": 1, "valLoss": 1, "top1": 80, "top5": 99, "lr": 0.1, "seconds": 1, "imagesPerSecond": 1}"#
+        let results = try (1...2).map { row in
+            let json = #"{"row": \#(row), "name": "row", "seed": 0, "top1": 80, "top5": 99, "secondsPerEpoch": 1, "history": [\#(record)], "config": {}}"#
+            return try JSONDecoder().decode(Ablation.Result.self, from: Foundation.Data(json.utf8))
+        }
+        XCTAssertEqual(Ablation.curvesSVG(results).components(separatedBy: "<circle").count - 1, 2, "one marker per row and epoch")
+    }
 }
