@@ -100,6 +100,13 @@ public enum Checkpoint {
         return (model, info)
     }
 
+    /// The data a checkpoint was trained on (from the training state beside it), if it has one.
+    public static func recordedData(_ path: String) -> DataSource? {
+        guard let metadata = try? SafeTensors.read(statePath(path)).metadata, let json = metadata["tricks.state"],
+              let state = try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)) else { return nil }
+        return state.config.data
+    }
+
     /// Training state, momentum buffers, master weights and the tricks' state, checked against
     /// the weights file beside them.
     public static func loadState(_ path: String) throws -> (TrainingState, [String: [Float]], [String: [Float]], [String: [Float]]) {

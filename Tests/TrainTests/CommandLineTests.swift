@@ -221,4 +221,47 @@ final class CommandLineTests: XCTestCase {
         }
         XCTAssertEqual(Ablation.curvesSVG(results).components(separatedBy: "<circle").count - 1, 2, "one marker per row and epoch")
     }
+
+    /// Items 4, 5 and 9: `eval` defaults to the checkpoint's own data and reads an RGB folder for
+    /// a grey model; `predict` takes folders, reports each bad file, predicts the rest, exits 1,
+    /// and writes --topk predictions as JSON and CSV.
+    func testEvalAndPredictAsANewUserTriesThem() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let root = NSTemporaryDirectory() + "bagoftricks-cli-predict-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // Ten RGB class folders, two images each; a grey model is trained on them.
+        for label in 0..<10 {
+            for copy in 0..<2 {
+                let path = "\(root)/rgb/class\(label)/\(copy).png"
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                let image = Image(width: 28, height: 28, channels: 3, bytes: (0..<(28 * 28 * 3)).map { UInt8(($0 * 7 + label * 31 + copy) % 256) })
+                FileManager.default.createFile(atPath: path, contents: Foundation.Data(try ImageCodec.encodePNG(image)))
+            }
+        }
+        let trained = try run(["train", "--model", "lenet5", "--data", root + "/rgb", "--val-split", "0.5", "--channels", "1",
+                               "--epochs", "1", "--batch-size", "5", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let checkpoint = root + "/run/last.safetensors"
+
+        let recorded = try run(["eval", "--checkpoint", checkpoint])
+        XCTAssertEqual(recorded.status, 0, recorded.output)
+        XCTAssertTrue(recorded.output.contains("lenet5 on \(root)/rgb (10 images)"), "the checkpoint's own data: \(recorded.output)")
+        let folder = try run(["eval", "--checkpoint", checkpoint, "--data", root + "/rgb", "--val-split", "0.5"])
+        XCTAssertEqual(folder.status, 0, "RGB files read as grey for a grey model: \(folder.output)")
+        XCTAssertFalse(folder.output.contains("skipped normalize"), folder.output)
+
+        FileManager.default.createFile(atPath: root + "/rgb/class3/broken.png", contents: Foundation.Data("not an image".utf8))
+        let (status, output) = try run(["predict", "--checkpoint", checkpoint, "--topk", "2", "--json", root + "/p.json",
+                                        "--csv", root + "/p.csv", root + "/rgb", root + "/missing.jpg"])
+        XCTAssertEqual(status, 1, "some files failed: \(output)")
+        XCTAssertTrue(output.contains("broken.png: skipped") && output.contains("missing.jpg: skipped"), output)
+        XCTAssertTrue(output.contains("2 of 22 image(s) could not be predicted"), output)
+        let report = try JSONSerialization.jsonObject(with: Foundation.Data(contentsOf: URL(fileURLWithPath: root + "/p.json"))) as! [String: Any]
+        let predictions = report["predictions"] as! [[String: Any]]
+        XCTAssertEqual(predictions.count, 20)
+        XCTAssertEqual((predictions[0]["classes"] as! [String]).count, 2, "--topk 2")
+        XCTAssertEqual((report["failures"] as! [Any]).count, 2)
+        let csv = try String(contentsOfFile: root + "/p.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 1 + 20 * 2, "a header and a row per image and rank")
+    }
 }

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Data
+import Foundation
+import NN
+import Tensors
+import Train
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Top-k classes with probabilities for image files and folders (searched recursively for JPEG and PNG).",
+        discussion: "An unreadable file is reported and skipped; the rest are predicted, and the exit status is 1 if any failed.")
+
+    @Option(help: "Weights written by `tricks train`.")
+    var checkpoint: String
+
+    @Option(help: "How many classes to give per image.")
+    var topk = 5
+
+    @Option(help: "Also write the predictions (and failures) to this JSON file.")
+    var json: String?
+
+    @Option(help: "Also write the predictions to this CSV file (path, rank, class, probability).")
+    var csv: String?
+
+    @Argument(help: "JPEG or PNG files, or folders of them.")
+    var images: [String]
+
+    struct Prediction: Encodable {
+        var path: String
+        var classes: [String]
+        var probabilities: [Double]
+    }
+
+    struct Failure: Encodable {
+        var path: String
+        var error: String
+    }
+
+    func run() throws {
+        guard topk >= 1 else { throw CommandError("--topk must be at least 1, got \(topk)") }
+        let (model, info) = try Checkpoint.loadModel(checkpoint)
+        let k = min(topk, info.classes.count)
+        var predictions: [Prediction] = [], failures: [Failure] = []
+        for path in try imageFiles() {
+            do {
+                let logProbabilities = try predict(model, info: info, path: path)
+                let top = try topK(Tensor(shape: [1, logProbabilities.count], scalars: logProbabilities), k: k)[0]
+                let prediction = Prediction(path: path, classes: top.map { info.classes[$0] },
+                                            probabilities: top.map { exp(Double(logProbabilities[$0])) })
+                print(path)
+                for (name, p) in zip(prediction.classes, prediction.probabilities) { print(String(format: "  %6.2f%%  %@", 100 * p, name)) }
+                predictions.append(prediction)
+            } catch {
+                FileHandle.standardError.write(Data("\(path): skipped: \(error)\n".utf8))
+                failures.append(Failure(path: path, error: "\(error)"))
+            }
+        }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let report = ["predictions": try JSONSerialization.jsonObject(with: encoder.encode(predictions)),
+                          "failures": try JSONSerialization.jsonObject(with: encoder.encode(failures))]
+            try AtomicFile.write(Array(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), to: json)
+        }
+        if let csv {
+            var text = "path,rank,class,probability\n"
+            for p in predictions {
+                for (rank, (name, probability)) in zip(p.classes, p.probabilities).enumerated() {
+                    text += "\(csvField(p.path)),\(rank + 1),\(csvField(name)),\(String(format: "%.6f", probability))\n"
+                }
+            }
+            try AtomicFile.write(Array(text.utf8), to: csv)
+        }
+        guard failures.isEmpty else {
+            FileHandle.standardError.write(Data("\(failures.count) of \(failures.count + predictions.count) image(s) could not be predicted\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The files named, and every JPEG or PNG under the folders named, in a stable order.
+    func imageFiles() throws -> [String] {
+        let extensions: Set<String> = ["jpg", "jpeg", "png"]
+        return try images.flatMap { path -> [String] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [path] }  // reported when read
+            guard isDirectory.boolValue else { return [path] }
+            guard let walker = FileManager.default.enumerator(atPath: path) else { throw CommandError("\(path): cannot list the folder") }
+            let found = walker.compactMap { $0 as? String }.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            return found.map { (path as NSString).appendingPathComponent($0) }
+        }
+    }
+
+    /// Log-probabilities of one image, prepared as the model was validated.
+    func predict(_ model: Module, info: ModelInfo, path: String) throws -> [Float] {
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read the file") }
+        var rng = SeededGenerator(seed: 0)  // the evaluation transforms draw nothing
+        var image = try ImageCodec.decode(Array(bytes), path: path, channels: info.inputChannels)
+        if info.augment == "small", let size = info.inputSize {
+            // Any photo down to the size the small-image model was trained at.
+            image = try Compose([ResizeShorter(size), CenterCrop(size)])(image, rng: &rng)
+        }
+        image = try info.evaluationTransform(image, rng: &rng)
+        var values = [Float](repeating: 0, count: image.pixels.count)
+        for y in 0..<image.height { for x in 0..<image.width { for c in 0..<image.channels {
+            values[(c * image.height + y) * image.width + x] = image[x, y, c]
+        } } }
+        let input = try Tensor(shape: [1, image.channels, image.height, image.width], scalars: values)
+        return try GradMode.withoutGradient { try logSoftmax(model(input)) }.scalars
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, quote or newline.
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { ",\"\n".contains($0) }) else { return text }
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
