@@ -136,6 +136,8 @@ public struct Shard: Sendable, Equatable {
 /// Bad images seen so far: each path reported once on standard error, then counted.
 public final class SkipLog: @unchecked Sendable {
     private let lock = NSLock()
+
+    public init() {}
     private var seen: [String: String] = [:]
 
     public var count: Int { lock.withLock { seen.count } }

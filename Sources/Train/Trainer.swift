@@ -177,7 +177,7 @@ public final class Trainer {
         }
         if config.data.path == DataSource.builtIn { return (FashionMNIST.mean, FashionMNIST.std) }
         let sample = Subset(train, perClass: max(1, 2000 / train.classes.count), seed: 1)
-        return try channelStatistics(sample)
+        return try channelStatistics(sample, strict: config.strict)
     }
 
     /// Continues from `last.safetensors` in the output folder.

@@ -264,4 +264,27 @@ final class CommandLineTests: XCTestCase {
         let csv = try String(contentsOfFile: root + "/p.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv.count, 1 + 20 * 2, "a header and a row per image and rank")
     }
+
+    /// Item 3: an unreadable image in a folder is skipped and reported by the statistics pass
+    /// (mean/std from the data) as by the loader, not the end of the run.
+    func testAnUnreadableImageDoesNotStopTheStatistics() throws {
+        let root = NSTemporaryDirectory() + "bagoftricks-cli-broken-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for label in 0..<2 {
+            for copy in 0..<4 {
+                let path = "\(root)/class\(label)/\(copy).png"
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                let image = Image(width: 28, height: 28, channels: 1, bytes: (0..<(28 * 28)).map { UInt8(($0 + label * 90 + copy) % 256) })
+                FileManager.default.createFile(atPath: path, contents: Foundation.Data(try ImageCodec.encodePNG(image)))
+            }
+        }
+        FileManager.default.createFile(atPath: root + "/class1/broken.jpg", contents: Foundation.Data("not an image".utf8))
+        let (status, output) = try run(["train", "--model", "lenet5", "--data", root, "--val-split", "0.25", "--channels", "1",
+                                        "--epochs", "1", "--batch-size", "2", "--output", root + "/run"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("skipped") && output.contains("broken.jpg"), output)
+        let stats = try run(["stats", "--data", root, "--channels", "1"])
+        XCTAssertEqual(stats.status, 0, stats.output)
+        XCTAssertTrue(stats.output.contains("broken.jpg") && stats.output.contains("mean: "), stats.output)
+    }
 }
