@@ -13,7 +13,9 @@ extension Module {
     }
 
     /// Loads a state dict. Strict: a missing key, an unexpected key or a wrong shape is an
-    /// error naming the key(s). F16, BF16 and F64 values are converted to Float32.
+    /// error naming the key(s), except that counters (BatchNorm's `num_batches_tracked`) may be
+    /// absent, as in torchvision's published weights and many converted files: they then keep
+    /// their value. F16, BF16 and F64 values are converted to Float32.
     /// Keys starting with one of `excluding` (e.g. a classifier head being replaced) are
     /// neither required nor loaded.
     public func loadStateDict(_ entries: [String: SafeTensors.Entry], source: String = "state dict", excluding: [String] = []) throws {
@@ -24,7 +26,7 @@ extension Module {
             module.counters.map { (path.isEmpty ? $0.0 : path + "." + $0.0, module, $0.0) }
         }.filter { kept($0.0) }
         let expected = Set(tensors.map(\.0) + counterModules.map(\.0))
-        let missing = expected.subtracting(entries.keys).sorted()
+        let missing = expected.subtracting(entries.keys).subtracting(counterModules.map(\.0)).sorted()
         let unexpected = Set(entries.keys).subtracting(expected).sorted()
         guard missing.isEmpty && unexpected.isEmpty else {
             var parts: [String] = []
@@ -39,7 +41,7 @@ extension Module {
             }
         }
         for (name, tensor) in tensors { try tensor.assign(entries[name]!.floats()) }
-        for (name, module, local) in counterModules { module.setCounter(local, to: try entries[name]!.int()) }
+        for (name, module, local) in counterModules { if let entry = entries[name] { module.setCounter(local, to: try entry.int()) } }
     }
 
     public func save(to path: String, metadata: [String: String] = [:]) throws {

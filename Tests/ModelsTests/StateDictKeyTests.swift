@@ -23,4 +23,26 @@ final class StateDictKeyTests: XCTestCase {
             }
         }
     }
+
+    /// Issue 14, item 14: a state dict without `num_batches_tracked` (torchvision's published
+    /// weights) loads, and so does one with it; a missing parameter is still an error.
+    func testNumBatchesTrackedMayBeAbsent() throws {
+        let source = try ModelZoo.make("resnet18", classes: 10)
+        try source.initialize(.kaimingNormal, seed: 1)
+        let full = Dictionary(uniqueKeysWithValues: try source.stateDict())
+        let withoutCounters = full.filter { !$0.key.hasSuffix("num_batches_tracked") }
+        XCTAssertLessThan(withoutCounters.count, full.count)
+        for entries in [full, withoutCounters] {
+            let model = try ModelZoo.make("resnet18", classes: 10)
+            try model.loadStateDict(entries)
+            let loaded = Dictionary(uniqueKeysWithValues: try model.stateDict())
+            XCTAssertEqual(loaded["conv1.weight"], full["conv1.weight"])
+            XCTAssertEqual(loaded["layer4.1.bn2.running_var"], full["layer4.1.bn2.running_var"])
+        }
+        var broken = withoutCounters
+        broken["fc.bias"] = nil
+        XCTAssertThrowsError(try ModelZoo.make("resnet18", classes: 10).loadStateDict(broken)) {
+            XCTAssertTrue("\($0)".contains("missing keys: fc.bias"), "\($0)")
+        }
+    }
 }
