@@ -293,8 +293,9 @@ public final class Trainer {
                 var line = record
                 line.epoch += 1  // counted from 1, as the progress lines and steps.jsonl count
                 try appendLine(line, to: "metrics.jsonl")
-                try AtomicFile.write(Array(trainingCurvesSVG(state.history, title: "\(config.model) on \(config.data.path)").utf8),
-                                     to: config.output + "/curves.svg")
+                let plot = trainingCurvesSVG(state.history, steps: StepPoint.read(config.output + "/steps.jsonl"), stepsPerEpoch: steps,
+                                             title: "\(config.model) on \(config.data.path)")
+                try AtomicFile.write(Array(plot.utf8), to: config.output + "/curves.svg")
             }
             log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0fs (%.1f img/s)%@",
                        record.epoch + 1, config.epochs, record.trainLoss, record.valLoss, record.top1, record.top5, record.seconds,

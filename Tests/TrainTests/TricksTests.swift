@@ -220,3 +220,28 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertTrue(c.json.contains(#""batchSize""#) && !c.json.contains("batch-size"))
     }
 }
+
+/// Issue 14's plots: round ticks with gridlines, per-step loss and LR, a readable 1-epoch run.
+final class PlotTests: XCTestCase {
+    func testRoundTicks() {
+        // Steps of 1, 2 or 5 times a power of ten, covering the range with about `count` ticks.
+        XCTAssertEqual(roundTicks(low: 86.9, high: 91.3, count: 5), [86, 88, 90, 92])
+        XCTAssertEqual(roundTicks(low: 0, high: 1, count: 5), [0, 0.5, 1])
+        let fine = roundTicks(low: 0, high: 1, count: 6)
+        XCTAssertEqual(fine.count, 6)
+        for (tick, expected) in zip(fine, [0, 0.2, 0.4, 0.6, 0.8, 1.0]) { XCTAssertEqual(tick, expected, accuracy: 1e-12) }
+    }
+
+    func testOneEpochRunShowsStepsWarmupAndRoundTicks() throws {
+        let record = try JSONDecoder().decode(EpochRecord.self, from: Data(
+            #"{"epoch": 0, "trainLoss": 1.2, "valLoss": 0.9, "top1": 71.5, "top5": 98, "lr": 0.1, "seconds": 10, "imagesPerSecond": 100}"#.utf8))
+        // 20 logged steps of a 100-step epoch: LR warming up linearly to 0.1, loss falling.
+        let steps = (1...20).map { StepPoint(iteration: $0 * 5, loss: 2.3 - Double($0) * 0.05, lr: 0.1 * Double($0) / 20) }
+        let svg = trainingCurvesSVG([record], steps: steps, stepsPerEpoch: 100, title: "one epoch")
+        let polylines = svg.components(separatedBy: "<polyline").dropFirst().map { String($0.prefix(while: { $0 != ">" })) }
+        XCTAssertTrue(polylines.contains { $0.components(separatedBy: ",").count - 1 == 20 }, "the per-step loss and LR lines have 20 points")
+        XCTAssertTrue(svg.contains("stroke=\"#eee\""), "gridlines")
+        for label in [">0.0<", ">0.2<", ">1.0<", ">0.10<"] { XCTAssertTrue(svg.contains(label), "round tick \(label)") }
+        XCTAssertGreaterThanOrEqual(svg.components(separatedBy: "<circle").count - 1, 4, "the epoch's values are marked")
+    }
+}
