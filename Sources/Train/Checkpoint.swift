@@ -18,6 +18,28 @@ public struct ModelInfo: Codable, Sendable, Equatable {
 }
 
 extension ModelInfo {
+    /// For a state dict from elsewhere: channels and class count read from the first and last
+    /// weights; ImageNet's mean and std (torchvision's and timm's), or 0.5 for grey models;
+    /// the evaluation transform and input size of the model's family.
+    init(foreign entries: [String: SafeTensors.Entry], model name: String, classes names: [String]?, source: String) throws {
+        let probe = try ModelZoo.make(name, classes: 10)
+        let parameters = probe.namedParameters()
+        guard let (stemKey, _) = parameters.first, let stem = entries[stemKey], stem.shape.count == 4 else {
+            throw TrainError(source, "has no \(parameters.first?.0 ?? "first weight") entry of rank 4: not a \(name) state dict")
+        }
+        let headKey = parameters.last { $0.1.rank == 2 }?.0 ?? ""
+        guard let head = entries[headKey], head.shape.count == 2 else { throw TrainError(source, "has no \(headKey) entry: not a \(name) state dict") }
+        let channels = stem.shape[1]
+        let small = name.hasPrefix("cifar_") || name == "lenet5"
+        self.init(model: name, classes: names ?? (0..<head.shape[0]).map(String.init), inputChannels: channels,
+                  mean: channels == 3 ? [123.675, 116.28, 103.53] : [Float](repeating: 127.5, count: channels),
+                  std: channels == 3 ? [58.395, 57.12, 57.375] : [Float](repeating: 127.5, count: channels),
+                  augment: small ? "small" : "imagenet", inputSize: name == "lenet5" ? 28 : small ? 32 : name == "inception_v3" ? 299 : 224)
+        if let names, names.count != head.shape[0] {
+            throw TrainError("--classes", "\(names.count) names given, but \(source) has \(head.shape[0]) outputs")
+        }
+    }
+
     /// The transform the model was validated with (`tricks eval` and `predict` reuse it).
     public var evaluationTransform: Compose {
         Train.evaluationTransform(augment: augment, inputSize: inputSize, normalize: Normalize(mean: mean, std: std))
@@ -88,11 +110,25 @@ public enum Checkpoint {
                                             "tricks.iteration": iteration])
     }
 
-    /// The model described by a weights file, built and loaded, in eval mode.
-    public static func loadModel(_ path: String) throws -> (Module, ModelInfo) {
+    /// The model described by a weights file, built and loaded, in eval mode. A file without
+    /// our description (a torchvision or timm state dict saved with safetensors) needs `model`:
+    /// the architecture; `classes` names the outputs (default: their indices).
+    public static func loadModel(_ path: String, model name: String? = nil, classes: [String]? = nil) throws -> (Module, ModelInfo) {
         let (entries, metadata) = try SafeTensors.read(path)
-        guard let json = metadata["tricks.model_info"], let info = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)) else {
-            throw TrainError(path, "has no BagOfTricks model description (was it written by `tricks train`?)")
+        let info: ModelInfo
+        if let json = metadata["tricks.model_info"], let described = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)) {
+            if let name, name != described.model {
+                throw TrainError("--model", "\(path) holds \(described.model), not \(name); drop --model for files written by `tricks train`")
+            }
+            info = described
+        } else if let name {
+            info = try ModelInfo(foreign: entries, model: name, classes: classes, source: path)
+        } else {
+            throw TrainError(path, "has no BagOfTricks model description: for a torchvision or timm state dict give --model NAME "
+                             + "(and --classes FILE for the class names)")
+        }
+        if let classes, classes != info.classes {
+            throw TrainError("--classes", "\(classes.count) names given, but \(path) has \(info.classes.count) classes (\(info.classes.prefix(5).joined(separator: ", "))...)")
         }
         let model = try ModelZoo.make(info.model, classes: info.classes.count, inputChannels: info.inputChannels)
         try model.loadStateDict(entries, source: path)

@@ -8,8 +8,10 @@ import Train
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Loss, top-1 and top-5 of a checkpoint on a dataset's validation set.")
 
-    @Option(help: "Weights written by `tricks train` (e.g. runs/NAME/best.safetensors).")
+    @Option(help: "Weights written by `tricks train` (e.g. runs/NAME/best.safetensors), or a state dict with --model.")
     var checkpoint: String
+
+    @OptionGroup var foreign: ForeignWeightsOptions
 
     @OptionGroup var data: DataOptions
 
@@ -17,7 +19,7 @@ struct EvalCommand: ParsableCommand {
     var batchSize = 256
 
     func run() throws {
-        let (model, info) = try Checkpoint.loadModel(checkpoint)
+        let (model, info) = try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames())
         // Without --data, the data the checkpoint was trained on; image folders read with as many
         // channels as the model takes (grey or RGB), unless --channels says otherwise.
         var source = data.data == nil ? Checkpoint.recordedData(checkpoint) ?? data.source : data.source

@@ -6,7 +6,7 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Transfer learning: start from a checkpoint's weights with a new classifier head for --data's classes.")
 
-    @Option(name: .customLong("from"), help: "Weights written by `tricks train`.")
+    @Option(name: .customLong("from"), help: "Weights written by `tricks train`, or a torchvision/timm state dict (safetensors) with --model.")
     var from: String
 
     @Option(help: "Train only the new head for this many epochs first.")
@@ -16,10 +16,7 @@ struct FinetuneCommand: ParsableCommand {
 
     func run() throws {
         var config = try train.resolved()
-        let (_, info) = try Checkpoint.loadModel(from)
-        if let model = train.model, model != info.model {
-            throw CommandError("--model \(model): finetune takes the model from --from (\(from) holds \(info.model)); drop --model")
-        }
+        let (_, info) = try Checkpoint.loadModel(from, model: train.model)
         config.model = info.model
         config.finetuneFrom = from
         config.freezeEpochs = freezeEpochs

@@ -11,8 +11,10 @@ struct PredictCommand: ParsableCommand {
         abstract: "Top-k classes with probabilities for image files and folders (searched recursively for JPEG and PNG).",
         discussion: "An unreadable file is reported and skipped; the rest are predicted, and the exit status is 1 if any failed.")
 
-    @Option(help: "Weights written by `tricks train`.")
+    @Option(help: "Weights written by `tricks train`, or a state dict with --model.")
     var checkpoint: String
+
+    @OptionGroup var foreign: ForeignWeightsOptions
 
     @Option(help: "How many classes to give per image.")
     var topk = 5
@@ -39,7 +41,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         guard topk >= 1 else { throw CommandError("--topk must be at least 1, got \(topk)") }
-        let (model, info) = try Checkpoint.loadModel(checkpoint)
+        let (model, info) = try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames())
         let k = min(topk, info.classes.count)
         var predictions: [Prediction] = [], failures: [Failure] = []
         for path in try imageFiles() {

@@ -1,5 +1,6 @@
 import Data
 import Foundation
+import NN
 import Train
 import XCTest
 
@@ -42,7 +43,7 @@ final class CommandLineTests: XCTestCase {
         // finetune: the model comes from the checkpoint; the frozen epochs must fit in the run.
         let finetuned = output + "-finetuned"
         defer { try? FileManager.default.removeItem(atPath: finetuned) }
-        for (arguments, message) in [(["--model", "resnet50"], "--model resnet50: finetune takes the model from --from"),
+        for (arguments, message) in [(["--model", "resnet50"], "holds lenet5, not resnet50; drop --model"),
                                      (["--freeze-epochs", "3", "--epochs", "1"], "--freeze-epochs: must be between 0 and --epochs (1), got 3")] {
             let (status, text) = try run(["finetune", "--from", output + "/last.safetensors", "--train-per-class", "2", "--val-per-class", "1",
                                           "--output", finetuned] + arguments)
@@ -71,7 +72,7 @@ final class CommandLineTests: XCTestCase {
         // finetune: the model comes from the checkpoint; the frozen epochs must fit in the run.
         let finetuned = output + "-finetuned"
         defer { try? FileManager.default.removeItem(atPath: finetuned) }
-        for (arguments, message) in [(["--model", "resnet50"], "--model resnet50: finetune takes the model from --from"),
+        for (arguments, message) in [(["--model", "resnet50"], "holds lenet5, not resnet50; drop --model"),
                                      (["--freeze-epochs", "3", "--epochs", "1"], "--freeze-epochs: must be between 0 and --epochs (1), got 3")] {
             let (status, text) = try run(["finetune", "--from", output + "/last.safetensors", "--train-per-class", "2", "--val-per-class", "1",
                                           "--output", finetuned] + arguments)
@@ -286,5 +287,41 @@ final class CommandLineTests: XCTestCase {
         let stats = try run(["stats", "--data", root, "--channels", "1"])
         XCTAssertEqual(stats.status, 0, stats.output)
         XCTAssertTrue(stats.output.contains("broken.jpg") && stats.output.contains("mean: "), stats.output)
+    }
+
+    /// Item 15: a state dict written elsewhere (no BagOfTricks metadata, no num_batches_tracked,
+    /// as `safetensors.torch.save_file(model.state_dict())` of torchvision's weights) works in
+    /// eval, predict and finetune given --model (and --classes for the names).
+    func testForeignWeightsWorkWithModel() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let root = NSTemporaryDirectory() + "bagoftricks-cli-foreign-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trained = try run(["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "1",
+                               "--batch-size", "20", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let entries = try SafeTensors.read(root + "/run/last.safetensors").entries.filter { !$0.key.hasSuffix("num_batches_tracked") }
+        let foreign = root + "/foreign.safetensors"
+        try SafeTensors.write(entries.sorted { $0.key < $1.key }, metadata: [:], to: foreign)
+
+        let bare = try run(["eval", "--checkpoint", foreign])
+        XCTAssertNotEqual(bare.status, 0)
+        XCTAssertTrue(bare.output.contains("give --model NAME"), bare.output)
+        let evaluated = try run(["eval", "--checkpoint", foreign, "--model", "lenet5"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.output)
+        XCTAssertTrue(evaluated.output.contains("lenet5 on fashion-mnist (10000 images)"), evaluated.output)
+
+        let names = (0..<10).map { "garment\($0)" }
+        FileManager.default.createFile(atPath: root + "/classes.txt", contents: Foundation.Data(names.joined(separator: "\n").utf8))
+        let image = Image(width: 28, height: 28, channels: 1, bytes: (0..<784).map { UInt8($0 % 256) })
+        FileManager.default.createFile(atPath: root + "/shoe.png", contents: Foundation.Data(try ImageCodec.encodePNG(image)))
+        let predicted = try run(["predict", "--checkpoint", foreign, "--model", "lenet5", "--classes", root + "/classes.txt", root + "/shoe.png"])
+        XCTAssertEqual(predicted.status, 0, predicted.output)
+        XCTAssertTrue(predicted.output.contains("%  garment"), predicted.output)
+        let wrongCount = try run(["predict", "--checkpoint", foreign, "--model", "lenet5", "--classes", root + "/shoe.png", root + "/shoe.png"])
+        XCTAssertNotEqual(wrongCount.status, 0)
+
+        let finetuned = try run(["finetune", "--from", foreign, "--model", "lenet5", "--train-per-class", "5", "--val-per-class", "2",
+                                 "--epochs", "1", "--batch-size", "10", "--output", root + "/finetuned"])
+        XCTAssertEqual(finetuned.status, 0, finetuned.output)
     }
 }
