@@ -87,7 +87,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(status, 0)
         let defaults = TrainConfig()
         for text in ["Images per step (default: \(defaults.batchSize))", "(default: \(defaults.epochs))", "(default: \(defaults.lr);",
-                     "--smoothing <value>", "--mixup <value>", "--cutmix <value>", "--teacher <value>", "--ema-decay <value>"] {
+                     "--smoothing <value>", "--mixup <value>", "--cutmix <value>", "--teacher <value>", "--ema-decay <value>", "--reprob <value>"] {
             XCTAssertTrue(output.contains(text), "--help lacks \(text)")
         }
         let (unknown, message) = try run(["train", "--smoothng", "0.1"])

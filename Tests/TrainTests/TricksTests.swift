@@ -245,3 +245,40 @@ final class PlotTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(svg.components(separatedBy: "<circle").count - 1, 4, "the epoch's values are marked")
     }
 }
+
+/// Random erasing (`--reprob`, timm's): one rectangle of noise per chosen image, of 2%-33% of
+/// its area, the same in every channel's position; none at probability 0.
+final class RandomErasingTests: XCTestCase {
+    func testOneRectanglePerImage() throws {
+        let (n, c, h, w) = (16, 3, 16, 16)
+        let images = try Tensor.zeros([n, c, h, w])
+        var rng = SeededGenerator(seed: 3)
+        let erased = try RandomErasing(probability: 1)(images: images, rng: &rng).scalars
+        var erasedImages = 0
+        for i in 0..<n {
+            var boxes: [[Int]] = []
+            for channel in 0..<c {
+                var (count, top, bottom, left, right) = (0, h, -1, w, -1)
+                for y in 0..<h { for x in 0..<w where erased[((i * c + channel) * h + y) * w + x] != 0 {
+                    count += 1
+                    (top, bottom, left, right) = (min(top, y), max(bottom, y), min(left, x), max(right, x))
+                } }
+                if count > 0 {
+                    XCTAssertEqual(count, (bottom - top + 1) * (right - left + 1), "image \(i): a filled rectangle")
+                    XCTAssertGreaterThanOrEqual(Double(count), 0.02 * Double(h * w) * 0.5, "image \(i): area")
+                    XCTAssertLessThanOrEqual(Double(count), Double(h * w) / 3 * 1.5, "image \(i): area")
+                    boxes.append([top, bottom, left, right])
+                }
+            }
+            if !boxes.isEmpty {
+                erasedImages += 1
+                XCTAssertEqual(boxes.count, c, "image \(i): every channel")
+                XCTAssertTrue(boxes.allSatisfy { $0 == boxes[0] }, "image \(i): one position for all channels")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(erasedImages, n - 2, "at probability 1 nearly every image finds a rectangle in 10 draws")
+        var again = SeededGenerator(seed: 3)
+        XCTAssertEqual(try RandomErasing(probability: 0)(images: images, rng: &again).scalars, try images.scalars)
+    }
+}
+
