@@ -190,9 +190,9 @@ public struct Normalize: Transform {
 
 /// The pipelines of the paper (section 2) and of CIFAR-style training.
 public enum Pipelines {
-    /// Random-resized crop, flip, colour jitter, PCA lighting, normalisation.
-    public static func imagenetTrain(size: Int = 224, normalize: Normalize = .imagenet) -> Compose {
-        Compose([RandomResizedCrop(size: size), RandomHorizontalFlip(), ColorJitter(), Lighting(), normalize])
+    /// Random-resized crop, flip, `extra` (RandAugment, ...), colour jitter, PCA lighting, normalisation.
+    public static func imagenetTrain(size: Int = 224, normalize: Normalize = .imagenet, extra: [any Transform] = []) -> Compose {
+        Compose([RandomResizedCrop(size: size), RandomHorizontalFlip()] + extra + [ColorJitter(), Lighting(), normalize])
     }
 
     /// Shorter side to `resize`, centre crop `size`, normalisation.
@@ -202,8 +202,8 @@ public enum Pipelines {
 
     /// Zero-pad 4, random crop back to the image's size (or to `size`), flip, normalisation:
     /// the CIFAR ResNets' augmentation.
-    public static func smallImageTrain(normalize: Normalize, padding: Int = 4, size: Int? = nil) -> Compose {
-        Compose([PadRandomCrop(padding: padding, size: size), RandomHorizontalFlip(), normalize])
+    public static func smallImageTrain(normalize: Normalize, padding: Int = 4, size: Int? = nil, extra: [any Transform] = []) -> Compose {
+        Compose([PadRandomCrop(padding: padding, size: size), RandomHorizontalFlip()] + extra + [normalize])
     }
 }
 

@@ -9,6 +9,9 @@ public enum Recipe: String, CaseIterable, Sendable {
     case tweaked
     /// + section 5: cosine decay, label smoothing 0.1, mixup 0.2 (and distillation when a teacher is given).
     case full
+    /// Beyond the paper, what timm users reach for: full + RandAugment m9-n2, random erasing
+    /// 0.25, CutMix 1.0 alternating with mixup.
+    case strong
 
     /// The paper's 5 warmup epochs out of 120, at least 1 and at most half the run.
     static func warmup(epochs: Int) -> Double { min(max(1, Double(epochs) * 5 / 120), Double(epochs) / 2) }
@@ -28,6 +31,10 @@ public enum Recipe: String, CaseIterable, Sendable {
         guard self != .tweaked else { return }
         c.schedule = "cosine"
         for trick in TrickRegistry.registered where trick.inFullRecipe { trick.enable(&c) }  // smoothing 0.1, mixup 0.2
+        guard self != .full else { return }
+        AutoAugment.registration.enable(&c)  // RandAugment m9-n2
+        RandomErasing.registration.enable(&c)  // 0.25
+        c[Mixup.cutmixAlpha] = 1
     }
 
     /// What the recipe sets, for `tricks recipes`.
@@ -37,6 +44,7 @@ public enum Recipe: String, CaseIterable, Sendable {
         case .efficient: "baseline + linear scaling, warmup (5/120 of the epochs, at least 1), zero-gamma, no bias decay, low precision: bf16 where the CPU computes in it (AVX-512 BF16), else the paper's FP16 (emulated, with loss scaling)"
         case .tweaked: "efficient + ResNet-D (the model's d variant)"
         case .full: "tweaked + cosine decay, label smoothing 0.1, mixup alpha 0.2; distillation when --teacher is given"
+        case .strong: "full + RandAugment m9-n2, random erasing 0.25, CutMix alpha 1.0 (half the mixed batches; not in the paper)"
         }
     }
 }

@@ -61,9 +61,10 @@ public final class Trainer {
         }
         let (mean, std) = try Trainer.statistics(config: config, train: train)
         let normalize = Normalize(mean: mean, std: std)
+        let extra = try registrations.compactMap { try $0.augmentation(config) }  // RandAugment, TrivialAugment
         let trainTransform = augment == "small"
-            ? Pipelines.smallImageTrain(normalize: normalize, size: cropSize)
-            : Pipelines.imagenetTrain(size: cropSize!, normalize: normalize)
+            ? Pipelines.smallImageTrain(normalize: normalize, size: cropSize, extra: extra)
+            : Pipelines.imagenetTrain(size: cropSize!, normalize: normalize, extra: extra)
         let evalTransform = evaluationTransform(augment: augment, inputSize: cropSize, normalize: normalize)
         // With gradient accumulation the loader hands out micro-batches.
         trainLoader = try DataLoader(dataset: train, transform: trainTransform, batchSize: config.batchSize / config.accumulation, shuffle: true,

@@ -4,7 +4,7 @@ import Train
 
 /// The paper's tricks as flags (each off unless a recipe or the flag turns it on).
 struct TrickOptions: ParsableArguments {
-    @Option(help: "Start from a preset: baseline, efficient, tweaked or full (see `tricks recipes`); other flags override it.")
+    @Option(help: "Start from a preset: baseline, efficient, tweaked, full or strong (see `tricks recipes`); other flags override it.")
     var recipe: String?
 
     @Option(name: .customLong("lr-per-256"), parsing: .unconditional, help: "Linear scaling: LR per 256 images, scaled by the batch size (the paper: 0.1).")

@@ -87,7 +87,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(status, 0)
         let defaults = TrainConfig()
         for text in ["Images per step (default: \(defaults.batchSize))", "(default: \(defaults.epochs))", "(default: \(defaults.lr);",
-                     "--smoothing <value>", "--mixup <value>", "--cutmix <value>", "--teacher <value>", "--ema-decay <value>", "--reprob <value>"] {
+                     "--smoothing <value>", "--mixup <value>", "--cutmix <value>", "--teacher <value>", "--ema-decay <value>", "--reprob <value>", "--randaugment <value>", "--trivialaugment <value>"] {
             XCTAssertTrue(output.contains(text), "--help lacks \(text)")
         }
         let (unknown, message) = try run(["train", "--smoothng", "0.1"])
@@ -323,5 +323,24 @@ final class CommandLineTests: XCTestCase {
         let finetuned = try run(["finetune", "--from", foreign, "--model", "lenet5", "--train-per-class", "5", "--val-per-class", "2",
                                  "--epochs", "1", "--batch-size", "10", "--output", root + "/finetuned"])
         XCTAssertEqual(finetuned.status, 0, finetuned.output)
+    }
+
+    /// The strong recipe (RandAugment, random erasing, CutMix) trains end to end, and
+    /// TrivialAugment too; a bad policy is refused naming the flag.
+    func testStrongRecipeAndTrivialAugmentTrain() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let output = NSTemporaryDirectory() + "bagoftricks-cli-strong-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let tiny = ["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "2", "--batch-size", "20"]
+        let strong = try run(tiny + ["--recipe", "strong", "--output", output])
+        XCTAssertEqual(strong.status, 0, strong.output)
+        let saved = try String(contentsOfFile: output + "/config.json", encoding: .utf8)
+        for key in [#""randAugment" : "m9-n2""#, #""reprob" : 0.25"#, #""cutmixAlpha" : 1"#] { XCTAssertTrue(saved.contains(key), "\(key) in \(saved)") }
+        let trivial = try run(tiny + ["--trivialaugment", "wide", "--output", output + "-trivial"])
+        defer { try? FileManager.default.removeItem(atPath: output + "-trivial") }
+        XCTAssertEqual(trivial.status, 0, trivial.output)
+        let bad = try run(tiny + ["--randaugment", "strong", "--output", output + "-bad"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("--randaugment: expected a policy such as m9-n2"), bad.output)
     }
 }

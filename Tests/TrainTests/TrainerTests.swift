@@ -62,6 +62,19 @@ final class TrainerTests: XCTestCase {
     /// order and augmentation are seeded per (epoch, sample), the LR is a function of the
     /// iteration, and the momentum buffers and BN statistics are in the checkpoint. With a fixed
     /// thread count oneDNN's kernels are deterministic, so equality is bitwise.
+    /// A plug-in's per-image augmentation joins the training pipeline, before normalisation,
+    /// and not the validation one.
+    func testAugmentationPluginsJoinTheTrainingPipeline() throws {
+        var c = try config(perClass: 5, epochs: 1)
+        c[AutoAugment.randAugment] = "m5-n1"
+        let trainer = quiet(try Trainer(config: c))
+        let steps = try XCTUnwrap(trainer.trainLoader.transform as? Compose).steps
+        let index = try XCTUnwrap(steps.firstIndex { $0 is RandAugment }, "RandAugment in \(steps)")
+        XCTAssertTrue(steps[(index + 1)...].contains { $0 is Normalize } && !steps[..<index].contains { $0 is Normalize })
+        XCTAssertEqual((steps[index] as? RandAugment)?.magnitude, 5)
+        XCTAssertFalse(try XCTUnwrap(trainer.validationLoader.transform as? Compose).steps.contains { $0 is RandAugment })
+    }
+
     func testResumeIsExact() throws {
         let straight = try config()
         let uninterrupted = quiet(try Trainer(config: straight))

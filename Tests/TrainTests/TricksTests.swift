@@ -175,6 +175,12 @@ final class TricksTests: XCTestCase {
         r.device = "reference"
         Recipe.efficient.apply(to: &r)
         XCTAssertEqual(r.precision, "fp16", "the reference backend computes in Float32 only")
+        var s = TrainConfig()
+        s.epochs = 24
+        Recipe.strong.apply(to: &s)
+        XCTAssertEqual([s[LabelSmoothing.eps], s[Mixup.alphaSetting], s[Mixup.cutmixAlpha], s[RandomErasing.probabilitySetting]], [0.1, 0.2, 1, 0.25])
+        XCTAssertEqual(s[AutoAugment.randAugment], "m9-n2")
+        XCTAssertEqual(s.schedule, "cosine")
         var b = TrainConfig()
         Recipe.baseline.apply(to: &b)
         XCTAssertEqual(b.precision, "fp32")

@@ -5,6 +5,7 @@
 public enum TrickRegistry {
     public static let registered: [TrickRegistration] = [
         LabelSmoothing.registration,
+        AutoAugment.registration,  // in the loader, per image
         RandomErasing.registration,  // per image, before images are mixed (timm's order)
         Mixup.registration,
         Distillation.registration,

@@ -1,3 +1,4 @@
+import Data
 import NN
 import Tensors
 
@@ -78,12 +79,16 @@ public struct TrickRegistration: Sendable {
     public let inAblation: Bool
     /// The trick for a run, or nil when its settings leave it off.
     public let make: @Sendable (TrainConfig, TrickContext) throws -> (any TrainingTrick)?
+    /// A per-image augmentation for the training pipeline, run by the loader's workers on
+    /// [0, 255] images after the crop and flip and before normalisation (RandAugment), or nil.
+    public let augmentation: @Sendable (TrainConfig) throws -> (any Transform)?
 
     public init(name: String, settings: [any AnySetting], inFullRecipe: Bool = true, inAblation: Bool = true,
                 validate: @escaping @Sendable (TrainConfig) throws -> Void,
                 enable: @escaping @Sendable (inout TrainConfig) -> Void,
-                make: @escaping @Sendable (TrainConfig, TrickContext) throws -> (any TrainingTrick)?) {
+                augmentation: @escaping @Sendable (TrainConfig) throws -> (any Transform)? = { _ in nil },
+                make: @escaping @Sendable (TrainConfig, TrickContext) throws -> (any TrainingTrick)? = { _, _ in nil }) {
         (self.name, self.settings, self.inFullRecipe, self.inAblation) = (name, settings, inFullRecipe, inAblation)
-        (self.validate, self.enable, self.make) = (validate, enable, make)
+        (self.validate, self.enable, self.make, self.augmentation) = (validate, enable, make, augmentation)
     }
 }
