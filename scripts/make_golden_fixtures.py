@@ -2,7 +2,8 @@
 """Golden numbers for the model tests, made by PyTorch and timm (an independent implementation).
 
 For two tiny ResNets built with timm's ResNet class (the same code as timm's resnet50d and
-torchvision-style resnet18, at toy widths) it saves, in one safetensors file each:
+torchvision-style resnet18, at toy widths) and timm's MobileNet v1 at width 0.25
+(`tiny_mobilenetv1`: ReLU6, timm's keys) it saves, in one safetensors file each:
   model.<key>        random weights under timm's state-dict keys (BN statistics randomised too)
   input, labels      a batch of 2 images, 40x40 (odd sizes below: tests ceil-mode pooling)
   logits_eval        eval-mode logits
@@ -33,14 +34,24 @@ GRAD_KEYS = {
     "tiny_resnet_d": ["conv1.0.weight", "layer2.0.conv2.weight", "layer2.0.downsample.1.weight", "layer4.0.bn3.weight", "fc.weight", "fc.bias"],
     "tiny_resnet": ["conv1.weight", "layer1.0.downsample.0.weight", "layer3.0.conv1.weight", "layer4.0.bn2.bias", "fc.weight"],
 }
-BN_KEY = {"tiny_resnet_d": "layer3.0.bn2", "tiny_resnet": "layer2.0.bn1"}
+BN_KEY = {"tiny_resnet_d": "layer3.0.bn2", "tiny_resnet": "layer2.0.bn1", "tiny_mobilenetv1": "blocks.2.1.bn1"}
+# timm's MobileNet v1 (ReLU6, timm's keys) at width 0.25: our mobilenetv1_* code path.
+GRAD_KEYS["tiny_mobilenetv1"] = ["conv_stem.weight", "blocks.0.0.conv_dw.weight", "blocks.3.2.conv_pw.weight", "bn1.bias", "classifier.weight"]
+
+
+def make(name):
+    if name == "tiny_mobilenetv1":
+        from timm.models.efficientnet import _gen_mobilenet_v1
+        return _gen_mobilenet_v1("mobilenetv1_100", channel_multiplier=0.25, num_classes=10)
+    spec = MODELS[name]
+    return ResNet(block=spec["block"], layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), num_classes=10,
+                  stem_type=spec["stem_type"], avg_down=spec["avg_down"], stem_width=spec["stem_width"])
 
 
 def main(out_dir):
     torch.manual_seed(0)
-    for name, spec in MODELS.items():
-        model = ResNet(block=spec["block"], layers=(1, 1, 1, 1), channels=(8, 16, 32, 64), num_classes=10,
-                       stem_type=spec["stem_type"], avg_down=spec["avg_down"], stem_width=spec["stem_width"])
+    for name in list(MODELS) + ["tiny_mobilenetv1"]:
+        model = make(name)
         with torch.no_grad():
             for module in model.modules():
                 if isinstance(module, torch.nn.BatchNorm2d):
@@ -95,6 +106,7 @@ def write_state_dict_keys(out_dir):
         "resnet50c": timm.create_model("resnet50c"),
         "resnet50d": timm.create_model("resnet50d"),
         "resnet18d": timm.create_model("resnet18d"),
+        "mobilenetv1_100": timm.create_model("mobilenetv1_100"),
     }
     keys = {name: {k: list(v.shape) for k, v in m.state_dict().items()} for name, m in models.items()}
     with open(f"{out_dir}/state_dict_keys.json", "w") as f:

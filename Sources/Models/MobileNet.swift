@@ -2,39 +2,75 @@ import NN
 import Tensors
 
 /// MobileNet v1 (Howard et al. 2017): a 3x3 stride-2 conv, then 13 depthwise-separable blocks
-/// (3x3 depthwise conv + BN + ReLU, 1x1 pointwise conv + BN + ReLU), global average pool, FC.
-/// `widthMultiplier` (0.25 to 1.0) scales every layer's channels. Keys: `features.0` is the
-/// stem (conv, BN), `features.1`...`features.13` the blocks (depthwise at .0/.1, pointwise at
-/// .3/.4), then `fc`.
+/// (3x3 depthwise conv + BN + activation, 1x1 pointwise conv + BN + activation) in five stages,
+/// global average pool, FC. `widthMultiplier` (0.25 to 1.25) scales every layer's channels.
+///
+/// State-dict keys are timm's (`mobilenetv1_100`): `conv_stem`, `bn1`, `blocks.S.B.conv_dw`,
+/// `.bn1`, `.conv_pw`, `.bn2`, `classifier`, so timm's weights load. The activation is ReLU
+/// (GluonCV's MobileNet, which the paper trains; fused into BatchNorm's kernel) or ReLU6
+/// (timm's and TensorFlow's): `mobilenet_v1*` and `mobilenetv1_*` in the zoo.
 public final class MobileNetV1: Module {
-    /// (output channels, stride) of each depthwise-separable block.
-    static let blocks = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-                         (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]
+    public enum Activation: Sendable { case relu, relu6 }
 
-    let features: Sequential
-    public let fc: Linear
+    /// Each stage's blocks as (output channels, stride), timm's grouping of the paper's 13.
+    static let stages: [[(Int, Int)]] = [[(64, 1)], [(128, 2), (128, 1)], [(256, 2), (256, 1)],
+                                         [(512, 2)] + Array(repeating: (512, 1), count: 5), [(1024, 2), (1024, 1)]]
 
-    public init(widthMultiplier: Double = 1.0, classes: Int = 1000, inputChannels: Int = 3, smallInput: Bool = false) {
+    let convStem: Conv2d, bn1: BatchNorm2d
+    let blocks: Sequential
+    public let classifier: Linear
+    let activation: Activation
+
+    public init(widthMultiplier: Double = 1.0, classes: Int = 1000, inputChannels: Int = 3, activation: Activation = .relu,
+                smallInput: Bool = false) {
         func scaled(_ c: Int) -> Int { max(8, Int(Double(c) * widthMultiplier)) }
-        var layers: [Module] = [Sequential([
-            Conv2d(inputChannels, scaled(32), kernel: 3, stride: smallInput ? 1 : 2, padding: 1), BatchNorm2d(scaled(32)), ReLU(),
-        ])]
         var channels = scaled(32)
-        for (out, stride) in MobileNetV1.blocks {
-            let next = scaled(out)
-            layers.append(Sequential([
-                Conv2d(channels, channels, kernel: 3, stride: stride, padding: 1, groups: channels), BatchNorm2d(channels), ReLU(),
-                Conv2d(channels, next, kernel: 1), BatchNorm2d(next), ReLU(),
-            ]))
-            channels = next
-        }
-        features = Sequential(layers)
-        fc = Linear(channels, classes)
+        convStem = Conv2d(inputChannels, channels, kernel: 3, stride: smallInput ? 1 : 2, padding: 1)
+        bn1 = BatchNorm2d(channels)
+        blocks = Sequential(MobileNetV1.stages.map { stage in
+            Sequential(stage.map { out, stride in
+                defer { channels = scaled(out) }
+                return DepthwiseSeparable(channels, scaled(out), stride: stride, activation: activation)
+            })
+        })
+        classifier = Linear(channels, classes)
+        self.activation = activation
     }
 
-    override public var children: [(String, Module)] { [("features", features), ("fc", fc)] }
+    override public var children: [(String, Module)] {
+        [("conv_stem", convStem), ("bn1", bn1), ("blocks", blocks), ("classifier", classifier)]
+    }
 
     override public func forward(_ x: Tensor) throws -> Tensor {
-        try fc(flatten(globalAveragePool(features(x))))
+        let stem = try activate(bn1, convStem(x), activation)
+        return try classifier(flatten(globalAveragePool(blocks(stem))))
+    }
+}
+
+/// timm's `DepthwiseSeparableConv` without skip, squeeze-excitation or drop path.
+final class DepthwiseSeparable: Module {
+    let convDW: Conv2d, bn1: BatchNorm2d, convPW: Conv2d, bn2: BatchNorm2d
+    let activation: MobileNetV1.Activation
+
+    init(_ inChannels: Int, _ outChannels: Int, stride: Int, activation: MobileNetV1.Activation) {
+        convDW = Conv2d(inChannels, inChannels, kernel: 3, stride: stride, padding: 1, groups: inChannels)
+        bn1 = BatchNorm2d(inChannels)
+        convPW = Conv2d(inChannels, outChannels, kernel: 1)
+        bn2 = BatchNorm2d(outChannels)
+        self.activation = activation
+    }
+
+    override var children: [(String, Module)] { [("conv_dw", convDW), ("bn1", bn1), ("conv_pw", convPW), ("bn2", bn2)] }
+
+    override func forward(_ x: Tensor) throws -> Tensor {
+        try activate(bn2, convPW(activate(bn1, convDW(x), activation)), activation)
+    }
+}
+
+/// BatchNorm then the activation: ReLU fused into BatchNorm's kernel, ReLU6 after it.
+func activate(_ bn: BatchNorm2d, _ x: Tensor, _ activation: MobileNetV1.Activation) throws -> Tensor {
+    switch activation {
+    case .relu: try bn(x, relu: true)
+    case .relu6: try relu6(bn(x))
     }
 }

@@ -6,7 +6,8 @@ import Tensors
 /// - `cifar_resnet20`, `_32`, `_44`, `_56`, `_110` (He et al.'s CIFAR ResNets) and
 ///   `cifar_resnet18` ... `cifar_resnet152` (ImageNet ResNets with the small-image stem: one 3x3
 ///   stride-1 conv, no max pool), all accepting the `b`/`c`/`d` suffix;
-/// - `mobilenet_v1` (width 1.0), `mobilenet_v1_075`, `_050`, `_025`;
+/// - `mobilenet_v1` (width 1.0), `mobilenet_v1_075`, `_050`, `_025` (ReLU, GluonCV's);
+///   `mobilenetv1_100`, `mobilenetv1_125` (ReLU6: timm's, whose weights load);
 /// - `inception_v3` (299x299 input);
 /// - `lenet5` (28x28 input, no BatchNorm).
 public enum ModelZoo {
@@ -21,7 +22,8 @@ public enum ModelZoo {
                 for tweak in ["", "b", "c", "d"] { names.append("\(prefix)\(depth)\(tweak)") }
             }
         }
-        return names + ["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "inception_v3", "lenet5"]
+        return names + ["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "mobilenetv1_100", "mobilenetv1_125",
+                        "inception_v3", "lenet5"]
     }
 
     /// The input side length the model is designed for.
@@ -48,6 +50,9 @@ public enum ModelZoo {
         if name.hasPrefix("mobilenet_v1") {
             let widths = ["mobilenet_v1": 1.0, "mobilenet_v1_100": 1.0, "mobilenet_v1_075": 0.75, "mobilenet_v1_050": 0.5, "mobilenet_v1_025": 0.25]
             if let width = widths[name] { return MobileNetV1(widthMultiplier: width, classes: classes, inputChannels: inputChannels) }
+        }
+        if let width = ["mobilenetv1_100": 1.0, "mobilenetv1_125": 1.25][name] {  // timm's, with ReLU6
+            return MobileNetV1(widthMultiplier: width, classes: classes, inputChannels: inputChannels, activation: .relu6)
         }
         if var config = resnetConfig(name) {
             config.classes = classes

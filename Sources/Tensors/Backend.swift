@@ -47,6 +47,7 @@ package protocol Backend: AnyObject, Sendable {
                        collective: any Collective, momentum: Float, eps: Float, fusedReLU: Bool,
                        recording: Bool) throws -> (Tensor, Pullback?)
     func relu(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?)
+    func relu6(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?)
     func pool2d(_ x: Tensor, geometry: PoolGeometry, recording: Bool) throws -> (Tensor, Pullback?)
     func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, recording: Bool) throws -> (Tensor, Pullback?)
     /// a + b into new storage in `a`'s layout (also how gradients reaching a tensor twice are summed).

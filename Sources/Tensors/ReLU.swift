@@ -8,3 +8,12 @@ public func relu(_ input: Tensor) throws -> Tensor {
     if let pullback { try output.record(op, inputs: [input], backward: pullback) }
     return output
 }
+
+/// min(max(0, x), 6), as PyTorch's `F.relu6` (timm's and TensorFlow's MobileNets). The gradient
+/// passes where 0 < x < 6, as PyTorch's hardtanh backward. A Float32 loop on the host.
+public func relu6(_ input: Tensor) throws -> Tensor {
+    let input = try input.cast(to: .float32)
+    let (output, pullback) = try input.backend.relu6(input, recording: Tensor.recording([input]))
+    if let pullback { try output.record("relu6", inputs: [input], backward: pullback) }
+    return output
+}

@@ -160,7 +160,7 @@ public final class Trainer {
     }
 
     /// State-dict prefixes of the classifier heads that fine-tuning replaces.
-    public static let headPrefixes = ["fc.", "AuxLogits.fc."]
+    public static let headPrefixes = ["fc.", "AuxLogits.fc.", "classifier."]
 
     /// Fine-tuning's frozen phase: only the head trains for the first `freezeEpochs` epochs.
     func setFrozen(_ frozen: Bool) {

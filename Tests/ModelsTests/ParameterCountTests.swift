@@ -27,6 +27,7 @@ final class ParameterCountTests: XCTestCase {
 
     func testMobileNetAndInception() throws {
         XCTAssertEqual(try count("mobilenet_v1"), 4_231_976)
+        XCTAssertEqual(try count("mobilenetv1_100"), 4_231_976, "timm's mobilenetv1_100")
         XCTAssertEqual(try count("inception_v3"), 23_834_568)
         XCTAssertEqual(try count("inception_v3", auxiliaryHead: true), 27_161_264)
     }

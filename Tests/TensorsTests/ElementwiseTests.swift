@@ -11,6 +11,14 @@ final class ElementwiseTests: XCTestCase {
         try checkOp([try blocked(distinct([2, 8, 3, 3], seed: 42))]) { try relu($0[0]) } reference: { $0[0].map { max(0, $0) } }
     }
 
+    /// Values from -16.7 to 16.7 (none within 0.05 of the kinks at 0 and 6), plain and blocked.
+    func testReLU6() throws {
+        for make in [{ $0 } as (Tensor) throws -> Tensor, blocked] {
+            let x = try make(Tensor(shape: [2, 8, 3, 5], scalars: distinct([2, 8, 3, 5], seed: 43).scalars.map { $0 * 7 }))
+            try checkOp([x]) { try relu6($0[0]) } reference: { $0[0].map { min(max(0, $0), 6) } }
+        }
+    }
+
     func testAddAcrossLayouts() throws {
         // A residual add: one operand blocked (a conv output), the other plain (the shortcut).
         let a = try blocked(random([2, 8, 3, 3], seed: 43)), b = try random([2, 8, 3, 3], seed: 44)

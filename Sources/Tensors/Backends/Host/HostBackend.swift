@@ -82,6 +82,14 @@ extension HostBackend {
 
     package func scale(_ x: Tensor, by factor: Float) throws -> Tensor { map1(x) { $0 * factor } }
 
+    /// In the input's layout (padding stays 0); the backward pass reads the input.
+    package func relu6(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?) {
+        let y = map1(x) { min(max($0, 0), 6) }
+        guard recording else { return (y, nil) }
+        let saved = x.detached()
+        return (y, { g in [try self.map2(self.reordered(g, like: saved), saved) { d, v in v > 0 && v < 6 ? d : 0 }] })
+    }
+
     package func dropout(_ x: Tensor, p: Float, generator: inout SeededGenerator, recording: Bool) throws -> (Tensor, Pullback?) {
         let keep = 1 / (1 - p)
         // The mask covers the stored elements (padding too, where it multiplies zeros).
