@@ -13,7 +13,7 @@ extension PrecisionPath {
                 + "16-bit activations and weight copies; Float32 accumulation, master weights, BatchNorm statistics and loss; no loss scaling"
         case .emulated(.bfloat16):
             return "precision bf16: this CPU has no AVX-512 BF16 (oneDNN runs \(OneDNNBackend.instructionSet) kernels), so bf16 is emulated: "
-                + "Float32 kernels with every result rounded to bf16, about 1.3x slower than fp32, no memory saved"
+                + "Float32 kernels with every result rounded to bf16, 1.3-1.7x slower than fp32, no memory saved"
         case .emulated(let type):
             return "precision \(type.flagName): no \(type.flagName) arithmetic here (oneDNN 2.6 has no fp16 training kernels on CPUs), so it is "
                 + "emulated: Float32 kernels with every result rounded to \(type.flagName) and loss scaling, about 2.6x slower than fp32, no memory saved"
