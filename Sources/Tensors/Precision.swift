@@ -125,4 +125,10 @@ extension DataType {
         case .bfloat16: "bf16"
         }
     }
+
+    /// The type a `--precision` value names (nil for anything but fp32, fp16, bf16).
+    public init?(flagName: String) {
+        guard let type = DataType.allCases.first(where: { $0.flagName == flagName }) else { return nil }
+        self = type
+    }
 }

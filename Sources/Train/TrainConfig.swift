@@ -188,7 +188,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard accumulation >= 1, batchSize % accumulation == 0 else {
             throw TrainError("--accumulation", "must be at least 1 and divide --batch-size \(batchSize), got \(accumulation)")
         }
-        guard ["fp32", "fp16", "bf16"].contains(precision) else { throw TrainError("--precision", "must be fp32, fp16 or bf16, got \(precision)") }
+        guard DataType(flagName: precision) != nil else { throw TrainError("--precision", "must be fp32, fp16 or bf16, got \(precision)") }
         for trick in TrickRegistry.registered { try trick.validate(self) }
         guard bucketMB > 0 else { throw TrainError("--bucket-mb", "must be positive, got \(bucketMB)") }
         if let lrPer256 { guard lrPer256 > 0 else { throw TrainError("--lr-per-256", "must be positive, got \(lrPer256)") } }
@@ -222,7 +222,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// The device of `device` (validated).
     public var computeDevice: Device { Device(rawValue: device) ?? .cpu }
 
-    public var storagePrecision: DataType { precision == "fp16" ? .float16 : precision == "bf16" ? .bfloat16 : .float32 }
+    public var storagePrecision: DataType { DataType(flagName: precision) ?? .float32 }
 
     /// The step or cosine schedule over `iterationsPerEpoch` x `epochs`, after any warmup.
     public func learningRateSchedule(iterationsPerEpoch: Int) -> any LearningRateSchedule {

@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
 
         func run() throws {
             if let threads { try Threads.set(threads) }
-            guard let type = DataType.allCases.first(where: { $0.flagName == precision }), type != .float16 else {
+            guard let type = DataType(flagName: precision), type != .float16 else {
                 throw CommandError("--precision must be fp32 or bf16, got \(precision)")
             }
             guard PrecisionPath.choose(type, on: .cpu) != .emulated(type) else {
@@ -77,7 +77,7 @@ extension Bench {
 
         func run() throws {
             if let threads { try Threads.set(threads) }
-            guard let type = DataType.allCases.first(where: { $0.flagName == precision }) else {
+            guard let type = DataType(flagName: precision) else {
                 throw CommandError("--precision must be fp32, bf16 or fp16, got \(precision)")
             }
             guard let model else { return try runStandardRows(type) }
