@@ -92,19 +92,24 @@ public final class DataLoader: Sendable {
                 fatalError("sample slot \(slot) was never filled")
             }
         }
-        guard let first = images.first else {
+        guard !images.isEmpty else {
             throw DataError(dataset.source(of: indices[0]), "every image of batch \(index) failed to load")
         }
-        // HWC images -> one NCHW tensor.
-        let (c, h, w) = (first.channels, first.height, first.width)
-        var values = [Float](repeating: 0, count: images.count * c * h * w)
-        for (n, image) in images.enumerated() {
-            for y in 0..<h { for x in 0..<w { for k in 0..<c {
-                values[((n * c + k) * h + y) * w + x] = image.pixels[(y * w + x) * c + k]
-            } } }
-        }
-        return Batch(images: try Tensor(shape: [images.count, c, h, w], scalars: values), labels: labels, indices: kept)
+        return Batch(images: try nchwTensor(images), labels: labels, indices: kept)
     }
+}
+
+/// Images of one size (HWC) as one NCHW tensor, what models take.
+public func nchwTensor(_ images: [Image]) throws -> Tensor {
+    guard let first = images.first else { throw DataError("batch", "no images") }
+    let (c, h, w) = (first.channels, first.height, first.width)
+    var values = [Float](repeating: 0, count: images.count * c * h * w)
+    for (n, image) in images.enumerated() {
+        for y in 0..<h { for x in 0..<w { for k in 0..<c {
+            values[((n * c + k) * h + y) * w + x] = image.pixels[(y * w + x) * c + k]
+        } } }
+    }
+    return try Tensor(shape: [images.count, c, h, w], scalars: values)
 }
 
 /// One process's part of an epoch in data-parallel training, as PyTorch's DistributedSampler:

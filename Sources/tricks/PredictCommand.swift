@@ -103,11 +103,7 @@ struct PredictCommand: ParsableCommand {
             image = try Compose([ResizeShorter(size), CenterCrop(size)])(image, rng: &rng)
         }
         image = try info.evaluationTransform(image, rng: &rng)
-        var values = [Float](repeating: 0, count: image.pixels.count)
-        for y in 0..<image.height { for x in 0..<image.width { for c in 0..<image.channels {
-            values[(c * image.height + y) * image.width + x] = image[x, y, c]
-        } } }
-        let input = try Tensor(shape: [1, image.channels, image.height, image.width], scalars: values)
+        let input = try nchwTensor([image])
         return try GradMode.withoutGradient { try logSoftmax(model(input)) }.scalars
     }
 }
