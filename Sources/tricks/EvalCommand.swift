@@ -23,7 +23,6 @@ struct EvalCommand: ParsableCommand {
         // Without --data, the data the checkpoint was trained on; image folders read with as many
         // channels as the model takes (grey or RGB), unless --channels says otherwise.
         var source = data.data == nil ? Checkpoint.recordedData(checkpoint) ?? data.source : data.source
-        if data.data != nil { data.apply(to: &source) }
         if data.channels == nil { source.channels = info.inputChannels }
         let validation = try source.load(minShortSide: info.inputSize).validation
         guard validation.classes.count == info.classes.count else {
