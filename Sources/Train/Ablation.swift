@@ -70,9 +70,15 @@ public enum Ablation {
                     log("row \(index + 1) seed \(seed) (\(rows[index].name)): done before, top-1 \(String(format: "%.2f", done.top1))%")
                     continue
                 }
-                log("row \(index + 1) seed \(seed): \(rows[index].name)")
-                let trainer = try Trainer(config: c)
-                trainer.log = { _ in }
+                // A row stopped part-way (Ctrl-C, the machine went away) continues from its last
+                // epoch's checkpoint when it was started with these settings; anything else there
+                // is an earlier, different run and is replaced.
+                let continuing = FileManager.default.fileExists(atPath: c.output + "/last.safetensors")
+                    && (try? TrainConfig.savedRun(in: c.output))??.settingsEqual(c) == true
+                if !continuing { try c.removeEarlierRun() }
+                log("row \(index + 1) seed \(seed): \(rows[index].name)\(continuing ? " (continuing from its last checkpoint)" : "")")
+                let trainer = try Trainer(config: c, resume: continuing)
+                trainer.log = { line in if line.hasPrefix("epoch ") || line.hasPrefix("resumed ") { log("  " + line) } }
                 let state = try trainer.run()
                 guard let last = state.history.last, state.epoch == c.epochs else { throw TrainError("ablation", "row \(index + 1) was interrupted") }
                 let seconds = state.history.map(\.seconds).reduce(0, +) / Double(state.history.count)
@@ -142,10 +148,12 @@ public enum Ablation {
 }
 
 extension TrainConfig {
-    /// Equal but for where the output goes and how progress is printed.
+    /// Equal but for where the output goes, how progress is printed and how many threads compute
+    /// and load (the data order and augmentation do not depend on them).
     func settingsEqual(_ other: TrainConfig) -> Bool {
         var (a, b) = (self, other)
         (a.output, b.output, a.logEvery, b.logEvery) = ("", "", 0, 0)
+        (a.threads, b.threads, a.workers, b.workers) = (nil, nil, 1, 1)
         return a == b
     }
 }
