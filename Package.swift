@@ -5,6 +5,7 @@ import PackageDescription
 //   CDNNL (C header of oneDNN) -> Tensors (tensor, tape, ops; the backends behind them in
 //   Sources/Tensors/Backends: OneDNN, the only code that sees CDNNL, and Reference)
 //   -> NN (modules, initialisers, safetensors) -> Models -> Benchmarks -> tricks (command line: parsing and printing).
+// Export (ONNX, through swift-protobuf's runtime; the generated Swift is committed) sits beside Models.
 let package = Package(
     name: "BagOfTricks",
     products: [
@@ -13,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -24,17 +26,20 @@ let package = Package(
         .target(name: "Models", dependencies: ["NN", "Tensors"]),
         .target(name: "Train", dependencies: ["Models", "NN", "Optim", "Data", "Tensors"]),
         .target(name: "Distributed", dependencies: ["Tensors"]),
+        .target(name: "Export", dependencies: ["NN", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Benchmarks", dependencies: ["Tensors", "CDNNL", "Data", "Models", "NN", "Optim"]),
         .executableTarget(
             name: "tricks",
             dependencies: [
-                "Tensors", "NN", "Models", "Data", "Optim", "Train", "Benchmarks", "Distributed",
+                "Tensors", "NN", "Models", "Data", "Optim", "Train", "Benchmarks", "Distributed", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "Tensors"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Models", "NN", "Optim", "Tensors"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensors"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Models", "NN", "Tensors",
+                                                        .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

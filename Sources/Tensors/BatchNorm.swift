@@ -10,6 +10,9 @@ public func batchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, runningMean
     let op = "batch_norm"
     let channels = try batchNormChannels(op, input: input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar)
     for t in [weight, bias, runningMean, runningVar] { try t.requireFloat32(op) }
+    if training && OpTrace.isOn {
+        throw OpError(op: op, "a traced (exported) model must be in evaluation mode: training mode normalises with batch statistics")
+    }
     let backend = try commonDevice(op, [input, weight, bias, runningMean, runningVar]).backend
     let input = try input.castForKernel(on: backend)  // bfloat16 stays where the backend has it; statistics are Float32
     let reduced = input.count / channels
@@ -21,6 +24,7 @@ public func batchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, runningMean
                                                    training: training, momentum: momentum, eps: eps, fusedReLU: fusedReLU,
                                                    recording: recording)
     if let pullback { try output.record(op, inputs: [input, weight, bias], backward: pullback) }
+    OpTrace.record(.batchNorm(eps: eps, fusedReLU: fusedReLU), inputs: [input, weight, bias, runningMean, runningVar], output: output)
     return output
 }
 

@@ -14,5 +14,6 @@ public func concat(_ inputs: [Tensor], axis: Int = 1) throws -> Tensor {
     let inputs = try commonComputeType(inputs, on: backend)
     let (output, pullback) = try backend.concat(inputs, axis: axis, recording: Tensor.recording(inputs))
     if let pullback { try output.record(op, inputs: inputs, backward: pullback) }
+    OpTrace.record(.concat(axis: axis), inputs: inputs, output: output)
     return output
 }

@@ -20,6 +20,8 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
     let recording = Tensor.recording([input, weight, bias])
     let (output, pullback) = try backend.conv2d(input, weight: weight, bias: bias, geometry: geometry, recording: recording)
     if let pullback { try output.record("conv2d", inputs: [input, weight] + (bias.map { [$0] } ?? []), backward: pullback) }
+    OpTrace.record(.conv2d(stride: geometry.stride, padding: geometry.padding, dilation: geometry.dilation, groups: groups),
+                   inputs: [input, weight, bias], output: output)
     return output
 }
 

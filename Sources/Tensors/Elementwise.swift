@@ -7,6 +7,7 @@ public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     if Tensor.recording([a, b]) {
         try result.record("add", inputs: [a, b]) { g in [g, g] }
     }
+    OpTrace.record(.add(fusedReLU: false), inputs: [a, b], output: result)
     return result
 }
 
@@ -18,6 +19,7 @@ public func addReLU(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let (a, b) = try sameComputeType(a, b, on: backend)
     let (result, pullback) = try backend.addReLU(a, b, recording: Tensor.recording([a, b]))
     if let pullback { try result.record("add_relu", inputs: [a, b], backward: pullback) }
+    OpTrace.record(.add(fusedReLU: true), inputs: [a, b], output: result)
     return result
 }
 

@@ -13,5 +13,6 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) throws 
     let input = try input.cast(to: .float32)  // the classifier and the loss stay Float32, as under PyTorch's autocast
     let (output, pullback) = try backend.linear(input, weight: weight, bias: bias, recording: Tensor.recording([input, weight, bias]))
     if let pullback { try output.record(op, inputs: [input, weight] + (bias.map { [$0] } ?? []), backward: pullback) }
+    OpTrace.record(.linear, inputs: [input, weight, bias], output: output)
     return output
 }

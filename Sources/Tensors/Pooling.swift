@@ -1,22 +1,32 @@
 /// Max pooling, as PyTorch's `F.max_pool2d` (stride defaults to the kernel size).
 public func maxPool2d(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                       dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) throws -> Tensor {
-    try pool2d(input, kind: .max, kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: dilation, ceilMode: ceilMode)
+    let stride = stride ?? kernel
+    let output = try pool2d(input, kind: .max, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+    OpTrace.record(.maxPool2d(kernel: [kernel.0, kernel.1], stride: [stride.0, stride.1], padding: [padding.0, padding.1],
+                              dilation: [dilation.0, dilation.1], ceilMode: ceilMode), inputs: [input], output: output)
+    return output
 }
 
 /// Average pooling, as PyTorch's `F.avg_pool2d`. `countIncludePad: false` divides by the number
 /// of real input elements in each window (what ResNet-D's shortcut uses).
 public func avgPool2d(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                       ceilMode: Bool = false, countIncludePad: Bool = true) throws -> Tensor {
-    try pool2d(input, kind: countIncludePad ? .averageIncludingPadding : .averageExcludingPadding, kernel: kernel,
-               stride: stride ?? kernel, padding: padding, dilation: (1, 1), ceilMode: ceilMode)
+    let stride = stride ?? kernel
+    let output = try pool2d(input, kind: countIncludePad ? .averageIncludingPadding : .averageExcludingPadding, kernel: kernel,
+                            stride: stride, padding: padding, dilation: (1, 1), ceilMode: ceilMode)
+    OpTrace.record(.avgPool2d(kernel: [kernel.0, kernel.1], stride: [stride.0, stride.1], padding: [padding.0, padding.1],
+                              ceilMode: ceilMode, countIncludePad: countIncludePad), inputs: [input], output: output)
+    return output
 }
 
 /// Mean over H and W: [N, C, H, W] -> [N, C, 1, 1], as `F.adaptive_avg_pool2d(x, 1)`.
 public func globalAvgPool2d(_ input: Tensor) throws -> Tensor {
     guard input.rank == 4 else { throw OpError(op: "global_avg_pool2d", "input must be [N, C, H, W], got \(input.shape)") }
-    return try pool2d(input, kind: .averageIncludingPadding, kernel: (input.shape[2], input.shape[3]), stride: (1, 1),
-                      padding: (0, 0), dilation: (1, 1), ceilMode: false)
+    let output = try pool2d(input, kind: .averageIncludingPadding, kernel: (input.shape[2], input.shape[3]), stride: (1, 1),
+                            padding: (0, 0), dilation: (1, 1), ceilMode: false)
+    OpTrace.record(.globalAvgPool2d, inputs: [input], output: output)
+    return output
 }
 
 package enum PoolKind: Int, Sendable {

@@ -6,6 +6,7 @@ public func relu(_ input: Tensor) throws -> Tensor {
     let recording = Tensor.recording([input])
     let (output, pullback) = try input.backend.relu(input, recording: recording)
     if let pullback { try output.record(op, inputs: [input], backward: pullback) }
+    OpTrace.record(.relu, inputs: [input], output: output)
     return output
 }
 
@@ -15,5 +16,6 @@ public func relu6(_ input: Tensor) throws -> Tensor {
     let input = try input.cast(to: .float32)
     let (output, pullback) = try input.backend.relu6(input, recording: Tensor.recording([input]))
     if let pullback { try output.record("relu6", inputs: [input], backward: pullback) }
+    OpTrace.record(.relu6, inputs: [input], output: output)
     return output
 }

@@ -16,6 +16,7 @@ public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
         let inputShape = x.shape
         try result.record(op, inputs: [x]) { g in [try g.contiguous().view(as: inputShape)] }
     }
+    OpTrace.record(.reshape(shape: target), inputs: [x], output: result)
     return result
 }
 

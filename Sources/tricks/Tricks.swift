@@ -2,11 +2,12 @@ import ArgumentParser
 
 @main
 struct Tricks: ParsableCommand {
+    static let versionNumber = "0.2"
     static let configuration = CommandConfiguration(
         commandName: "tricks",
         abstract: "Train image classifiers with the Bag of Tricks (He et al., CVPR 2019) on oneDNN.",
-        version: "tricks 0.2 (BagOfTricks; oneDNN CPU backend, reference backend)",
-        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
+        version: "tricks \(versionNumber) (BagOfTricks; oneDNN CPU backend, reference backend)",
+        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, ExportCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
 }
 
 /// A mistake in what the user asked for, found while running a command: printed as
