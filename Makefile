@@ -8,9 +8,11 @@ build: setup
 	swift build -c release
 
 # The test suite, in release mode (the numeric checks run ~10x faster): ops against naive
-# references and finite differences, models against published counts and PyTorch goldens.
+# references and finite differences, models against published counts and PyTorch goldens;
+# then the ONNX export against onnxruntime (a venv from PyPI under .build, made once).
 test: setup
 	swift test -c release --disable-swift-testing
+	./scripts/check_onnx_export.sh
 
 # Benchmarks: training and inference img/s, GFLOP/s against the sgemm peak and peak memory
 # for issue 7's models; conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s;

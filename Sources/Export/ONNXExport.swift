@@ -19,6 +19,14 @@ public enum ONNXExport {
     /// computed (to check another runtime against). The model is left in evaluation mode.
     public static func export(_ model: Module, sample: Tensor, name: String, metadata: [(String, String)] = [],
                               producerVersion: String = "") throws -> (model: Onnx_ModelProto, output: Tensor) {
+        let (proto, output, _) = try exportTracingValues(model, sample: sample, name: name, metadata: metadata, producerVersion: producerVersion)
+        return (proto, output)
+    }
+
+    /// `export`, and what the model computed for every value the graph names (for tests that
+    /// run the graph node by node).
+    package static func exportTracingValues(_ model: Module, sample: Tensor, name: String, metadata: [(String, String)] = [],
+                                            producerVersion: String = "") throws -> (Onnx_ModelProto, Tensor, [String: Tensor]) {
         guard sample.rank == 4 else { throw ExportError("the sample input must be [N, C, H, W], got \(sample.shape)") }
         model.eval()
         let (output, trace) = try GradMode.withoutGradient { try OpTrace.recording { try model(sample) } }
@@ -41,7 +49,7 @@ public enum ONNXExport {
             $0.input = [valueInfo("input", shape: sample.shape)]
             $0.output = [valueInfo("logits", shape: output.shape)]
         }
-        return (proto, output)
+        return (proto, output, graph.traced)
     }
 
     /// A float tensor's name and shape, its first dimension the symbolic "batch".
@@ -67,6 +75,8 @@ struct GraphBuilder {
     var names: [ObjectIdentifier: String] = [:]
     var nodes: [Onnx_NodeProto] = []
     var initializers: [Onnx_TensorProto] = []
+    /// The tensor the model computed for each node's output, by the output's name.
+    var traced: [String: Tensor] = [:]
     private var parameters: [ObjectIdentifier: (String, Tensor)] = [:]
     private var counts: [String: Int] = [:]
     private var constants: Set<String> = []
@@ -115,6 +125,7 @@ struct GraphBuilder {
             emit("Reshape", [x, int64Constant(result + ".shape", target)], result)
         }
         names[ObjectIdentifier(node.output)] = result
+        traced[result] = node.output
     }
 
     private func kind(_ op: OpTrace.Op) -> String {
