@@ -308,6 +308,34 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(finetuned.status, 0, finetuned.output)
     }
 
+    /// `tricks export` (issue 14, item 16): an ONNX file and a sample to check it with; an
+    /// input size the model cannot take is refused naming the flag. (The file against
+    /// onnxruntime: scripts/check_onnx_export.py.)
+    func testExportWritesONNXAndASample() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let root = NSTemporaryDirectory() + "bagoftricks-cli-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trained = try run(["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "1",
+                               "--batch-size", "20", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let exported = try run(["export", "--checkpoint", root + "/run/best.safetensors", "--onnx", root + "/lenet5.onnx",
+                                "--sample", root + "/sample.safetensors", "--sample-batch", "3"])
+        XCTAssertEqual(exported.status, 0, exported.output)
+        XCTAssertTrue(exported.output.contains("lenet5, input [batch, 1, 28, 28], output [batch, 10]"), exported.output)
+        XCTAssertGreaterThan((try FileManager.default.attributesOfItem(atPath: root + "/lenet5.onnx")[.size] as? Int) ?? 0, 100_000)
+        let sample = try SafeTensors.read(root + "/sample.safetensors").entries
+        XCTAssertEqual(sample["input"]?.shape, [3, 1, 28, 28])
+        XCTAssertEqual(sample["logits"]?.shape, [3, 10])
+
+        let tooSmall = try run(["export", "--checkpoint", root + "/run/best.safetensors", "--onnx", root + "/small.onnx", "--input-size", "4"])
+        XCTAssertNotEqual(tooSmall.status, 0)
+        XCTAssertTrue(tooSmall.output.contains("does not run at input [2, 1, 4, 4]") && tooSmall.output.contains("--input-size"), tooSmall.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/small.onnx"))
+        let missing = try run(["export", "--checkpoint", root + "/none.safetensors", "--onnx", root + "/none.onnx"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("none.safetensors"), missing.output)
+    }
+
     /// The strong recipe (RandAugment, random erasing, CutMix) trains end to end, and
     /// TrivialAugment too; a bad policy is refused naming the flag.
     func testStrongRecipeAndTrivialAugmentTrain() throws {
