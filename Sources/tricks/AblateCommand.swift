@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Train
 
@@ -35,6 +36,11 @@ struct AblateCommand: ParsableCommand {
         }
         print("rows:")
         for (i, row) in Ablation.rows.enumerated() { print("  \(i + 1). \(row.name)\(chosen.contains(i) ? "" : " (not run)")") }
+        var (train, _) = try base.data.load(minShortSide: nil)
+        if let n = base.trainPerClass { train = Subset(train, perClass: n, seed: base.seed) }
+        for warning in Ablation.budgetWarnings(epochs: base.epochs, batchSize: base.batchSize, trainImages: train.count, rows: chosen) {
+            print("warning: " + warning)
+        }
         let results = try Ablation.run(base: base, rows: chosen, seeds: seedList, teacher: base[Distillation.teacher]) { print($0); fflush(nil) }
         print(Ablation.table(results))
         print("table, JSON and plot in \(base.output)")

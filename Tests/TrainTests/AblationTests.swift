@@ -1,0 +1,56 @@
+import Data
+import Foundation
+import Train
+import XCTest
+
+/// `tricks ablate` for long budgets (issue 16): it says when a budget is too short for the rows
+/// it runs, and a row stopped part-way continues instead of starting again.
+final class AblationTests: XCTestCase {
+    func testBudgetWarningsNameTheRowsAndTheReason() {
+        let all = Array(Ablation.rows.indices)
+        // The short ablation of docs/ablation-fashion-mnist.md: 4 epochs, 10,000 images, batch 64.
+        let short = Ablation.budgetWarnings(epochs: 4, batchSize: 64, trainImages: 10_000, rows: all)
+        XCTAssertEqual(short.count, 2, "\(short)")
+        XCTAssertTrue(short[0].contains("+ zero gamma, + label smoothing, + mixup") && short[0].contains("120 epochs"), short[0])
+        XCTAssertTrue(short[1].contains("batch 256 (4x): 156 optimiser steps"), short[1])
+        // Issue 16's budget: 30 epochs of the 60,000 images at batch 128 (3,510 steps at 512).
+        XCTAssertEqual(Ablation.budgetWarnings(epochs: 30, batchSize: 128, trainImages: 60_000, rows: all), [])
+        // Only the rows chosen count: the baseline alone needs no warning; mixup alone names mixup.
+        XCTAssertEqual(Ablation.budgetWarnings(epochs: 4, batchSize: 64, trainImages: 10_000, rows: [0]), [])
+        let mixup = Ablation.budgetWarnings(epochs: 20, batchSize: 128, trainImages: 60_000, rows: [9])
+        XCTAssertEqual(mixup.count, 1, "\(mixup)")
+        XCTAssertTrue(mixup[0].hasPrefix("20 epoch(s) is short for + mixup:"), mixup[0])
+    }
+
+    /// The row's checkpoint is there but its result is not (the process was stopped between the
+    /// two writes, or during a later epoch): the next run continues the row from its checkpoint.
+    func testARowWithACheckpointButNoResultContinues() throws {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        var base = TrainConfig()
+        (base.model, base.trainPerClass, base.valPerClass, base.batchSize, base.epochs, base.threads, base.logEvery) =
+            ("lenet5", 20, 5, 25, 2, 2, 1000)
+        base.output = NSTemporaryDirectory() + "bagoftricks-ablation-continue-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base.output) }
+        var lines: [String] = []
+        let first = try Ablation.run(base: base, rows: [0], seeds: [0], teacher: nil) { lines.append($0) }
+        try FileManager.default.removeItem(atPath: base.output + "/ablation.json")
+
+        lines = []
+        base.threads = 1  // how many threads compute does not make it another run
+        let second = try Ablation.run(base: base, rows: [0], seeds: [0], teacher: nil) { lines.append($0) }
+        XCTAssertTrue(lines.contains("row 1 seed 0: baseline (continuing from its last checkpoint)"), "\(lines)")
+        XCTAssertEqual(second.first?.top1, first.first?.top1)
+        XCTAssertEqual(second.first?.history.count, 2)
+        let metrics = try String(contentsOfFile: base.output + "/rows/01-seed0/metrics.jsonl", encoding: .utf8)
+        XCTAssertEqual(metrics.split(separator: "\n").count, 2, "no epoch trained twice")
+
+        // Other settings in the row's folder are an earlier, different run: replaced, not continued.
+        try FileManager.default.removeItem(atPath: base.output + "/ablation.json")
+        base.epochs = 1
+        lines = []
+        _ = try Ablation.run(base: base, rows: [0], seeds: [0], teacher: nil) { lines.append($0) }
+        XCTAssertTrue(lines.contains("row 1 seed 0: baseline"), "\(lines)")
+        let replaced = try String(contentsOfFile: base.output + "/rows/01-seed0/metrics.jsonl", encoding: .utf8)
+        XCTAssertEqual(replaced.split(separator: "\n").count, 1)
+    }
+}
