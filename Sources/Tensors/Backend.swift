@@ -63,6 +63,12 @@ package protocol Backend: AnyObject, Sendable {
     func logSoftmax(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?)
     /// Soft-target cross-entropy averaged over the batch, as a [1] tensor.
     func crossEntropy(_ logits: Tensor, target: Tensor, recording: Bool) throws -> (Tensor, Pullback?)
+    /// Cross-entropy of [N, K, ...] scores against a label per position (axis 1 holds the classes),
+    /// averaged over the positions not labelled `ignoreIndex`, with PyTorch's label smoothing.
+    func pixelCrossEntropy(_ logits: Tensor, labels: [Int32], ignoreIndex: Int, labelSmoothing: Float,
+                           recording: Bool) throws -> (Tensor, Pullback?)
+    /// [N, C, H, W] to [N, C, size[0], size[1]], align_corners=False.
+    func upsampleBilinear2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?)
     /// The sum of all elements.
     func sum(_ x: Tensor) throws -> Float
 }

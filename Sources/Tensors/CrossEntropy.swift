@@ -32,6 +32,32 @@ public func crossEntropy(_ logits: Tensor, labels: [Int]) throws -> Tensor {
     return try crossEntropy(logits, target: oneHot(labels, classes: logits.shape[1], device: logits.device))
 }
 
+/// Cross-entropy of class scores against a label per position, as PyTorch's
+/// `F.cross_entropy(logits, labels, ignore_index=, label_smoothing=)`: logits [N, K, H, W] with
+/// labels [N, H, W] flattened (semantic segmentation), or [N, K] with [N]. The loss is averaged
+/// over the positions whose label is not `ignoreIndex` (255 marks "no class" in Pascal VOC's
+/// masks and in padding); a batch with every position ignored gives 0 and no gradient (PyTorch:
+/// NaN). With `labelSmoothing` eps the target is (1 - eps) on the label plus eps / K on every
+/// class, PyTorch's form. The result has shape [1].
+public func crossEntropy(_ logits: Tensor, labels: [Int], ignoreIndex: Int, labelSmoothing: Float = 0) throws -> Tensor {
+    let op = "cross_entropy"
+    guard logits.rank >= 2 else { throw OpError(op: op, "logits must be [N, K] or [N, K, H, W], got \(logits.shape)") }
+    let k = logits.shape[1]
+    let positions = logits.count / k
+    guard labels.count == positions else {
+        throw OpError(op: op, "logits \(logits.shape) need \(positions) labels (one per image and position), got \(labels.count)")
+    }
+    if let bad = labels.firstIndex(where: { $0 != ignoreIndex && !(0..<k).contains($0) }) {
+        throw OpError(op: op, "label \(labels[bad]) at index \(bad) is neither a class (0..<\(k)) nor the ignore index \(ignoreIndex)")
+    }
+    guard labelSmoothing >= 0, labelSmoothing < 1 else { throw OpError(op: op, "label smoothing must be in [0, 1), got \(labelSmoothing)") }
+    let logits = try logits.cast(to: .float32)
+    let (loss, pullback) = try logits.backend.pixelCrossEntropy(logits, labels: labels.map { Int32($0) }, ignoreIndex: ignoreIndex,
+                                                                labelSmoothing: labelSmoothing, recording: Tensor.recording([logits]))
+    if let pullback { try loss.record(op, inputs: [logits], backward: pullback) }
+    return loss
+}
+
 /// [N] labels -> [N, K] one-hot rows.
 public func oneHot(_ labels: [Int], classes: Int, device: Device = Device.current) throws -> Tensor {
     guard !labels.isEmpty else { throw OpError(op: "one_hot", "no labels") }
