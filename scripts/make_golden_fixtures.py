@@ -107,6 +107,8 @@ def write_state_dict_keys(out_dir):
         "resnet50d": timm.create_model("resnet50d"),
         "resnet18d": timm.create_model("resnet18d"),
         "mobilenetv1_100": timm.create_model("mobilenetv1_100"),
+        # FCN on torchvision's ResNet-50 (stride on the 3x3: our fcn_resnet50b), 21 classes, auxiliary head.
+        "fcn_resnet50b": torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=True),
     }
     keys = {name: {k: list(v.shape) for k, v in m.state_dict().items()} for name, m in models.items()}
     with open(f"{out_dir}/state_dict_keys.json", "w") as f:

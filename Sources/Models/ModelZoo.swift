@@ -9,7 +9,8 @@ import Tensors
 /// - `mobilenet_v1` (width 1.0), `mobilenet_v1_075`, `_050`, `_025` (ReLU, GluonCV's);
 ///   `mobilenetv1_100`, `mobilenetv1_125` (ReLU6: timm's, whose weights load);
 /// - `inception_v3` (299x299 input);
-/// - `lenet5` (28x28 input, no BatchNorm).
+/// - `lenet5` (28x28 input, no BatchNorm);
+/// - for segmentation, `fcn_` and a ResNet's name (`segmentationNames`).
 public enum ModelZoo {
     public static let resnetDepths = [18, 34, 50, 101, 152]
     public static let cifarDepths = [20, 32, 44, 56, 110]
@@ -25,6 +26,9 @@ public enum ModelZoo {
         return names + ["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "mobilenetv1_100", "mobilenetv1_125",
                         "inception_v3", "lenet5"]
     }
+
+    /// Segmentation models: `fcn_` and any ResNet name (`fcn_resnet50d`, `fcn_cifar_resnet20`).
+    public static var segmentationNames: [String] { names.filter { resnetConfig($0) != nil }.map { "fcn_" + $0 } }
 
     /// The input side length the model is designed for.
     public static func defaultInputSize(_ name: String) -> Int {
@@ -53,6 +57,11 @@ public enum ModelZoo {
         }
         if let width = ["mobilenetv1_100": 1.0, "mobilenetv1_125": 1.25][name] {  // timm's, with ReLU6
             return MobileNetV1(widthMultiplier: width, classes: classes, inputChannels: inputChannels, activation: .relu6)
+        }
+        if name.hasPrefix("fcn_"), let backbone = resnetConfig(String(name.dropFirst(4))) {
+            var config = backbone
+            config.inputChannels = inputChannels
+            return FCN(backbone: config, classes: classes, auxiliaryHead: auxiliaryHead)
         }
         if var config = resnetConfig(name) {
             config.classes = classes

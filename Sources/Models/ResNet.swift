@@ -32,6 +32,11 @@ public struct ResNetConfig: Sendable, Equatable {
     public var averagePoolShortcut: Bool
     public var classes: Int
     public var inputChannels: Int
+    /// The last this-many stages keep their resolution: each stride 2 becomes a dilation that
+    /// doubles (torchvision's `replace_stride_with_dilation`; 2 gives FCN's output stride 8 on the
+    /// ImageNet ResNets: layer3 dilation 2, layer4 dilation 4). The first block of such a stage
+    /// uses the previous dilation where its stride was, as torchvision and GluonCV do.
+    public var dilatedStages = 0
 
     public init(block: Block, layers: [Int], widths: [Int] = [64, 128, 256, 512], stem: Stem = .standard, stemWidth: Int? = nil,
                 strideOn3x3: Bool = false, averagePoolShortcut: Bool = false, classes: Int = 1000, inputChannels: Int = 3) {
@@ -60,6 +65,14 @@ public struct ResNetConfig: Sendable, Equatable {
         return ResNetConfig(block: .basic, layers: [n, n, n], widths: [16, 32, 64], stem: .small, classes: 10)
     }
 
+    /// How much smaller than the input the last stage's output is: 32 for the ImageNet ResNets,
+    /// 8 with two dilated stages (FCN's), 4 for the CIFAR ResNets.
+    public var outputStride: Int {
+        let stem = stem == .standard || stem == .deep ? 4 : 1
+        let stridedStages = max(0, layers.count - 1 - dilatedStages)
+        return stem << stridedStages
+    }
+
     /// Applies a tweak letter: "b", "c" or "d" (cumulative, as in the paper).
     public func tweaked(_ letter: Character) -> ResNetConfig {
         var config = self
@@ -77,7 +90,10 @@ public final class ResNet: Module {
     let bn1: BatchNorm2d
     let maxPool: Bool
     let stages: [Sequential]
-    public let fc: Linear
+    /// None with `classes` 0: a backbone (FCN's), whose forward pass ends at the pooled features.
+    public let fc: Linear?
+    /// Channels out of each stage.
+    public let stageChannels: [Int]
 
     public init(_ config: ResNetConfig) {
         self.config = config
@@ -99,32 +115,56 @@ public final class ResNet: Module {
         maxPool = config.stem == .standard || config.stem == .deep
         var inChannels = stemOut
         var stages: [Sequential] = []
+        var dilation = 1
+        var stageChannels: [Int] = []
         for (index, (count, width)) in zip(config.layers, config.widths).enumerated() {
             var blocks: [Module] = []
+            var stageStride = index > 0 ? 2 : 1
+            let previousDilation = dilation
+            if index >= config.layers.count - config.dilatedStages && stageStride > 1 {
+                dilation *= stageStride
+                stageStride = 1
+            }
             for i in 0..<count {
-                let stride = i == 0 && index > 0 ? 2 : 1
+                let stride = i == 0 ? stageStride : 1
+                // GluonCV's dilated blocks: the first one's first 3x3 keeps the previous dilation.
+                let first = i == 0 ? previousDilation : dilation
                 let block: Module = config.block == .basic
-                    ? BasicBlock(inChannels, width, stride: stride, config: config)
-                    : Bottleneck(inChannels, width, stride: stride, config: config)
+                    ? BasicBlock(inChannels, width, stride: stride, dilations: (first, dilation), config: config)
+                    : Bottleneck(inChannels, width, stride: stride, dilation: first, config: config)
                 inChannels = width * (config.block == .basic ? 1 : 4)
                 blocks.append(block)
             }
             stages.append(Sequential(blocks))
+            stageChannels.append(inChannels)
         }
         self.stages = stages
-        fc = Linear(inChannels, config.classes)
+        self.stageChannels = stageChannels
+        fc = config.classes > 0 ? Linear(inChannels, config.classes) : nil
     }
 
     override public var children: [(String, Module)] {
-        [("conv1", conv1), ("bn1", bn1)] + stages.enumerated().map { ("layer\($0.offset + 1)", $0.element as Module) } + [("fc", fc)]
+        [("conv1", conv1), ("bn1", bn1)] + stages.enumerated().map { ("layer\($0.offset + 1)", $0.element as Module) }
+            + (fc.map { [("fc", $0 as Module)] } ?? [])
     }
 
     override public func forward(_ x: Tensor) throws -> Tensor {
+        let features = try flatten(globalAveragePool(stageOutputs(x).last!))
+        return try fc?(features) ?? features
+    }
+
+    /// The output of each stage (layer1, layer2, ...), for dense heads such as FCN's.
+    public func stageOutputs(_ x: Tensor) throws -> [Tensor] {
         var x = try bn1(conv1(x), relu: true)
         if maxPool { x = try maxPool2d(x, kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
-        for stage in stages { x = try stage(x) }
-        return try fc(flatten(globalAveragePool(x)))
+        var outputs: [Tensor] = []
+        for stage in stages {
+            x = try stage(x)
+            outputs.append(x)
+        }
+        return outputs
     }
+
 }
 
 /// The shortcut of a block that changes shape: 1x1 conv (stride s) + BN, or with ResNet-D,
@@ -144,10 +184,11 @@ public final class BasicBlock: Module, ResidualBlock {
     let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
     let shortcut: Sequential?
 
-    init(_ inChannels: Int, _ width: Int, stride: Int, config: ResNetConfig) {
-        conv1 = Conv2d(inChannels, width, kernel: 3, stride: stride, padding: 1)
+    /// `dilations`: of the first and the second 3x3 conv (GluonCV's `dilation` and `previous_dilation`).
+    init(_ inChannels: Int, _ width: Int, stride: Int, dilations: (Int, Int) = (1, 1), config: ResNetConfig) {
+        conv1 = Conv2d(inChannels, width, kernel: 3, stride: stride, padding: dilations.0, dilation: dilations.0)
         bn1 = BatchNorm2d(width)
-        conv2 = Conv2d(width, width, kernel: 3, padding: 1)
+        conv2 = Conv2d(width, width, kernel: 3, padding: dilations.1, dilation: dilations.1)
         bn2 = BatchNorm2d(width)
         shortcut = downsample(inChannels, width, stride: stride, config: config)
     }
@@ -169,11 +210,12 @@ public final class Bottleneck: Module, ResidualBlock {
     let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
     let shortcut: Sequential?
 
-    init(_ inChannels: Int, _ width: Int, stride: Int, config: ResNetConfig) {
+    /// `dilation`: of the 3x3 conv.
+    init(_ inChannels: Int, _ width: Int, stride: Int, dilation: Int = 1, config: ResNetConfig) {
         let out = width * 4
         conv1 = Conv2d(inChannels, width, kernel: 1, stride: config.strideOn3x3 ? 1 : stride)
         bn1 = BatchNorm2d(width)
-        conv2 = Conv2d(width, width, kernel: 3, stride: config.strideOn3x3 ? stride : 1, padding: 1)
+        conv2 = Conv2d(width, width, kernel: 3, stride: config.strideOn3x3 ? stride : 1, padding: dilation, dilation: dilation)
         bn2 = BatchNorm2d(width)
         conv3 = Conv2d(width, out, kernel: 1)
         bn3 = BatchNorm2d(out)

@@ -14,11 +14,11 @@ public final class Conv2d: Module {
         (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
     }
 
-    /// Square kernel, stride and padding.
+    /// Square kernel, stride, padding and dilation.
     public convenience init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                            groups: Int = 1, bias: Bool = false) {
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = false) {
         self.init(inChannels, outChannels, kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding),
-                  groups: groups, bias: bias)
+                  dilation: (dilation, dilation), groups: groups, bias: bias)
     }
 
     override public var parameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
@@ -109,6 +109,20 @@ public final class AvgPool2d: Module {
         MACCounter.add(y.count * kernel * kernel)
         return y
     }
+}
+
+/// `nn.Dropout`: zeroes each element with probability `p` in training (scaling the rest by
+/// 1 / (1 - p)); the identity in evaluation. Its masks come from its own seeded generator.
+public final class Dropout: Module {
+    public var p: Float
+    var generator: SeededGenerator
+
+    public init(p: Float, seed: UInt64 = 0) {
+        self.p = p
+        generator = SeededGenerator(seed: seed)
+    }
+
+    override public func forward(_ x: Tensor) throws -> Tensor { try dropout(x, p: p, training: isTraining, using: &generator) }
 }
 
 /// `nn.Identity`: kept where PyTorch models keep one, so that the modules after it carry the

@@ -18,6 +18,16 @@ final class ParameterCountTests: XCTestCase {
         XCTAssertEqual(try count("resnet152"), 60_192_808)
     }
 
+    /// torchvision's published counts for `fcn_resnet50`/`fcn_resnet101` (21 classes; with and
+    /// without the auxiliary head); the dilation that keeps layer3 and layer4 at 1/8 adds nothing.
+    func testFCN() throws {
+        func fcn(_ name: String, aux: Bool) throws -> Int { try ModelZoo.make(name, classes: 21, auxiliaryHead: aux).parameterCount }
+        XCTAssertEqual(try fcn("fcn_resnet50b", aux: true), 35_322_218)
+        XCTAssertEqual(try fcn("fcn_resnet50b", aux: false), 32_957_013)
+        XCTAssertEqual(try fcn("fcn_resnet101b", aux: true), 54_314_346)
+        XCTAssertEqual(try fcn("fcn_resnet101b", aux: false), 51_949_141)
+    }
+
     func testTweakedResNets() throws {
         XCTAssertEqual(try count("resnet50b"), 25_557_032, "B moves a stride, adds nothing")
         XCTAssertEqual(try count("resnet50c"), 25_576_264)

@@ -10,9 +10,10 @@ final class StateDictKeyTests: XCTestCase {
     func testKeysAndShapesMatchTorchvisionAndTimm() throws {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("state_dict_keys.json")
         let reference = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: [String: [Int]]])
-        XCTAssertEqual(reference.count, 7)
+        XCTAssertEqual(reference.count, 8)
         for (name, expected) in reference.sorted(by: { $0.key < $1.key }) {
-            let model = try ModelZoo.make(name, auxiliaryHead: name == "inception_v3")
+            let segmentation = name.hasPrefix("fcn_")  // torchvision's FCN: Pascal VOC's 21 classes, with the auxiliary head
+            let model = try ModelZoo.make(name, classes: segmentation ? 21 : 1000, auxiliaryHead: name == "inception_v3" || segmentation)
             var ours: [String: [Int]] = [:]
             for (key, tensor) in model.namedParameters() + model.namedBuffers() { ours[key] = tensor.shape }
             for (key, _) in model.namedCounters() { ours[key] = [] }
