@@ -12,6 +12,13 @@ torchvision-style resnet18, at toy widths) and timm's MobileNet v1 at width 0.25
   grad.<key>         d loss_train / d parameter for a few parameters
   running_mean_after.<key>  a BatchNorm's running mean after the train-mode forward pass
 
+`tiny_fcn` is torchvision's FCN (its `FCN`, `FCNHead` and `IntermediateLayerGetter`, as in
+`fcn_resnet50`) on a tiny timm Bottleneck ResNet with output_stride=8 (layer3 and layer4
+dilated), with the auxiliary head and the head's dropout set to 0 (deterministic in training).
+Its input is 28x36 (not a multiple of 8), its labels are per pixel with 255 for "ignore", and
+logits_* are the main head's scores at the input size; loss_train is torchvision's training
+loss, cross-entropy (ignore_index=255) of the main head plus 0.4 x that of the auxiliary head.
+
 Run once with PyTorch installed (outside the repo), commit the output; tests need no PyTorch:
   python3 -m venv /root/torch-venv && /root/torch-venv/bin/pip install torch timm safetensors
   /root/torch-venv/bin/python scripts/make_golden_fixtures.py Tests/ModelsTests/Fixtures
@@ -37,9 +44,21 @@ GRAD_KEYS = {
 BN_KEY = {"tiny_resnet_d": "layer3.0.bn2", "tiny_resnet": "layer2.0.bn1", "tiny_mobilenetv1": "blocks.2.1.bn1"}
 # timm's MobileNet v1 (ReLU6, timm's keys) at width 0.25: our mobilenetv1_* code path.
 GRAD_KEYS["tiny_mobilenetv1"] = ["conv_stem.weight", "blocks.0.0.conv_dw.weight", "blocks.3.2.conv_pw.weight", "bn1.bias", "classifier.weight"]
+GRAD_KEYS["tiny_fcn"] = ["backbone.conv1.weight", "backbone.layer3.0.conv2.weight", "backbone.layer4.0.conv2.weight",
+                         "backbone.layer4.0.downsample.0.weight", "classifier.0.weight", "classifier.4.bias", "aux_classifier.4.weight"]
+BN_KEY["tiny_fcn"] = "backbone.layer4.0.bn2"
 
 
 def make(name):
+    if name == "tiny_fcn":
+        from torchvision.models._utils import IntermediateLayerGetter
+        from torchvision.models.segmentation.fcn import FCN, FCNHead
+        backbone = ResNet(block=Bottleneck, layers=(1, 1, 1, 1), channels=(4, 8, 16, 32), num_classes=0,
+                          output_stride=8)
+        model = FCN(IntermediateLayerGetter(backbone, return_layers={"layer4": "out", "layer3": "aux"}),
+                    FCNHead(128, 5), FCNHead(64, 5))
+        model.classifier[3].p = model.aux_classifier[3].p = 0.0
+        return model
     if name == "tiny_mobilenetv1":
         from timm.models.efficientnet import _gen_mobilenet_v1
         return _gen_mobilenet_v1("mobilenetv1_100", channel_multiplier=0.25, num_classes=10)
@@ -50,7 +69,7 @@ def make(name):
 
 def main(out_dir):
     torch.manual_seed(0)
-    for name in list(MODELS) + ["tiny_mobilenetv1"]:
+    for name in list(MODELS) + ["tiny_mobilenetv1", "tiny_fcn"]:
         model = make(name)
         with torch.no_grad():
             for module in model.modules():
@@ -64,16 +83,26 @@ def main(out_dir):
                     module.weight.normal_(0, (2.0 / module.weight[0].numel()) ** 0.5)
                     if module.bias is not None:
                         module.bias.normal_(0, 0.1)
-        x = torch.randn(2, 3, 40, 40)
-        labels = torch.tensor([3, 7])
+        segmentation = name == "tiny_fcn"
+        x = torch.randn(2, 3, 28, 36) if segmentation else torch.randn(2, 3, 40, 40)
+        if segmentation:
+            labels = torch.randint(0, 5, (2, 28, 36))
+            labels[torch.rand(2, 28, 36) < 0.15] = 255
+        else:
+            labels = torch.tensor([3, 7])
         tensors = {"model." + k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
 
         model.eval()
         with torch.no_grad():
-            logits_eval = model(x)
+            logits_eval = model(x)["out"] if segmentation else model(x)
         model.train()
-        logits_train = model(x)
-        loss = F.cross_entropy(logits_train, labels)
+        if segmentation:
+            outputs = model(x)
+            logits_train = outputs["out"]
+            loss = F.cross_entropy(logits_train, labels, ignore_index=255) + 0.4 * F.cross_entropy(outputs["aux"], labels, ignore_index=255)
+        else:
+            logits_train = model(x)
+            loss = F.cross_entropy(logits_train, labels)
         loss.backward()
         params = dict(model.named_parameters())
         tensors.update({

@@ -60,6 +60,42 @@ final class GoldenTests: XCTestCase {
         XCTAssertEqual(bn.numBatchesTracked, 1)
     }
 
+    /// FCN (issue 13) against torchvision's FCN on a tiny timm ResNet with output_stride=8:
+    /// the dilated layer3/layer4, the heads, the bilinear resize to a 28x36 input, and
+    /// torchvision's training loss (per-pixel cross-entropy ignoring 255, plus 0.4 x the
+    /// auxiliary head's), its gradients and a running mean.
+    func testTinyFCN() throws {
+        let config = ResNetConfig(block: .bottleneck, layers: [1, 1, 1, 1], widths: [4, 8, 16, 32], stem: .standard, stemWidth: 32,
+                                  strideOn3x3: true)
+        let model = FCN(backbone: config, classes: 5, auxiliaryHead: true, dropout: 0)
+        XCTAssertEqual(model.backbone.config.dilatedStages, 2, "output stride 8")
+        let entries = try fixture("tiny_fcn")
+        let weights = Dictionary(uniqueKeysWithValues: entries.compactMap { key, value in
+            key.hasPrefix("model.") ? (String(key.dropFirst("model.".count)), value) : nil
+        })
+        try model.loadStateDict(weights, source: "tiny_fcn")
+        let input = try Tensor(shape: entries["input"]!.shape, scalars: entries["input"]!.floats())
+        let labels = try entries["labels"]!.floats().map { Int($0) }
+        XCTAssertTrue(labels.contains(255))
+
+        model.eval()
+        try assertClose(GradMode.withoutGradient { try model(input) }, entries["logits_eval"], "eval scores")
+        model.train()
+        let (out, aux) = try model.forwardWithAuxiliary(input)
+        try assertClose(out, entries["logits_train"], "train scores")
+        let loss = try crossEntropy(out, labels: labels, ignoreIndex: 255)
+            + crossEntropy(XCTUnwrap(aux), labels: labels, ignoreIndex: 255) * 0.4
+        try assertClose(loss, entries["loss_train"], "loss")
+        try loss.backward()
+        let parameters = Dictionary(uniqueKeysWithValues: model.namedParameters())
+        for key in ["backbone.conv1.weight", "backbone.layer3.0.conv2.weight", "backbone.layer4.0.conv2.weight",
+                    "backbone.layer4.0.downsample.0.weight", "classifier.0.weight", "classifier.4.bias", "aux_classifier.4.weight"] {
+            try assertClose(XCTUnwrap(parameters[key]?.grad, "no gradient for \(key)"), entries["grad." + key], "gradient of \(key)")
+        }
+        let bn = try XCTUnwrap(Dictionary(uniqueKeysWithValues: model.namedModules())["backbone.layer4.0.bn2"] as? BatchNorm2d)
+        try assertClose(bn.runningMean, entries["running_mean_after.backbone.layer4.0.bn2"], "running mean")
+    }
+
     /// timm's ResNet-D code path: deep stem, stride on the 3x3 conv, average-pool shortcut.
     func testTinyResNetD() throws {
         let config = ResNetConfig(block: .bottleneck, layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stem: .deep, stemWidth: 4,
