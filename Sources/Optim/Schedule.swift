@@ -42,3 +42,12 @@ public struct WarmupSchedule: LearningRateSchedule {
         iteration < iterations ? Double(iteration + 1) * after.rate(0) / Double(iterations) : after.rate(iteration - iterations)
     }
 }
+
+/// base x (1 - t / total)^power: the "poly" schedule of FCN and DeepLab (power 0.9).
+public struct PolySchedule: LearningRateSchedule {
+    public var base: Double, total: Int, power: Double
+    public init(base: Double, total: Int, power: Double = 0.9) { (self.base, self.total, self.power) = (base, total, power) }
+    public func rate(_ iteration: Int) -> Double {
+        base * pow(1 - Double(min(iteration, total)) / Double(max(total, 1)), power)
+    }
+}

@@ -1,0 +1,92 @@
+import Data
+import Foundation
+import Models
+import NN
+import Tensors
+import Train
+import XCTest
+
+/// FCN training on the built-in scenes (issue 13): metrics, checkpoints, resume, backbones.
+final class SegmentationTrainerTests: XCTestCase {
+    func testConfusionMatrixMetrics() {
+        var matrix = ConfusionMatrix(classes: 3)
+        // truth:      0 0 1 1 2 255
+        // prediction: 0 1 1 1 0 2
+        matrix.add(truth: [0, 0, 1, 1, 2, 255], prediction: [0, 1, 1, 1, 0, 2])
+        XCTAssertEqual(matrix.pixelAccuracy, 3.0 / 5.0, accuracy: 1e-12, "the ignored pixel does not count")
+        // IoU: class 0: TP 1, union 2 (truth) + 2 (predicted) - 1 = 3; class 1: TP 2, union 2 + 3 - 2 = 3; class 2: 0 / 1.
+        XCTAssertEqual(matrix.iou.map { $0 ?? -1 }, [1.0 / 3.0, 2.0 / 3.0, 0])
+        XCTAssertEqual(matrix.meanIoU, 1.0 / 3.0, accuracy: 1e-12)
+        var absent = ConfusionMatrix(classes: 3)
+        absent.add(truth: [0, 1], prediction: [0, 1])
+        XCTAssertNil(absent.iou[2], "a class in neither labels nor predictions does not count")
+        XCTAssertEqual(absent.meanIoU, 1)
+    }
+
+    func config(_ name: String = #function) throws -> SegmentationConfig {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        var c = SegmentationConfig()
+        (c.trainScenes, c.valScenes, c.baseSize, c.cropSize, c.batchSize, c.epochs, c.threads, c.logEvery, c.lr) = (48, 16, 48, 40, 8, 3, 2, 1000, 0.02)
+        c.output = NSTemporaryDirectory() + "bagoftricks-\(name.filter(\.isLetter))-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: c.output) }
+        return c
+    }
+
+    func testTrainsAndWritesWhatEvalReads() throws {
+        let c = try config()
+        let trainer = try SegmentationTrainer(config: c)
+        trainer.log = { _ in }
+        let state = try trainer.run()
+        XCTAssertEqual(state.history.count, 3)
+        XCTAssertLessThan(state.history[2].trainLoss, state.history[0].trainLoss, "the loss falls")
+        XCTAssertLessThan(state.history[2].valLoss, state.history[0].valLoss, "and so does the validation loss")
+        let lines = try String(contentsOfFile: c.output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertTrue(lines[0].contains("\"epoch\":1"), String(lines[0]))
+        // The last checkpoint, loaded afresh, scores what the run reported for its last epoch.
+        let model = try XCTUnwrap(ModelZoo.make(c.model, classes: 11, inputChannels: 1, auxiliaryHead: true) as? FCN)
+        try model.loadStateDict(SafeTensors.read(c.output + "/last.safetensors").entries)
+        let loader = try DataLoader(dataset: SegmentationSamples(GarmentScenes.builtIn(train: false, count: 16, size: 48)),
+                                    transform: PackedJointTransform(Pipelines.segmentationEval(baseSize: 48, normalize: Normalize(
+                                        mean: trainer.info.mean, std: trainer.info.std))), batchSize: 8, shuffle: false)
+        let evaluation = try evaluateSegmentation(model, loader: loader, classes: 11)
+        XCTAssertEqual(100 * evaluation.meanIoU, state.history[2].meanIoU, accuracy: 1e-9)
+        XCTAssertEqual(100 * evaluation.pixelAccuracy, state.history[2].pixelAccuracy, accuracy: 1e-9)
+    }
+
+    func testResumeContinuesAndRefusesOtherSettings() throws {
+        var c = try config()
+        c.epochs = 1
+        let first = try SegmentationTrainer(config: c)
+        first.log = { _ in }
+        _ = try first.run()
+        c.epochs = 2
+        let resumed = try SegmentationTrainer(config: c, resume: true)
+        resumed.log = { _ in }
+        XCTAssertEqual(resumed.state.epoch, 1)
+        let state = try resumed.run()
+        XCTAssertEqual(state.history.count, 2)
+        XCTAssertEqual(try String(contentsOfFile: c.output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count, 2)
+        c.lr = 0.5
+        XCTAssertThrowsError(try SegmentationTrainer(config: c, resume: true)) { XCTAssertTrue("\($0)".contains("lr"), "\($0)") }
+    }
+
+    /// A classification checkpoint starts the backbone; another model's is refused by name.
+    func testBackboneFromAClassificationCheckpoint() throws {
+        var c = try config()
+        let classifier = try ModelZoo.make("cifar_resnet20", classes: 10, inputChannels: 1)
+        try classifier.initialize(.kaimingNormal, seed: 7)
+        let info: [String: Any] = ["model": "cifar_resnet20", "classes": FashionMNIST.classes, "inputChannels": 1, "mean": [0], "std": [1],
+                                   "augment": "small", "inputSize": 28]
+        try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
+        let path = c.output + "/classifier.safetensors"
+        try classifier.save(to: path, metadata: ["tricks.model_info": String(decoding: try JSONSerialization.data(withJSONObject: info), as: UTF8.self)])
+        c.backbone = path
+        let trainer = try SegmentationTrainer(config: c)
+        let weights = Dictionary(uniqueKeysWithValues: trainer.model.backbone.namedParameters())
+        XCTAssertEqual(try weights["layer3.2.conv2.weight"]?.scalars,
+                       try Dictionary(uniqueKeysWithValues: classifier.namedParameters())["layer3.2.conv2.weight"]?.scalars)
+        c.model = "fcn_cifar_resnet20d"
+        XCTAssertThrowsError(try SegmentationTrainer(config: c)) { XCTAssertTrue("\($0)".contains("holds cifar_resnet20"), "\($0)") }
+    }
+}
