@@ -10,8 +10,11 @@ struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment",
         abstract: "Semantic segmentation with FCN on the zoo's ResNets (the paper's section 6): train and eval.",
-        discussion: "The data are the built-in scenes: 2-4 Fashion-MNIST garments on a dark canvas, a class per pixel "
-            + "(0 = background, 11 classes), training scenes from the training images, validation scenes from the test images.",
+        discussion: "--data scenes (the default) is built in: 2-4 Fashion-MNIST garments on a dark canvas, a class per pixel "
+            + "(0 = background, 11 classes), training scenes from the training images, validation scenes from the test images. "
+            + "A folder in Pascal VOC 2012's layout (JPEGImages/, SegmentationClass/ palette PNGs, ImageSets/Segmentation/train.txt "
+            + "and val.txt; 255 ignored) or ADE20K's (images/ and annotations/, each with training/ and validation/; 0 ignored) "
+            + "works too: give --base-size and --crop-size for its photos (torchvision's VOC recipe: 520 and 480).",
         subcommands: [SegmentTrainCommand.self, SegmentEvalCommand.self])
 }
 
@@ -24,6 +27,7 @@ struct SegmentTrainCommand: ParsableCommand {
     var model: String?
     @Option(help: "A classification checkpoint (`tricks train`) whose weights start the backbone.")
     var backbone: String?
+    @Option(help: "scenes (built-in), or a Pascal VOC or ADE20K folder.") var data = "scenes"
     @Option(help: "Training scenes.") var trainScenes = SegmentationConfig().trainScenes
     @Option(help: "Validation scenes.") var valScenes = SegmentationConfig().valScenes
     @Option(help: "Scene side; evaluation size; training rescales to 0.5-2x of it.") var baseSize = SegmentationConfig().baseSize
@@ -51,6 +55,7 @@ struct SegmentTrainCommand: ParsableCommand {
             c.model = "fcn_" + info.model
         }
         if let model { c.model = model }
+        c.data = data
         (c.backbone, c.trainScenes, c.valScenes, c.baseSize, c.cropSize, c.epochs, c.batchSize) =
             (backbone, trainScenes, valScenes, baseSize, cropSize, epochs, batchSize)
         (c.lr, c.auxWeight, c.weightDecay, c.precision, c.seed, c.threads, c.workers, c.output, c.logEvery) =

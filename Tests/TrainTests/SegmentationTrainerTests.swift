@@ -89,4 +89,33 @@ final class SegmentationTrainerTests: XCTestCase {
         c.model = "fcn_cifar_resnet20d"
         XCTAssertThrowsError(try SegmentationTrainer(config: c)) { XCTAssertTrue("\($0)".contains("holds cifar_resnet20"), "\($0)") }
     }
+
+    /// A Pascal VOC folder trains and evaluates (photos of other sizes: evaluation one at a time).
+    func testTrainsOnAPascalVOCFolder() throws {
+        var c = try config()
+        let root = c.output + "-voc"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        for folder in ["JPEGImages", "SegmentationClass", "ImageSets/Segmentation"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        }
+        var generator = SeededGenerator(seed: 3)
+        for (i, (w, h)) in [(40, 32), (36, 36), (44, 30), (32, 40)].enumerated() {
+            let photo = Image(width: w, height: h, channels: 3, bytes: (0..<w * h * 3).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let mask = Mask(width: w, height: h, labels: (0..<w * h).map { $0 % w < w / 2 ? 0 : ($0 % 7 == 0 ? 255 : UInt8(i + 1)) })
+            FileManager.default.createFile(atPath: root + "/JPEGImages/\(i).jpg", contents: Data(try ImageCodec.encodeJPEG(photo)))
+            FileManager.default.createFile(atPath: root + "/SegmentationClass/\(i).png", contents: Data(try ImageCodec.encodeMask(mask)))
+        }
+        FileManager.default.createFile(atPath: root + "/ImageSets/Segmentation/train.txt", contents: Data("0\n1\n2\n3\n".utf8))
+        FileManager.default.createFile(atPath: root + "/ImageSets/Segmentation/val.txt", contents: Data("2\n3\n".utf8))
+        (c.data, c.baseSize, c.cropSize, c.batchSize, c.epochs) = (root, 32, 24, 2, 1)
+        let trainer = try SegmentationTrainer(config: c)
+        trainer.log = { _ in }
+        XCTAssertEqual(trainer.info.classes.count, 21)
+        XCTAssertEqual(trainer.info.inputChannels, 3)
+        let state = try trainer.run()
+        XCTAssertEqual(state.history.count, 1)
+        XCTAssertTrue(state.history[0].meanIoU.isFinite)
+        c.data = root + "/JPEGImages"
+        XCTAssertThrowsError(try SegmentationTrainer(config: c)) { XCTAssertTrue("\($0)".contains("neither 'scenes' nor a Pascal VOC folder"), "\($0)") }
+    }
 }

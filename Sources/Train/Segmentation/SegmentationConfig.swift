@@ -6,7 +6,8 @@ import Models
 public struct SegmentationConfig: Codable, Sendable, Equatable {
     /// `fcn_` and a ResNet of the zoo.
     public var model = "fcn_cifar_resnet20"
-    /// "scenes": the built-in Fashion-MNIST scenes (`GarmentScenes`).
+    /// "scenes": the built-in Fashion-MNIST scenes (`GarmentScenes`); or a folder in Pascal
+    /// VOC's layout (splits train/val) or ADE20K's (training/validation).
     public var data = "scenes"
     public var trainScenes = 10_000
     public var valScenes = 2_000
@@ -39,9 +40,6 @@ public struct SegmentationConfig: Codable, Sendable, Equatable {
     public func validate() throws {
         guard model.hasPrefix("fcn_"), ModelZoo.segmentationNames.contains(model) else {
             throw TrainError("--model", "\(model) is not a segmentation model: fcn_ and a ResNet of `tricks models` (e.g. fcn_cifar_resnet20, fcn_resnet50d)")
-        }
-        guard data == "scenes" else {
-            throw TrainError("--data", "\(data): only the built-in scenes ('scenes') are read so far; Pascal VOC and ADE20K folders are issue 13's next step")
         }
         for (flag, value) in [("--epochs", epochs), ("--batch-size", batchSize), ("--train-scenes", trainScenes), ("--val-scenes", valScenes),
                               ("--workers", workers), ("--log-every", logEvery)] where value < 1 {

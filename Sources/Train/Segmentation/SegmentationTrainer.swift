@@ -49,9 +49,8 @@ public final class SegmentationTrainer {
         try config.validate()
         self.config = config
         if let threads = config.threads { try Threads.set(threads) }
-        let train = try GarmentScenes.builtIn(train: true, count: config.trainScenes, size: config.baseSize)
-        let validation = try GarmentScenes.builtIn(train: false, count: config.valScenes, size: config.baseSize)
-        let (mean, std) = try SegmentationTrainer.statistics(train)
+        let (train, validation) = try SegmentationTrainer.datasets(config)
+        let (mean, std) = try (train as? GarmentScenes).map(SegmentationTrainer.statistics) ?? (Normalize.imagenet.mean, Normalize.imagenet.std)
         let normalize = Normalize(mean: mean, std: std)
         trainLoader = try DataLoader(dataset: SegmentationSamples(train),
                                      transform: PackedJointTransform(Pipelines.segmentationTrain(baseSize: config.baseSize, cropSize: config.cropSize,
@@ -59,7 +58,9 @@ public final class SegmentationTrainer {
                                      batchSize: config.batchSize, shuffle: true, dropLast: true, seed: config.seed, workers: config.workers)
         validationLoader = try DataLoader(dataset: SegmentationSamples(validation),
                                           transform: PackedJointTransform(Pipelines.segmentationEval(baseSize: config.baseSize, normalize: normalize)),
-                                          batchSize: config.batchSize, shuffle: false, seed: config.seed, workers: config.workers)
+                                          // Photos differ in size after the resize: one per batch.
+                                          batchSize: validation is GarmentScenes ? config.batchSize : 1, shuffle: false, seed: config.seed,
+                                          workers: config.workers)
         guard let model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels,
                                             auxiliaryHead: config.auxWeight > 0) as? FCN else {
             throw TrainError("--model", "\(config.model) is not an FCN")
@@ -78,12 +79,29 @@ public final class SegmentationTrainer {
                             momentum: config.momentum, nesterov: true)
         schedule = PolySchedule(base: config.lr, total: trainLoader.batchCount * config.epochs)
         state = SegmentationState(config: config)
-        log("data: train \(train.summary) (\(config.baseSize)x\(config.baseSize) scenes, \(config.cropSize)x\(config.cropSize) crops); "
+        log("data: train \(train.summary) (shorter side \(config.baseSize / 2)-\(config.baseSize * 2), \(config.cropSize)x\(config.cropSize) crops); "
             + "validation \(validation.summary)")
         if let note = precision.note { log(note) }
         log(String(format: "%@: %d parameters, output stride %d, lr %.4g (poly 0.9), batch %d, %d steps per epoch", config.model,
                    model.parameterCount, model.backbone.config.outputStride, config.lr, config.batchSize, trainLoader.batchCount))
         if resume { try restore() }
+    }
+
+    /// The built-in scenes, or a Pascal VOC or ADE20K folder (told apart by their subfolders).
+    public static func datasets(_ config: SegmentationConfig) throws -> (train: any SegmentationDataset, validation: any SegmentationDataset) {
+        if config.data == "scenes" {
+            return (try GarmentScenes.builtIn(train: true, count: config.trainScenes, size: config.baseSize),
+                    try GarmentScenes.builtIn(train: false, count: config.valScenes, size: config.baseSize))
+        }
+        let has = { (name: String) in FileManager.default.fileExists(atPath: config.data + "/" + name) }
+        if has("JPEGImages") && has("SegmentationClass") {
+            return (try VOCSegmentation(root: config.data, split: "train"), try VOCSegmentation(root: config.data, split: "val"))
+        }
+        if has("images") && has("annotations") {
+            return (try ADE20K(root: config.data, split: "training"), try ADE20K(root: config.data, split: "validation"))
+        }
+        throw TrainError("--data", "\(config.data) is neither 'scenes' nor a Pascal VOC folder (JPEGImages/, SegmentationClass/, "
+                         + "ImageSets/Segmentation/) nor an ADE20K folder (images/, annotations/)")
     }
 
     /// Mean and std of 200 training scenes (the canvas is mostly dark, unlike single garments).
