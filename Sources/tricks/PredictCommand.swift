@@ -44,7 +44,7 @@ struct PredictCommand: ParsableCommand {
         let (model, info) = try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames())
         let k = min(topk, info.classes.count)
         var predictions: [Prediction] = [], failures: [Failure] = []
-        for path in try imageFiles() {
+        for path in try imageFiles(images) {
             do {
                 let logProbabilities = try predict(model, info: info, path: path)
                 let top = try topK(Tensor(shape: [1, logProbabilities.count], scalars: logProbabilities), k: k)[0]
@@ -80,19 +80,6 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
-    /// The files named, and every JPEG or PNG under the folders named, in a stable order.
-    func imageFiles() throws -> [String] {
-        let extensions: Set<String> = ["jpg", "jpeg", "png"]
-        return try images.flatMap { path -> [String] in
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [path] }  // reported when read
-            guard isDirectory.boolValue else { return [path] }
-            guard let walker = FileManager.default.enumerator(atPath: path) else { throw CommandError("\(path): cannot list the folder") }
-            let found = walker.compactMap { $0 as? String }.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-            return found.map { (path as NSString).appendingPathComponent($0) }
-        }
-    }
-
     /// Log-probabilities of one image, prepared as the model was validated.
     func predict(_ model: Module, info: ModelInfo, path: String) throws -> [Float] {
         guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read the file") }
@@ -105,6 +92,19 @@ struct PredictCommand: ParsableCommand {
         image = try info.evaluationTransform(image, rng: &rng)
         let input = try nchwTensor([image])
         return try GradMode.withoutGradient { try logSoftmax(model(input)) }.scalars
+    }
+}
+
+/// The files named, and every JPEG or PNG under the folders named, in a stable order.
+func imageFiles(_ paths: [String]) throws -> [String] {
+    let extensions: Set<String> = ["jpg", "jpeg", "png"]
+    return try paths.flatMap { path -> [String] in
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [path] }  // reported when read
+        guard isDirectory.boolValue else { return [path] }
+        guard let walker = FileManager.default.enumerator(atPath: path) else { throw CommandError("\(path): cannot list the folder") }
+        let found = walker.compactMap { $0 as? String }.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        return found.map { (path as NSString).appendingPathComponent($0) }
     }
 }
 

@@ -15,7 +15,7 @@ struct SegmentCommand: ParsableCommand {
             + "A folder in Pascal VOC 2012's layout (JPEGImages/, SegmentationClass/ palette PNGs, ImageSets/Segmentation/train.txt "
             + "and val.txt; 255 ignored) or ADE20K's (images/ and annotations/, each with training/ and validation/; 0 ignored) "
             + "works too: give --base-size and --crop-size for its photos (torchvision's VOC recipe: 520 and 480).",
-        subcommands: [SegmentTrainCommand.self, SegmentEvalCommand.self])
+        subcommands: [SegmentTrainCommand.self, SegmentEvalCommand.self, SegmentPredictCommand.self])
 }
 
 struct SegmentTrainCommand: ParsableCommand {
@@ -88,15 +88,7 @@ struct SegmentEvalCommand: ParsableCommand {
     @Option(name: [.customShort("b"), .long], help: "Images per batch.") var batchSize = 16
 
     func run() throws {
-        let (entries, metadata) = try SafeTensors.read(checkpoint)
-        guard let json = metadata["tricks.model_info"], let info = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)),
-              info.augment == "segmentation" else {
-            throw CommandError("\(checkpoint) is not a checkpoint written by `tricks segment train`")
-        }
-        let hasAux = entries.keys.contains { $0.hasPrefix("aux_classifier.") }
-        guard let model = try ModelZoo.make(info.model, classes: info.classes.count, inputChannels: info.inputChannels,
-                                            auxiliaryHead: hasAux) as? FCN else { throw CommandError("\(info.model) is not an FCN") }
-        try model.loadStateDict(entries, source: checkpoint)
+        let (model, info) = try loadSegmentationModel(checkpoint)
         let size = info.inputSize ?? 96
         let scenes = try GarmentScenes.builtIn(train: false, count: valScenes, size: size)
         let loader = try DataLoader(dataset: SegmentationSamples(scenes),
@@ -110,5 +102,94 @@ struct SegmentEvalCommand: ParsableCommand {
         for (name, iou) in zip(info.classes, evaluation.confusion.iou) {
             print("| \(name) | \(iou.map { String(format: "%.2f", 100 * $0) } ?? "-") |")
         }
+    }
+}
+
+/// A checkpoint of `tricks segment train`, built and loaded (with its auxiliary head if it has one).
+func loadSegmentationModel(_ path: String) throws -> (FCN, ModelInfo) {
+    let (entries, metadata) = try SafeTensors.read(path)
+    guard let json = metadata["tricks.model_info"], let info = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)),
+          info.augment == "segmentation" else {
+        throw CommandError("\(path) is not a checkpoint written by `tricks segment train`")
+    }
+    let hasAux = entries.keys.contains { $0.hasPrefix("aux_classifier.") }
+    guard let model = try ModelZoo.make(info.model, classes: info.classes.count, inputChannels: info.inputChannels,
+                                        auxiliaryHead: hasAux) as? FCN else { throw CommandError("\(info.model) is not an FCN") }
+    try model.loadStateDict(entries, source: path)
+    model.eval()
+    return (model, info)
+}
+
+struct SegmentPredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "A class per pixel for image files and folders: NAME.mask.png (palette PNG, the labels as its indices) and "
+            + "NAME.overlay.png (the classes' colours over the image) in --output-dir, and each image's classes by area.",
+        discussion: "An unreadable file is reported and skipped; the rest are predicted, and the exit status is 1 if any failed.")
+
+    @Option(help: "A checkpoint written by `tricks segment train`.") var checkpoint: String
+    @Option(help: "Folder for the mask and overlay PNGs.") var outputDir = "predictions"
+    @Argument(help: "JPEG or PNG files, or folders of them.") var images: [String]
+
+    func run() throws {
+        let (model, info) = try loadSegmentationModel(checkpoint)
+        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        var failures = 0
+        let files = try imageFiles(images)
+        for path in files {
+            do {
+                let (image, mask) = try predict(model, info: info, path: path)
+                let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                let base = (outputDir as NSString).appendingPathComponent(name)
+                try AtomicFile.write(ImageCodec.encodeMask(mask), to: base + ".mask.png")
+                try AtomicFile.write(ImageCodec.encodePNG(overlay(image, mask)), to: base + ".overlay.png")
+                var areas = [Int](repeating: 0, count: info.classes.count)
+                for label in mask.labels { areas[Int(label)] += 1 }
+                let shown = areas.enumerated().filter { $0.element > 0 }.sorted { $0.element > $1.element }
+                print(path + ": " + shown.map { String(format: "%@ %.1f%%", info.classes[$0.offset], 100 * Double($0.element) / Double(mask.labels.count)) }
+                    .joined(separator: ", ") + " -> \(base).mask.png, .overlay.png")
+            } catch {
+                FileHandle.standardError.write(Data("\(path): skipped: \(error)\n".utf8))
+                failures += 1
+            }
+        }
+        guard failures == 0 else {
+            FileHandle.standardError.write(Data("\(failures) of \(files.count) image(s) could not be predicted\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The image as read, and its predicted mask at the same size: the model sees it with the
+    /// shorter side at the training base size, and the mask comes back by nearest neighbour.
+    func predict(_ model: FCN, info: ModelInfo, path: String) throws -> (Image, Mask) {
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read the file") }
+        let image = try ImageCodec.decode(Array(bytes), path: path, channels: info.inputChannels)
+        var rng = SeededGenerator(seed: 0)
+        let blank = Mask(width: image.width, height: image.height, labels: [UInt8](repeating: 0, count: image.width * image.height))
+        let (input, _) = try Pipelines.segmentationEval(baseSize: info.inputSize ?? 96, normalize: Normalize(mean: info.mean, std: info.std))(
+            image, blank, rng: &rng)
+        let scores = try GradMode.withoutGradient { try model(nchwTensor([input])) }
+        let small = Mask(width: input.width, height: input.height, labels: try argmaxOverClasses(scores).map { UInt8($0) })
+        var rescaled = try RandomResize(minSize: min(image.width, image.height), maxSize: min(image.width, image.height))(input, small, rng: &rng).1
+        if (rescaled.width, rescaled.height) != (image.width, image.height) {  // rounding of the two resizes
+            rescaled = Mask(width: image.width, height: image.height, labels: (0..<image.width * image.height).map {
+                rescaled[min($0 % image.width, rescaled.width - 1), min($0 / image.width, rescaled.height - 1)]
+            })
+        }
+        return (image, rescaled)
+    }
+
+    /// Half the image, half the class colour (VOC's palette) where a class other than 0 (the
+    /// background in the built-in scenes and in VOC) was found.
+    func overlay(_ image: Image, _ mask: Mask) -> Image {
+        var out = Image(width: image.width, height: image.height, channels: 3, pixels: [Float](repeating: 0, count: image.width * image.height * 3))
+        for p in 0..<image.width * image.height {
+            let label = Int(mask.labels[p])
+            for c in 0..<3 {
+                let value = image.pixels[p * image.channels + min(c, image.channels - 1)]
+                out.pixels[p * 3 + c] = label == 0 ? value : 0.5 * value + 0.5 * Float(Mask.vocPalette[label * 3 + c])
+            }
+        }
+        return out
     }
 }

@@ -308,6 +308,41 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(finetuned.status, 0, finetuned.output)
     }
 
+    /// `tricks segment train|eval|predict` as a user runs them (issue 13).
+    func testSegmentTrainEvalAndPredict() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        let root = NSTemporaryDirectory() + "bagoftricks-cli-segment-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trained = try run(["segment", "train", "--train-scenes", "16", "--val-scenes", "8", "--base-size", "48", "--crop-size", "40",
+                               "-b", "8", "--epochs", "1", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(trained.output.contains("final: mIoU"), trained.output)
+        let again = try run(["segment", "train", "--train-scenes", "16", "--output", root + "/run"])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.output.contains("already holds a run"), again.output)
+
+        let evaluated = try run(["segment", "eval", "--checkpoint", root + "/run/best.safetensors", "--val-scenes", "8"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.output)
+        XCTAssertTrue(evaluated.output.contains("fcn_cifar_resnet20 on 8 scenes: pixel accuracy") && evaluated.output.contains("| Ankle boot |"),
+                      evaluated.output)
+
+        let image = Image(width: 60, height: 50, channels: 1, bytes: (0..<3000).map { UInt8($0 % 200) })
+        FileManager.default.createFile(atPath: root + "/scene.png", contents: Foundation.Data(try ImageCodec.encodePNG(image)))
+        let predicted = try run(["segment", "predict", "--checkpoint", root + "/run/best.safetensors", "--output-dir", root + "/out", root + "/scene.png"])
+        XCTAssertEqual(predicted.status, 0, predicted.output)
+        let mask = try ImageCodec.decodeMask(Array(try Foundation.Data(contentsOf: URL(fileURLWithPath: root + "/out/scene.mask.png"))), path: "mask")
+        XCTAssertEqual([mask.width, mask.height], [60, 50], "the mask has the image's size")
+        XCTAssertTrue(mask.labels.allSatisfy { $0 < 11 })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/out/scene.overlay.png"))
+
+        let classifier = try run(["train", "--model", "lenet5", "--train-per-class", "2", "--val-per-class", "1", "--epochs", "1",
+                                  "--batch-size", "10", "--output", root + "/classifier"])
+        XCTAssertEqual(classifier.status, 0, classifier.output)
+        let refused = try run(["segment", "eval", "--checkpoint", root + "/classifier/last.safetensors"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("is not a checkpoint written by `tricks segment train`"), refused.output)
+    }
+
     /// `tricks export` (issue 14, item 16): an ONNX file and a sample to check it with; an
     /// input size the model cannot take is refused naming the flag. (The file against
     /// onnxruntime: scripts/check_onnx_export.py.)
