@@ -83,6 +83,10 @@ ROWS = [
     ("resnet50", "resnet50b", lambda: torchvision.models.resnet50(num_classes=10), 16, 224),
     ("resnet50d", "resnet50d", resnet50d, 16, 224),
     ("mobilenet_v1", "mobilenet_v1", mobilenet_v1, 32, 224),
+    # Segmentation (issue 13): torchvision's FCN (ResNet-50 with layer3/layer4 dilated, auxiliary
+    # head), 21 classes, per-pixel cross-entropy plus 0.4 x the auxiliary head's, as its recipe.
+    ("fcn_resnet50", "fcn_resnet50b", lambda: torchvision.models.segmentation.fcn_resnet50(
+        weights=None, weights_backbone=None, num_classes=21, aux_loss=True), 4, 128),
 ]
 
 
@@ -106,6 +110,14 @@ def measure_pytorch(row, channels_last, rounds, precision="fp32"):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
     x = torch.randn(batch, 3, size, size)
     y = torch.arange(batch) % 10
+    segmentation = row.startswith("fcn")
+    if segmentation:
+        y = torch.arange(batch * size * size).reshape(batch, size, size) % 21
+
+    def loss_of(output):
+        if segmentation:
+            return F.cross_entropy(output["out"], y, ignore_index=255) + 0.4 * F.cross_entropy(output["aux"], y, ignore_index=255)
+        return F.cross_entropy(output, y)
     if channels_last:
         model = model.to(memory_format=torch.channels_last); x = x.to(memory_format=torch.channels_last)
 
@@ -114,7 +126,7 @@ def measure_pytorch(row, channels_last, rounds, precision="fp32"):
     def step():
         opt.zero_grad(set_to_none=True)
         with autocast:
-            loss = F.cross_entropy(model(x), y)
+            loss = loss_of(model(x))
         loss.backward()
         opt.step()
 

@@ -39,11 +39,19 @@ public struct TrainStepBenchmark {
     }
 
     public func run() throws -> Result {
-        let net = try ModelZoo.make(model, classes: 10, inputChannels: inputChannels)
+        // FCN (`fcn_*`): Pascal VOC's 21 classes, the auxiliary head, and a label per pixel.
+        let segmentation = model.hasPrefix("fcn_")
+        let net = try ModelZoo.make(model, classes: segmentation ? 21 : 10, inputChannels: inputChannels, auxiliaryHead: segmentation)
         try net.initialize(.kaimingNormal, seed: 0)
         var rng = SeededGenerator(seed: 1)
         let x = try Tensor.randn([batchSize, inputChannels, inputSize, inputSize], using: &rng)
         let labels = (0..<batchSize).map { $0 % 10 }
+        let pixelLabels = (0..<batchSize * inputSize * inputSize).map { $0 % 21 }
+        func loss() throws -> Tensor {
+            guard let fcn = net as? FCN else { return try crossEntropy(net(x), labels: labels) }
+            let (out, aux) = try fcn.forwardWithAuxiliary(x)
+            return try crossEntropy(out, labels: pixelLabels, ignoreIndex: 255) + scale(crossEntropy(aux!, labels: pixelLabels, ignoreIndex: 255), by: 0.4)
+        }
         let path = PrecisionPath.choose(precision, on: .cpu)
         let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: net.namedParameters(), weightDecay: 1e-4)],
                           masterPrecision: path.roundedParameters)
@@ -51,7 +59,7 @@ public struct TrainStepBenchmark {
         net.train()
         let train = try timed {
             sgd.zeroGrad()
-            try path.run { try scale(crossEntropy(net(x), labels: labels), by: lossScale).backward() }
+            try path.run { try scale(loss(), by: lossScale).backward() }
             try sgd.step(lr: 0.01, gradientScale: 1 / Double(lossScale))
         }
         net.eval()
