@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks `tricks export --onnx` against an independent runtime: for one model of each family,
-trains a checkpoint for a few steps on the built-in Fashion-MNIST (so that weights and BatchNorm
+trains a checkpoint for a few steps on the built-in Fashion-MNIST (the FCN on its scenes) (so that weights and BatchNorm
 running statistics are not their initial values), exports it with `--sample`, checks the file
 with onnx.checker, runs it with onnxruntime and compares the logits with ours on the same input,
 at the traced batch and at two others (the batch dimension is dynamic).
@@ -27,6 +27,7 @@ MODELS = [
     ("resnet50d", ["--augment", "small"], 64),                # Bottleneck, stride on the 3x3
     ("mobilenetv1_100", ["--augment", "small"], 64),          # depthwise Conv (group), ReLU6 as Clip
     ("inception_v3", ["--augment", "imagenet", "--input-size", "80"], None),  # Concat, AveragePool counting padding
+    ("fcn_cifar_resnet20", "segment", None),                  # Resize (bilinear) of a segmentation model's scores
 ]
 # Both sides compute in Float32 with different summation orders; deep nets amplify that.
 RELATIVE_TOLERANCE = 1e-4
@@ -60,8 +61,12 @@ def main():
     failures = []
     for name, flags, size in MODELS:
         folder = work / name
-        run([tricks, "train", "--model", name, "--epochs", "1", "--lr", "0.002", "--train-per-class", "10",
-             "--val-per-class", "2", "-b", "25", "--output", str(folder), "--overwrite", "--log-every", "100"] + flags)
+        if flags == "segment":  # `tricks segment train` on a few built-in scenes
+            run([tricks, "segment", "train", "--model", name, "--train-scenes", "16", "--val-scenes", "8", "--base-size", "48",
+                 "--crop-size", "40", "-b", "8", "--epochs", "1", "--output", str(folder), "--overwrite"])
+        else:
+            run([tricks, "train", "--model", name, "--epochs", "1", "--lr", "0.002", "--train-per-class", "10",
+                 "--val-per-class", "2", "-b", "25", "--output", str(folder), "--overwrite", "--log-every", "100"] + flags)
         model_path, sample_path = folder / "model.onnx", folder / "sample.safetensors"
         run([tricks, "export", "--checkpoint", str(folder / "last.safetensors"), "--onnx", str(model_path),
              "--sample", str(sample_path)] + (["--input-size", str(size)] if size else []))

@@ -118,6 +118,15 @@ struct GraphBuilder {
             if fusedReLU { emit("Relu", [sum], result) }
         case let .concat(axis):
             emit("Concat", inputs, result, [int("axis", axis)])
+        case let .upsampleBilinear2d(size):
+            // ONNX's Resize with PyTorch's pixel centres; its output sizes include the batch,
+            // taken from the input's shape so that any batch works.
+            let batchAndChannels = result + ".batch_channels"
+            emit("Shape", [x], result + ".shape")
+            emit("Slice", [result + ".shape", int64Constant(result + ".starts", [0]), int64Constant(result + ".ends", [2])], batchAndChannels)
+            emit("Concat", [batchAndChannels, int64Constant(result + ".size", size.map(Int64.init))], result + ".sizes", [int("axis", 0)])
+            emit("Resize", [x, "", "", result + ".sizes"], result, [string("mode", "linear"),
+                                                                    string("coordinate_transformation_mode", "pytorch_half_pixel")])
         case let .reshape(shape):
             // The batch dimension carried over (0: "as the input's"), so that the graph takes any batch.
             var target = shape.map(Int64.init)
@@ -141,6 +150,7 @@ struct GraphBuilder {
         case .add: "add"
         case .concat: "concat"
         case .reshape: "reshape"
+        case .upsampleBilinear2d: "upsample"
         }
     }
 
@@ -204,6 +214,10 @@ struct GraphBuilder {
 
     private func ints(_ name: String, _ values: [Int]) -> Onnx_AttributeProto {
         Onnx_AttributeProto.with { $0.name = name; $0.type = .ints; $0.ints = values.map(Int64.init) }
+    }
+
+    private func string(_ name: String, _ value: String) -> Onnx_AttributeProto {
+        Onnx_AttributeProto.with { $0.name = name; $0.type = .string; $0.s = Data(value.utf8) }
     }
 
     private func float(_ name: String, _ value: Float) -> Onnx_AttributeProto {

@@ -38,8 +38,11 @@ public final class FCN: Module {
         [("backbone", backbone), ("classifier", classifier)] + (auxClassifier.map { [("aux_classifier", $0 as Module)] } ?? [])
     }
 
-    /// Class scores [N, classes, H, W] at the input's size.
-    override public func forward(_ x: Tensor) throws -> Tensor { try forwardWithAuxiliary(x).out }
+    /// Class scores [N, classes, H, W] at the input's size (the auxiliary head does not run).
+    override public func forward(_ x: Tensor) throws -> Tensor {
+        let stages = try backbone.stageOutputs(x)
+        return try upsampleBilinear2d(classifier(stages[stages.count - 1]), size: (x.shape[2], x.shape[3]))
+    }
 
     /// The scores and, with the auxiliary head, its scores (both at the input's size).
     public func forwardWithAuxiliary(_ x: Tensor) throws -> (out: Tensor, aux: Tensor?) {

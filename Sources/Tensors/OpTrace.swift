@@ -22,6 +22,8 @@ public final class OpTrace: @unchecked Sendable {
         case concat(axis: Int)
         /// To `shape` (no -1 left: the shape the pass produced).
         case reshape(shape: [Int])
+        /// Bilinear, align_corners=False, to [N, C, size[0], size[1]].
+        case upsampleBilinear2d(size: [Int])
     }
 
     public struct Node {

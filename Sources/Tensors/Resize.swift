@@ -9,6 +9,7 @@ public func upsampleBilinear2d(_ input: Tensor, size: (Int, Int)) throws -> Tens
     let input = try input.cast(to: .float32)  // a Float32 host loop
     let (output, pullback) = try input.backend.upsampleBilinear2d(input, size: [size.0, size.1], recording: Tensor.recording([input]))
     if let pullback { try output.record(op, inputs: [input], backward: pullback) }
+    OpTrace.record(.upsampleBilinear2d(size: [size.0, size.1]), inputs: [input], output: output)
     return output
 }
 

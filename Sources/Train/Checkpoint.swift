@@ -130,7 +130,9 @@ public enum Checkpoint {
         if let classes, classes != info.classes {
             throw TrainError("--classes", "\(classes.count) names given, but \(path) has \(info.classes.count) classes (\(info.classes.prefix(5).joined(separator: ", "))...)")
         }
-        let model = try ModelZoo.make(info.model, classes: info.classes.count, inputChannels: info.inputChannels)
+        // With the auxiliary head the file has (FCN's, Inception's): it is part of the state dict.
+        let auxiliary = entries.keys.contains { $0.hasPrefix("aux_classifier.") || $0.hasPrefix("AuxLogits.") }
+        let model = try ModelZoo.make(info.model, classes: info.classes.count, inputChannels: info.inputChannels, auxiliaryHead: auxiliary)
         try model.loadStateDict(entries, source: path)
         model.eval()
         return (model, info)

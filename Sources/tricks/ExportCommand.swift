@@ -12,7 +12,8 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write a checkpoint's model as ONNX (opset \(ONNXExport.opset)), for onnxruntime, TensorRT, OpenVINO and the like.",
         discussion: """
             The graph takes "input" [batch, C, H, W], any batch, normalised as in training: (pixel - mean) / std per \
-            channel, pixels in [0, 255]. It returns "logits" [batch, classes]. The mean, std, class names and input size \
+            channel, pixels in [0, 255]. It returns "logits" [batch, classes] (a segmentation model's: \
+            [batch, classes, H, W]). The mean, std, class names and input size \
             are in the file's metadata (metadata_props). The graph is traced from one forward pass in evaluation mode \
             (BatchNorm with its running statistics, no dropout). --sample writes an input batch and this model's logits \
             on it, to check another runtime against (scripts/check_onnx_export.py does, with onnxruntime).
@@ -55,7 +56,8 @@ struct ExportCommand: ParsableCommand {
             throw CommandError("\(checkpoint) (\(info.model)) does not run at input \(shape): \(error); choose another --input-size")
         }
         try AtomicFile.write(Array(try exported.model.serializedBytes() as [UInt8]), to: onnx)
-        print("wrote \(onnx): \(info.model), input [batch, \(info.inputChannels), \(side), \(side)], output [batch, \(info.classes.count)], "
+        let outputShape = (["batch"] + exported.output.shape.dropFirst().map(String.init)).joined(separator: ", ")
+        print("wrote \(onnx): \(info.model), input [batch, \(info.inputChannels), \(side), \(side)], output [\(outputShape)], "
               + "\(exported.model.graph.node.count) nodes, opset \(ONNXExport.opset)")
         if let sample {
             try SafeTensors.write([("input", .init(floats: try input.scalars, shape: input.shape)),

@@ -13,8 +13,8 @@ import XCTest
 final class ONNXExportTests: XCTestCase {
     func testExportedGraphComputesTheModelsOutput() throws {
         for (name, side, channels) in [("lenet5", 28, 1), ("cifar_resnet20d", 32, 3), ("resnet18c", 48, 3), ("resnet50d", 48, 3),
-                                       ("mobilenetv1_100", 48, 3), ("inception_v3", 75, 3)] {
-            let model = try ModelZoo.make(name, classes: 7, inputChannels: channels)
+                                       ("mobilenetv1_100", 48, 3), ("inception_v3", 75, 3), ("fcn_resnet18d", 44, 3)] {
+            let model = try ModelZoo.make(name, classes: 7, inputChannels: channels, auxiliaryHead: name.hasPrefix("fcn_"))
             try randomize(model, input: [4, channels, side, side])
             let input = try randomTensor([2, channels, side, side], seed: 3)
             let (exported, output, traced) = try ONNXExport.exportTracingValues(model, sample: input, name: name)
@@ -25,9 +25,10 @@ final class ONNXExportTests: XCTestCase {
             XCTAssertEqual(proto.graph.output.map(\.name), ["logits"], name)
             let stateNames = Set((model.namedParameters() + model.namedBuffers()).map(\.0))
             let initialised = Set(proto.graph.initializer.map(\.name))
-            // inception_v3's auxiliary head runs only in training: the one part of the state not in the graph.
-            XCTAssertEqual(stateNames.subtracting(initialised).filter { !$0.hasPrefix("AuxLogits.") }, [], "\(name): state not in the graph")
-            let convolutions = model.namedModules().filter { $0.1 is Conv2d && !$0.0.hasPrefix("AuxLogits.") }.count
+            // The auxiliary heads run only in training: the one part of the state not in the graph.
+            func auxiliary(_ key: String) -> Bool { key.hasPrefix("AuxLogits.") || key.hasPrefix("aux_classifier.") }
+            XCTAssertEqual(stateNames.subtracting(initialised).filter { !auxiliary($0) }, [], "\(name): state not in the graph")
+            let convolutions = model.namedModules().filter { $0.1 is Conv2d && !auxiliary($0.0) }.count
             XCTAssertEqual(proto.graph.node.filter { $0.opType == "Conv" }.count, convolutions, name)
 
             // Every node's output against what the model computed there (a deep random net's logits
@@ -119,9 +120,23 @@ struct ONNXInterpreter {
             }
             func int(_ name: String, _ fallback: Int) -> Int { attribute(name).map { Int($0.i) } ?? fallback }
             let x = try node.input.map { name -> Tensor? in
-                if int64s[name] != nil { return nil }
+                if int64s[name] != nil || name.isEmpty { return nil }
                 guard let t = values[name] else { throw ExportTestError("\(node.name) reads \(name), which nothing wrote") }
                 return t
+            }
+            // The shape arithmetic of a dynamic batch: int64 lists.
+            switch node.opType {
+            case "Shape":
+                int64s[node.output[0]] = x[0]!.shape
+                continue
+            case "Slice":
+                let (list, start, end) = (int64s[node.input[0]]!, int64s[node.input[1]]![0], int64s[node.input[2]]![0])
+                int64s[node.output[0]] = Array(list[start..<min(end, list.count)])
+                continue
+            case "Concat" where int64s[node.input[0]] != nil:
+                int64s[node.output[0]] = node.input.flatMap { int64s[$0]! }
+                continue
+            default: break
             }
             let y: Tensor
             switch node.opType {
@@ -149,6 +164,12 @@ struct ONNXInterpreter {
             case "GlobalAveragePool": y = try globalAvgPool2d(x[0]!)
             case "Add": y = try add(x[0]!, x[1]!)
             case "Concat": y = try concat(x.map { $0! }, axis: int("axis", 0))
+            case "Resize":
+                XCTAssertEqual(attribute("mode").map { String(decoding: $0.s, as: UTF8.self) }, "linear")
+                XCTAssertEqual(attribute("coordinate_transformation_mode").map { String(decoding: $0.s, as: UTF8.self) }, "pytorch_half_pixel")
+                let sizes = int64s[node.input[3]]!
+                XCTAssertEqual(Array(sizes[..<2]), Array(x[0]!.shape[..<2]))
+                y = try upsampleBilinear2d(x[0]!, size: (sizes[2], sizes[3]))
             case "Reshape":
                 let shape = int64s[node.input[1]]!
                 y = try reshape(x[0]!, shape.enumerated().map { $0.offset == 0 && $0.element == 0 ? x[0]!.shape[0] : $0.element })
