@@ -86,17 +86,24 @@ struct SegmentEvalCommand: ParsableCommand {
     @Option(help: "A checkpoint written by `tricks segment train`.") var checkpoint: String
     @Option(help: "Validation scenes.") var valScenes = SegmentationConfig().valScenes
     @Option(name: [.customShort("b"), .long], help: "Images per batch.") var batchSize = 16
+    @Option(help: "Score each image by windows of this side (averaged where they overlap), e.g. the training crop size.")
+    var slidingWindow: Int?
+    @Option(help: "Step between sliding windows (default: 2/3 of the window).") var windowStride: Int?
 
     func run() throws {
+        if let slidingWindow, slidingWindow < 8 { throw CommandError("--sliding-window must be at least 8, got \(slidingWindow)") }
+        if let windowStride, windowStride < 1 { throw CommandError("--window-stride must be positive, got \(windowStride)") }
         let (model, info) = try loadSegmentationModel(checkpoint)
         let size = info.inputSize ?? 96
         let scenes = try GarmentScenes.builtIn(train: false, count: valScenes, size: size)
         let loader = try DataLoader(dataset: SegmentationSamples(scenes),
                                     transform: PackedJointTransform(Pipelines.segmentationEval(baseSize: size,
                                                                                                normalize: Normalize(mean: info.mean, std: info.std))),
-                                    batchSize: batchSize, shuffle: false)
-        let evaluation = try evaluateSegmentation(model, loader: loader, classes: info.classes.count)
-        print(String(format: "%@ on %d scenes: pixel accuracy %.2f%%, mIoU %.2f%%, loss %.4f", info.model, scenes.count,
+                                    batchSize: slidingWindow == nil ? batchSize : 1, shuffle: false)
+        let window = slidingWindow.map { (window: $0, stride: windowStride ?? max(1, $0 * 2 / 3)) }
+        let evaluation = try evaluateSegmentation(model, loader: loader, classes: info.classes.count, slidingWindow: window)
+        print(String(format: "%@ on %d scenes%@: pixel accuracy %.2f%%, mIoU %.2f%%, loss %.4f", info.model, scenes.count,
+                     window.map { " (sliding \($0.window)x\($0.window) windows, stride \($0.stride))" } ?? "",
                      100 * evaluation.pixelAccuracy, 100 * evaluation.meanIoU, evaluation.loss))
         print("| class | IoU (%) |\n|---|---:|")
         for (name, iou) in zip(info.classes, evaluation.confusion.iou) {

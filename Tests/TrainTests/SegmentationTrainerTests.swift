@@ -118,4 +118,24 @@ final class SegmentationTrainerTests: XCTestCase {
         c.data = root + "/JPEGImages"
         XCTAssertThrowsError(try SegmentationTrainer(config: c)) { XCTAssertTrue("\($0)".contains("neither 'scenes' nor a Pascal VOC folder"), "\($0)") }
     }
+
+    /// Sliding windows: a pointwise model gives the whole image's scores wherever the windows
+    /// fall and however they overlap; a window as large as the image is the whole image.
+    func testSlidingWindowScores() throws {
+        let pointwise = Conv2d(2, 3, kernel: 1, bias: true)
+        try pointwise.initialize(.kaimingNormal, seed: 4)
+        try pointwise.bias!.assign([0.1, -0.2, 0.3])
+        var generator = SeededGenerator(seed: 9)
+        let image = try Tensor.randn([1, 2, 11, 9], using: &generator)
+        let whole = try pointwise(image).scalars
+        for (window, stride) in [(5, 3), (4, 4), (8, 1)] {
+            let slid = try slidingWindowScores(pointwise, image: image, window: window, stride: stride).scalars
+            XCTAssertEqual(zip(slid, whole).map { abs($0 - $1) }.max()!, 0, accuracy: 1e-5, "window \(window), stride \(stride)")
+        }
+        let fcn = try XCTUnwrap(ModelZoo.make("fcn_cifar_resnet20", classes: 4, inputChannels: 2) as? FCN)
+        try fcn.initialize(.kaimingNormal, seed: 2)
+        fcn.eval()
+        XCTAssertEqual(try slidingWindowScores(fcn, image: image, window: 11, stride: 5).scalars,
+                       try GradMode.withoutGradient { try fcn(image) }.scalars)
+    }
 }

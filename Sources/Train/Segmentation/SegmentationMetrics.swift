@@ -52,8 +52,10 @@ public struct SegmentationEvaluation: Sendable {
 }
 
 /// Loss (main head), pixel accuracy and mIoU over a whole validation loader of packed samples,
-/// in evaluation mode without a tape.
-public func evaluateSegmentation(_ model: FCN, loader: DataLoader, classes: Int) throws -> SegmentationEvaluation {
+/// in evaluation mode without a tape; with `slidingWindow` (window, stride), each image (batch
+/// 1) is scored by `slidingWindowScores`.
+public func evaluateSegmentation(_ model: FCN, loader: DataLoader, classes: Int,
+                                 slidingWindow: (window: Int, stride: Int)? = nil) throws -> SegmentationEvaluation {
     let wasTraining = model.isTraining
     model.eval()
     defer { model.train(wasTraining) }
@@ -63,7 +65,8 @@ public func evaluateSegmentation(_ model: FCN, loader: DataLoader, classes: Int)
     while let batch = try iterator.next() {
         let (images, labels) = try unpackSegmentationBatch(batch)
         try GradMode.withoutGradient {
-            let scores = try model(images.to(model.device))
+            let scores = try slidingWindow.map { try slidingWindowScores(model, image: images, window: $0.window, stride: $0.stride) }
+                ?? model(images.to(model.device))
             let valid = labels.filter { $0 != Int(Mask.ignoreIndex) }.count
             lossSum += Double(try crossEntropy(scores, labels: labels, ignoreIndex: Int(Mask.ignoreIndex)).item()) * Double(valid)
             counted += valid
@@ -86,4 +89,40 @@ public func argmaxOverClasses(_ scores: Tensor) throws -> [Int] {
         }
     }
     return result
+}
+
+/// Class scores of one large image [1, C, H, W] from `window` x `window` crops `stride` apart
+/// (the last ones flush with the right and bottom edges), averaged where they overlap, as
+/// GluonCV's and mmsegmentation's sliding-window evaluation: for images larger than the crops a
+/// model was trained on. An image smaller than the window is evaluated whole.
+public func slidingWindowScores(_ model: Module, image: Tensor, window: Int, stride: Int) throws -> Tensor {
+    precondition(image.rank == 4 && image.shape[0] == 1, "one image [1, C, H, W]")
+    precondition(window >= 1 && stride >= 1)
+    let (c, h, w) = (image.shape[1], image.shape[2], image.shape[3])
+    guard h > window || w > window else { return try GradMode.withoutGradient { try model(image) } }
+    func starts(_ size: Int) -> [Int] {
+        guard size > window else { return [0] }
+        var positions = Array(Swift.stride(from: 0, to: size - window, by: stride))
+        positions.append(size - window)
+        return positions
+    }
+    let pixels = try image.scalars
+    var sums: [Float] = [], counts = [Float](repeating: 0, count: h * w), classes = 0
+    for top in starts(h) {
+        for left in starts(w) {
+            let (ch, cw) = (min(window, h), min(window, w))
+            var crop = [Float](repeating: 0, count: c * ch * cw)
+            for k in 0..<c { for y in 0..<ch { for x in 0..<cw { crop[(k * ch + y) * cw + x] = pixels[(k * h + top + y) * w + left + x] } } }
+            let scores = try GradMode.withoutGradient { try model(Tensor(shape: [1, c, ch, cw], scalars: crop)) }
+            if sums.isEmpty {
+                classes = scores.shape[1]
+                sums = [Float](repeating: 0, count: classes * h * w)
+            }
+            let values = try scores.scalars
+            for k in 0..<classes { for y in 0..<ch { for x in 0..<cw { sums[(k * h + top + y) * w + left + x] += values[(k * ch + y) * cw + x] } } }
+            for y in 0..<ch { for x in 0..<cw { counts[(top + y) * w + left + x] += 1 } }
+        }
+    }
+    for k in 0..<classes { for p in 0..<h * w { sums[k * h * w + p] /= counts[p] } }
+    return try Tensor(shape: [1, classes, h, w], scalars: sums)
 }
