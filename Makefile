@@ -1,5 +1,5 @@
 # Every target installs what it needs first (idempotent), so each works on a fresh machine.
-.PHONY: setup build test bench demo clean
+.PHONY: setup build test bench demo segment clean
 
 setup:
 	./scripts/install-deps.sh
@@ -26,6 +26,11 @@ bench: build
 # The main job: CIFAR ResNet-20 on the built-in Fashion-MNIST, 3 epochs, printing test top-1.
 demo: build
 	.build/release/tricks train --model cifar_resnet20 --epochs 3 --output runs/demo --overwrite
+
+# Segmentation (issue 13): FCN on a ResNet-20 backbone, 4 epochs of 4,000 built-in garment
+# scenes, printing pixel accuracy and mIoU on 1,000 validation scenes.
+segment: build
+	.build/release/tricks segment train --train-scenes 4000 --val-scenes 1000 --epochs 4 --output runs/segment --overwrite
 
 clean:
 	rm -rf .build
