@@ -28,9 +28,10 @@ demo: build
 	.build/release/tricks train --model cifar_resnet20 --epochs 3 --output runs/demo --overwrite
 
 # Segmentation (issue 13): FCN on a ResNet-20 backbone, 4 epochs of 4,000 built-in garment
-# scenes, printing pixel accuracy and mIoU on 1,000 validation scenes.
+# scenes, printing pixel accuracy and mIoU on 1,000 validation scenes. lr 0.04: from scratch and
+# this short, 4x the torchvision recipe's 0.01 (at batch 16) did better (mIoU 25.4% vs 21.4%).
 segment: build
-	.build/release/tricks segment train --train-scenes 4000 --val-scenes 1000 --epochs 4 --output runs/segment --overwrite
+	.build/release/tricks segment train --lr 0.04 --train-scenes 4000 --val-scenes 1000 --epochs 4 --output runs/segment --overwrite
 
 clean:
 	rm -rf .build

@@ -23,7 +23,7 @@ public struct GarmentScenes: SegmentationDataset {
 
     /// `count` scenes of `size` x `size` pixels cut from `garments` (Fashion-MNIST's 28x28 images).
     public init(garments: IDXDataset, count: Int, size: Int = 96, seed: UInt64) throws {
-        guard size >= 32 else { throw DataError("--crop-size", "the built-in scenes need at least 32x32 pixels, got \(size)") }
+        guard size >= 32 else { throw DataError("--base-size", "the built-in scenes need at least 32x32 pixels, got \(size)") }
         guard count >= 1 else { throw DataError("scenes", "need at least one scene, got \(count)") }
         (self.garments, self.count, self.size, self.seed) = (garments, count, size, seed)
     }
