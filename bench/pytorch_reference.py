@@ -21,36 +21,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
-
-
-class CifarResNet20(nn.Module):
-    """Our `cifar_resnet20`: 3x3 stem (16), 3 stages x 3 basic blocks (16/32/64), GAP, FC."""
-    def __init__(self, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for i, w in enumerate([16, 32, 64]):
-            for j in range(3):
-                layers.append(BasicBlock(cin, w, 2 if j == 0 and i > 0 else 1)); cin = w
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        x = self.layers(F.relu(self.bn1(self.conv1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+# Our `cifar_resnet20` in PyTorch, the one the ablation reference trains (3x3 stem of 16, 3 stages of
+# 3 basic blocks of 16/32/64, projection shortcuts, GAP, FC).
+from pytorch_train_reference import CifarResNet20
 
 
 def mobilenet_v1(classes=10):
@@ -78,7 +51,7 @@ def resnet50d(classes=10):
 
 # (row, our model name, PyTorch constructor, batch, input size)
 ROWS = [
-    ("resnet20", "cifar_resnet20", lambda: CifarResNet20(), 128, 32),
+    ("resnet20", "cifar_resnet20", lambda: CifarResNet20(channels=3), 128, 32),
     ("resnet18-small", "cifar_resnet18", small_resnet18, 128, 32),
     ("resnet50", "resnet50b", lambda: torchvision.models.resnet50(num_classes=10), 16, 224),
     ("resnet50d", "resnet50d", resnet50d, 16, 224),

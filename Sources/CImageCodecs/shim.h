@@ -40,6 +40,27 @@ static inline int cimg_png_decode(const void *data, size_t size, int channels, u
     return 0;
 }
 
+// Writes `image` (its size and format set) with `pixels` and, for a colour-mapped format,
+// `colormap`, as PNG into a malloc'd buffer: the first call sizes the buffer, the second fills it.
+static inline int cimg_png_write(png_image *image, const void *pixels, const void *colormap,
+                                 unsigned char **out, size_t *out_size, char message[64]) {
+    png_alloc_size_t size = 0;
+    if (!png_image_write_to_memory(image, NULL, &size, 0, pixels, 0, colormap)) {
+        strncpy(message, image->message, 63); message[63] = 0;
+        return 1;
+    }
+    unsigned char *buffer = (unsigned char *)malloc(size);
+    if (!buffer) { strcpy(message, "out of memory"); return 1; }
+    if (!png_image_write_to_memory(image, buffer, &size, 0, pixels, 0, colormap)) {
+        strncpy(message, image->message, 63); message[63] = 0;
+        free(buffer);
+        return 1;
+    }
+    *out = buffer;
+    *out_size = size;
+    return 0;
+}
+
 // Encodes 8-bit grey or RGB pixels as PNG into a malloc'd buffer.
 static inline int cimg_png_encode(const unsigned char *pixels, int width, int height, int channels,
                                   unsigned char **out, size_t *out_size, char message[64]) {
@@ -49,21 +70,7 @@ static inline int cimg_png_encode(const unsigned char *pixels, int width, int he
     image.width = (png_uint_32)width;
     image.height = (png_uint_32)height;
     image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-    png_alloc_size_t size = 0;
-    if (!png_image_write_to_memory(&image, NULL, &size, 0, pixels, 0, NULL)) {
-        strncpy(message, image.message, 63); message[63] = 0;
-        return 1;
-    }
-    unsigned char *buffer = (unsigned char *)malloc(size);
-    if (!buffer) { strcpy(message, "out of memory"); return 1; }
-    if (!png_image_write_to_memory(&image, buffer, &size, 0, pixels, 0, NULL)) {
-        strncpy(message, image.message, 63); message[63] = 0;
-        free(buffer);
-        return 1;
-    }
-    *out = buffer;
-    *out_size = size;
-    return 0;
+    return cimg_png_write(&image, pixels, NULL, out, out_size, message);
 }
 
 // Segmentation masks store a class per pixel as a palette index (Pascal VOC) or a grey level
@@ -138,19 +145,5 @@ static inline int cimg_png_encode_palette(const unsigned char *indices, int widt
     image.height = (png_uint_32)height;
     image.format = PNG_FORMAT_RGB_COLORMAP;
     image.colormap_entries = 256;
-    png_alloc_size_t size = 0;
-    if (!png_image_write_to_memory(&image, NULL, &size, 0, indices, 0, palette)) {
-        strncpy(message, image.message, 63); message[63] = 0;
-        return 1;
-    }
-    unsigned char *buffer = (unsigned char *)malloc(size);
-    if (!buffer) { strcpy(message, "out of memory"); return 1; }
-    if (!png_image_write_to_memory(&image, buffer, &size, 0, indices, 0, palette)) {
-        strncpy(message, image.message, 63); message[63] = 0;
-        free(buffer);
-        return 1;
-    }
-    *out = buffer;
-    *out_size = size;
-    return 0;
+    return cimg_png_write(&image, indices, palette, out, out_size, message);
 }

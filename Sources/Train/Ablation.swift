@@ -75,7 +75,7 @@ public enum Ablation {
                 // is an earlier, different run and is replaced.
                 let continuing = FileManager.default.fileExists(atPath: c.output + "/last.safetensors")
                     && (try? TrainConfig.savedRun(in: c.output))??.settingsEqual(c) == true
-                if !continuing { try c.removeEarlierRun() }
+                if !continuing { try removeEarlierRun(in: c.output) }
                 log("row \(index + 1) seed \(seed): \(rows[index].name)\(continuing ? " (continuing from its last checkpoint)" : "")")
                 let trainer = try Trainer(config: c, resume: continuing)
                 trainer.log = { line in if line.hasPrefix("epoch ") || line.hasPrefix("resumed ") { log("  " + line) } }

@@ -18,10 +18,8 @@ extension TrainConfig {
     /// Throws, naming each setting, if this config changes anything but `changeableOnResume`
     /// from `saved`.
     public func checkResumable(from saved: TrainConfig) throws {
-        let (now, before) = (try settingsDictionary(), try saved.settingsDictionary())
-        let changed = Set(now.keys).union(before.keys).subtracting(Self.changeableOnResume).sorted().filter { key in
-            !((now[key] as? NSObject)?.isEqual(before[key]) ?? (before[key] == nil))
-        }
+        let (now, before) = (try settingsDictionary(self), try settingsDictionary(saved))
+        let changed = changedSettings(now, before, ignoring: Self.changeableOnResume)
         guard !changed.isEmpty else { return }
         func show(_ value: Any?) -> String {
             guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) else { return "(unset)" }
@@ -32,25 +30,44 @@ extension TrainConfig {
                          + ". On resume only " + Self.changeableOnResume.sorted().joined(separator: ", ")
                          + " may change; for anything else start a new run (another --output, or --overwrite)")
     }
+}
 
-    private func settingsDictionary() throws -> [String: Any] {
-        (try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any]) ?? [:]
-    }
+/// A settings value (a config) as its JSON object, keyed by setting.
+func settingsDictionary(_ settings: some Encodable) throws -> [String: Any] {
+    (try JSONSerialization.jsonObject(with: JSONEncoder().encode(settings)) as? [String: Any]) ?? [:]
+}
 
-    /// The files of an earlier run in `output` (checkpoints, logs), which a new run there would
-    /// overwrite or append to.
-    public var existingRunFiles: [String] {
-        ["last.safetensors", "best.safetensors", "metrics.jsonl", "steps.jsonl"].filter {
-            FileManager.default.fileExists(atPath: output + "/" + $0)
-        }
+/// The settings whose values differ between two JSON objects of settings, but for `ignoring`, sorted.
+func changedSettings(_ now: [String: Any], _ before: [String: Any], ignoring: Set<String>) -> [String] {
+    Set(now.keys).union(before.keys).subtracting(ignoring).sorted().filter { key in
+        !((now[key] as? NSObject)?.isEqual(before[key]) ?? (before[key] == nil))
     }
+}
 
-    /// Removes an earlier run's checkpoints and logs from `output` (`--overwrite`), so that its
-    /// logs do not continue into the new run's.
-    public func removeEarlierRun() throws {
-        for name in existingRunFiles + ["last.state.safetensors", "best.state.safetensors", "curves.svg", "config.json"] {
-            let path = output + "/" + name
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        }
+/// The files of an earlier run (classification or segmentation) in `folder`: checkpoints and
+/// logs that a new run there would overwrite or append to.
+public func earlierRunFiles(in folder: String) -> [String] {
+    ["last.safetensors", "best.safetensors", "metrics.jsonl", "steps.jsonl"].filter {
+        FileManager.default.fileExists(atPath: folder + "/" + $0)
     }
+}
+
+/// Removes an earlier run's checkpoints, logs and settings from `folder` (`--overwrite`).
+public func removeEarlierRun(in folder: String) throws {
+    for name in earlierRunFiles(in: folder) + ["last.state.safetensors", "best.state.safetensors", "curves.svg", "config.json"] {
+        let path = folder + "/" + name
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+/// Appends `value` as one JSON line (sorted keys) to the log at `path`, creating it.
+func appendJSONLine(_ value: some Encodable, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let line = String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+    if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+    guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError(path, "cannot append to the log") }
+    defer { try? handle.close() }
+    handle.seekToEndOfFile()
+    handle.write(Data(line.utf8))
 }

@@ -366,15 +366,7 @@ public final class Trainer {
     /// Appends one JSON line to a log in the output folder (`metrics.jsonl` per epoch,
     /// `steps.jsonl` every `logEvery` steps).
     func appendLine(_ value: some Encodable, to name: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let line = String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
-        let path = config.output + "/" + name
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError(path, "cannot append to the log") }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data(line.utf8))
+        try appendJSONLine(value, to: config.output + "/" + name)
     }
 }
 

@@ -60,16 +60,7 @@ struct SegmentTrainCommand: ParsableCommand {
             (backbone, trainScenes, valScenes, baseSize, cropSize, epochs, batchSize)
         (c.lr, c.auxWeight, c.weightDecay, c.precision, c.seed, c.threads, c.workers, c.output, c.logEvery) =
             (lr, auxWeight, weightDecay, precision, seed, threads, workers, output, logEvery)
-        let existing = ["last.safetensors", "metrics.jsonl"].filter { FileManager.default.fileExists(atPath: output + "/" + $0) }
-        if !resume && !existing.isEmpty {
-            guard overwrite else {
-                throw CommandError("\(output) already holds a run (\(existing.joined(separator: ", "))): continue it with --resume, "
-                                   + "start again there with --overwrite, or choose another --output")
-            }
-            for name in ["last.safetensors", "last.state.safetensors", "best.safetensors", "best.state.safetensors", "metrics.jsonl"] {
-                try? FileManager.default.removeItem(atPath: output + "/" + name)
-            }
-        }
+        if !resume { try clearForNewRun(output, overwrite: overwrite) }
         let trainer = try SegmentationTrainer(config: c, resume: resume)
         let state = try trainer.run()
         guard let last = state.history.last else { return }

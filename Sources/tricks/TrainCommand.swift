@@ -156,14 +156,7 @@ struct TrainCommand: ParsableCommand {
         var config = config
         let (collective, mpi) = try distributed.collective(config: &config)
         let primary = collective.rank == 0
-        if primary && !resume {
-            let earlier = config.existingRunFiles
-            if !earlier.isEmpty && !overwrite {
-                throw CommandError("\(config.output) already holds a run (\(earlier.joined(separator: ", "))): continue it with --resume, "
-                                      + "start again there with --overwrite (its checkpoints and logs are deleted), or choose another --output")
-            }
-            if overwrite { try config.removeEarlierRun() }
-        }
+        if primary && !resume { try clearForNewRun(config.output, overwrite: overwrite) }
         if primary {
             print("settings: \(config.summary) (all in \(config.output)/config.json)")
             for warning in config.warnings { print("warning: \(warning)") }
@@ -182,4 +175,16 @@ struct TrainCommand: ParsableCommand {
                          last.top1, last.top5, state.bestTop1, config.epochs, config.output))
         }
     }
+}
+
+/// A new run (not `--resume`) into `folder`: refused if an earlier run is there, unless
+/// `overwrite`, which deletes that run's checkpoints and logs first.
+func clearForNewRun(_ folder: String, overwrite: Bool) throws {
+    let earlier = earlierRunFiles(in: folder)
+    guard !earlier.isEmpty else { return }
+    guard overwrite else {
+        throw CommandError("\(folder) already holds a run (\(earlier.joined(separator: ", "))): continue it with --resume, "
+                           + "start again there with --overwrite (its checkpoints and logs are deleted), or choose another --output")
+    }
+    try removeEarlierRun(in: folder)
 }

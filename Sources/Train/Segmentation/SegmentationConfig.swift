@@ -62,12 +62,8 @@ public struct SegmentationConfig: Codable, Sendable, Equatable {
 
     /// Throws, naming each setting, if this config changes more than `changeableOnResume` from `saved`.
     public func checkResumable(from saved: SegmentationConfig) throws {
-        var (a, b) = (self, saved)
-        (a.epochs, a.threads, a.workers, a.logEvery, a.output) = (b.epochs, b.threads, b.workers, b.logEvery, b.output)
-        guard a != b else { return }
-        let mine = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(a)) as? [String: Any]) ?? [:]
-        let theirs = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(b)) as? [String: Any]) ?? [:]
-        let changed = Set(mine.keys).union(theirs.keys).sorted().filter { !((mine[$0] as? NSObject)?.isEqual(theirs[$0]) ?? (theirs[$0] == nil)) }
+        let changed = changedSettings(try settingsDictionary(self), try settingsDictionary(saved), ignoring: Self.changeableOnResume)
+        guard !changed.isEmpty else { return }
         throw TrainError("--resume", "continues \(output) with its saved settings, but these differ: \(changed.joined(separator: ", ")); "
                          + "only epochs, threads, workers and logging may change")
     }

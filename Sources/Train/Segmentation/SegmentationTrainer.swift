@@ -171,7 +171,7 @@ public final class SegmentationTrainer {
             if improved { state.bestMeanIoU = record.meanIoU }
             try save(to: lastCheckpoint)
             if improved { try save(to: bestCheckpoint) }
-            try appendMetrics(record)
+            try appendJSONLine(record, to: config.output + "/metrics.jsonl")
             log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, pixel accuracy %.2f%%, mIoU %.2f%%, %.0fs (%.1f img/s)%@",
                        record.epoch, config.epochs, record.trainLoss, record.valLoss, record.pixelAccuracy, record.meanIoU,
                        record.seconds, record.imagesPerSecond, improved ? ", best so far" : ""))
@@ -209,14 +209,4 @@ public final class SegmentationTrainer {
         log("resumed from \(lastCheckpoint) after epoch \(state.epoch)")
     }
 
-    func appendMetrics(_ record: SegmentationEpoch) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let path = config.output + "/metrics.jsonl"
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError(path, "cannot append to the log") }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(try encoder.encode(record) + Data("\n".utf8))
-    }
 }
