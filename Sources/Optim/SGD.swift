@@ -57,28 +57,58 @@ public final class SGD {
             let wd = Float(group.weightDecay)
             for (name, parameter) in group.parameters {
                 guard let grad = parameter.grad else { continue }
-                let g = try grad.contiguous().scalars
-                var buffer = buffers[name] ?? []
-                let first = buffer.isEmpty
-                if first { buffer = [Float](repeating: 0, count: g.count) }
-                var master = masters[name]
-                try parameter.withUnsafeMutableFloats { w in
-                    for i in 0..<w.count {
-                        let value = master?[i] ?? w[i]
-                        let d = g[i] * scale + wd * value
-                        let b = first ? d : m * buffer[i] + d
-                        buffer[i] = b
-                        let updated = value - lr * (nesterov ? d + m * b : b)
-                        if let type = masterPrecision {
-                            master![i] = updated
-                            w[i] = rounded(updated, to: type)
-                        } else {
-                            w[i] = updated
+                let g = try grad.converted(to: .float32).contiguous()
+                // Taken out of the dictionaries while updated: a second reference would make
+                // the first write copy the whole buffer (copy-on-write) on every step.
+                let first = buffers[name] == nil
+                var buffer = buffers.removeValue(forKey: name) ?? [Float](repeating: 0, count: parameter.count)
+                var master = masters.removeValue(forKey: name)
+                defer {
+                    buffers[name] = buffer
+                    if master != nil { masters[name] = master }
+                }
+                try g.withUnsafeMutableFloats { gs in
+                    try parameter.withUnsafeMutableFloats { ws in
+                        try buffer.withUnsafeMutableBufferPointer { bs in
+                            precondition(gs.count == ws.count && bs.count == ws.count)
+                            let (gp, wp, bp) = (SendablePointer(gs.baseAddress!), SendablePointer(ws.baseAddress!), SendablePointer(bs.baseAddress!))
+                            let update = Update(lr: lr, momentum: m, weightDecay: wd, gradientScale: scale, nesterov: nesterov, first: first)
+                            if var masterValues = master, let type = masterPrecision {
+                                masterValues.withUnsafeMutableBufferPointer { ms in
+                                    let mp = SendablePointer(ms.baseAddress!)
+                                    forEachChunk(ws.count) { range in
+                                        update.apply(range, grad: gp.p, weights: mp.p, buffer: bp.p)
+                                        for i in range { wp.p[i] = rounded(mp.p[i], to: type) }
+                                    }
+                                }
+                                master = masterValues
+                            } else {
+                                forEachChunk(ws.count) { range in update.apply(range, grad: gp.p, weights: wp.p, buffer: bp.p) }
+                            }
                         }
                     }
                 }
-                buffers[name] = buffer
-                if master != nil { masters[name] = master }
+            }
+        }
+    }
+
+    /// The update rule of one step for one parameter group, applied to a range of elements:
+    /// its branches are decided once per tensor, not per element, so the loop vectorises.
+    private struct Update: Sendable {
+        let lr, momentum, weightDecay, gradientScale: Float
+        let nesterov, first: Bool
+
+        func apply(_ range: Range<Int>, grad: UnsafeMutablePointer<Float>, weights w: UnsafeMutablePointer<Float>, buffer b: UnsafeMutablePointer<Float>) {
+            let (lr, m, wd, scale) = (lr, momentum, weightDecay, gradientScale)
+            switch (first, nesterov) {
+            case (true, true):
+                for i in range { let d = grad[i] * scale + wd * w[i]; b[i] = d; w[i] -= lr * (d + m * d) }
+            case (true, false):
+                for i in range { let d = grad[i] * scale + wd * w[i]; b[i] = d; w[i] -= lr * d }
+            case (false, true):
+                for i in range { let d = grad[i] * scale + wd * w[i]; let v = m * b[i] + d; b[i] = v; w[i] -= lr * (d + m * v) }
+            case (false, false):
+                for i in range { let d = grad[i] * scale + wd * w[i]; let v = m * b[i] + d; b[i] = v; w[i] -= lr * v }
             }
         }
     }
