@@ -69,7 +69,7 @@ public final class SGD {
                 }
                 try g.withUnsafeMutableFloats { gs in
                     try parameter.withUnsafeMutableFloats { ws in
-                        try buffer.withUnsafeMutableBufferPointer { bs in
+                        buffer.withUnsafeMutableBufferPointer { bs in
                             precondition(gs.count == ws.count && bs.count == ws.count)
                             let (gp, wp, bp) = (SendablePointer(gs.baseAddress!), SendablePointer(ws.baseAddress!), SendablePointer(bs.baseAddress!))
                             let update = Update(lr: lr, momentum: m, weightDecay: wd, gradientScale: scale, nesterov: nesterov, first: first)

@@ -7,7 +7,7 @@ struct Tricks: ParsableCommand {
         commandName: "tricks",
         abstract: "Train image classifiers with the Bag of Tricks (He et al., CVPR 2019) on oneDNN.",
         version: "tricks \(versionNumber) (BagOfTricks; oneDNN CPU backend, reference backend)",
-        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, SegmentCommand.self, ExportCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
+        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, SegmentCommand.self, ExportCommand.self, EnvCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
 }
 
 /// A mistake in what the user asked for, found while running a command: printed as

@@ -84,7 +84,7 @@ public final class SegmentationTrainer {
         if let note = precision.note { log(note) }
         log(String(format: "%@: %d parameters, output stride %d, lr %.4g (poly 0.9), batch %d, %d steps per epoch", config.model,
                    model.parameterCount, model.backbone.config.outputStride, config.lr, config.batchSize, trainLoader.batchCount))
-        if resume { try restore() }
+        if resume { try restore() } else if let path = config.backbone { log("backbone: started from \(path) (every weight but fc)") }
     }
 
     /// The built-in scenes, or a Pascal VOC or ADE20K folder (told apart by their subfolders).

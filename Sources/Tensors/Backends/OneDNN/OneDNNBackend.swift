@@ -25,6 +25,15 @@ package final class OneDNNBackend: HostBackend {
     private static let hasBFloat16 = dnnl_get_effective_cpu_isa().rawValue & dnnl_cpu_isa_avx512_core_bf16.rawValue
         == dnnl_cpu_isa_avx512_core_bf16.rawValue
 
+    /// oneDNN's version, as "2.6.3".
+    package static var version: String {
+        let v = dnnl_version().pointee
+        return "\(v.major).\(v.minor).\(v.patch)"
+    }
+
+    /// Whether oneDNN runs bf16 kernels natively here (AVX-512 BF16 or AMX).
+    package static var nativeBFloat16: Bool { hasBFloat16 }
+
     /// The instruction set oneDNN's kernels use here, as oneDNN names it (e.g. `avx512_core_amx`).
     package static var instructionSet: String {
         switch dnnl_get_effective_cpu_isa() {

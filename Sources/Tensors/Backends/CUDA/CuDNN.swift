@@ -1,0 +1,129 @@
+import Foundation
+
+/// cuDNN 9 (`libcudnn.so.9`), the functions we call, with their C types. Its legacy
+/// descriptor API (tensor, filter and convolution descriptors; `cudnnConvolutionForward`) is
+/// still exported by cuDNN 9's front library, which passes each call to the sub-library that
+/// implements it (`libcudnn_cnn.so.9`, ...; `CUDALibraries` loads those first).
+public final class CuDNN: @unchecked Sendable {
+    typealias Status = Int32
+    typealias Descriptor = OpaquePointer
+
+    /// cudnnDataType_t, cudnnTensorFormat_t, cudnnMathType_t and cudnnConvolutionMode_t values (cudnn_graph.h).
+    enum DataType: Int32 { case float = 0, half = 2, bfloat16 = 9 }
+    enum Format: Int32 { case nchw = 0, nhwc = 1 }
+    enum MathType: Int32 { case `default` = 0, tensorOp = 1, fma = 3 }
+    static let crossCorrelation: Int32 = 1
+
+    let getVersion: @convention(c) () -> Int
+    let getErrorString: @convention(c) (Status) -> UnsafePointer<CChar>?
+    let create: @convention(c) (UnsafeMutablePointer<Descriptor?>) -> Status
+    let createTensorDescriptor: @convention(c) (UnsafeMutablePointer<Descriptor?>) -> Status
+    let destroyTensorDescriptor: @convention(c) (Descriptor?) -> Status
+    let destroyFilterDescriptor: @convention(c) (Descriptor?) -> Status
+    let destroyConvolutionDescriptor: @convention(c) (Descriptor?) -> Status
+    let setTensor4dDescriptor: @convention(c) (Descriptor, Int32, Int32, Int32, Int32, Int32, Int32) -> Status
+    let createFilterDescriptor: @convention(c) (UnsafeMutablePointer<Descriptor?>) -> Status
+    let setFilter4dDescriptor: @convention(c) (Descriptor, Int32, Int32, Int32, Int32, Int32, Int32) -> Status
+    let createConvolutionDescriptor: @convention(c) (UnsafeMutablePointer<Descriptor?>) -> Status
+    let setConvolution2dDescriptor: @convention(c) (Descriptor, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) -> Status
+    let setConvolutionGroupCount: @convention(c) (Descriptor, Int32) -> Status
+    let setConvolutionMathType: @convention(c) (Descriptor, Int32) -> Status
+    let getConvolutionForwardAlgorithm: @convention(c) (Descriptor, Descriptor, Descriptor, Descriptor, Descriptor, Int32,
+                                                        UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer) -> Status
+    let getConvolutionForwardWorkspaceSize: @convention(c) (Descriptor, Descriptor, Descriptor, Descriptor, Descriptor, Int32,
+                                                            UnsafeMutablePointer<Int>) -> Status
+    let convolutionForward: @convention(c) (Descriptor, UnsafeRawPointer, Descriptor, UnsafeRawPointer?, Descriptor, UnsafeRawPointer?,
+                                            Descriptor, Int32, UnsafeMutableRawPointer?, Int, UnsafeRawPointer, Descriptor,
+                                            UnsafeMutableRawPointer?) -> Status
+
+    public init(_ libraries: CUDALibraries) throws {
+        let lib = CUDALibraries.cudnn
+        getVersion = try libraries.symbol("cudnnGetVersion", in: lib)
+        getErrorString = try libraries.symbol("cudnnGetErrorString", in: lib)
+        create = try libraries.symbol("cudnnCreate", in: lib)
+        createTensorDescriptor = try libraries.symbol("cudnnCreateTensorDescriptor", in: lib)
+        destroyTensorDescriptor = try libraries.symbol("cudnnDestroyTensorDescriptor", in: lib)
+        destroyFilterDescriptor = try libraries.symbol("cudnnDestroyFilterDescriptor", in: lib)
+        destroyConvolutionDescriptor = try libraries.symbol("cudnnDestroyConvolutionDescriptor", in: lib)
+        setTensor4dDescriptor = try libraries.symbol("cudnnSetTensor4dDescriptor", in: lib)
+        createFilterDescriptor = try libraries.symbol("cudnnCreateFilterDescriptor", in: lib)
+        setFilter4dDescriptor = try libraries.symbol("cudnnSetFilter4dDescriptor", in: lib)
+        createConvolutionDescriptor = try libraries.symbol("cudnnCreateConvolutionDescriptor", in: lib)
+        setConvolution2dDescriptor = try libraries.symbol("cudnnSetConvolution2dDescriptor", in: lib)
+        setConvolutionGroupCount = try libraries.symbol("cudnnSetConvolutionGroupCount", in: lib)
+        setConvolutionMathType = try libraries.symbol("cudnnSetConvolutionMathType", in: lib)
+        getConvolutionForwardAlgorithm = try libraries.symbol("cudnnGetConvolutionForwardAlgorithm_v7", in: lib)
+        getConvolutionForwardWorkspaceSize = try libraries.symbol("cudnnGetConvolutionForwardWorkspaceSize", in: lib)
+        convolutionForward = try libraries.symbol("cudnnConvolutionForward", in: lib)
+    }
+
+    /// cuDNN's version as "9.x.y" (cudnnGetVersion: major * 10000 + minor * 100 + patch).
+    public var version: String {
+        let v = getVersion()
+        return "\(v / 10000).\(v / 100 % 100).\(v % 100)"
+    }
+
+    func check(_ status: Status, _ call: @autoclosure () -> String) throws {
+        guard status != 0 else { return }
+        throw CUDAError("\(call()) failed: \(getErrorString(status).map { String(cString: $0) } ?? "cudnnStatus \(status)")")
+    }
+
+    /// A handle on the current CUDA context (needs a GPU).
+    func makeHandle() throws -> Descriptor {
+        var handle: Descriptor?
+        try check(create(&handle), "cudnnCreate")
+        return handle!
+    }
+
+    /// One FP32 convolution forward, NCHW, with plain FMA math (no TF32), on device buffers:
+    /// the smoke test's check of cuDNN from Swift against the CPU.
+    func convolutionForward(handle: Descriptor, input x: CUDADriver.DevicePointer, inputShape: [Int],
+                            weight w: CUDADriver.DevicePointer, weightShape: [Int], output y: CUDADriver.DevicePointer,
+                            outputShape: [Int], geometry g: ConvGeometry, driver: CUDADriver) throws {
+        var xDesc: Descriptor?, yDesc: Descriptor?, wDesc: Descriptor?, convDesc: Descriptor?
+        defer {
+            _ = (destroyTensorDescriptor(xDesc), destroyTensorDescriptor(yDesc))
+            _ = (destroyFilterDescriptor(wDesc), destroyConvolutionDescriptor(convDesc))
+        }
+        try check(createTensorDescriptor(&xDesc), "cudnnCreateTensorDescriptor")
+        try check(createTensorDescriptor(&yDesc), "cudnnCreateTensorDescriptor")
+        try check(createFilterDescriptor(&wDesc), "cudnnCreateFilterDescriptor")
+        try check(createConvolutionDescriptor(&convDesc), "cudnnCreateConvolutionDescriptor")
+        let i32 = { (v: [Int]) in v.map(Int32.init) }
+        let (xs, ws, ys) = (i32(inputShape), i32(weightShape), i32(outputShape))
+        try check(setTensor4dDescriptor(xDesc!, Format.nchw.rawValue, DataType.float.rawValue, xs[0], xs[1], xs[2], xs[3]),
+                  "cudnnSetTensor4dDescriptor(input \(inputShape))")
+        try check(setTensor4dDescriptor(yDesc!, Format.nchw.rawValue, DataType.float.rawValue, ys[0], ys[1], ys[2], ys[3]),
+                  "cudnnSetTensor4dDescriptor(output \(outputShape))")
+        try check(setFilter4dDescriptor(wDesc!, DataType.float.rawValue, Format.nchw.rawValue, ws[0], ws[1], ws[2], ws[3]),
+                  "cudnnSetFilter4dDescriptor(\(weightShape))")
+        try check(setConvolution2dDescriptor(convDesc!, Int32(g.padding[0]), Int32(g.padding[1]), Int32(g.stride[0]), Int32(g.stride[1]),
+                                             Int32(g.dilation[0]), Int32(g.dilation[1]), CuDNN.crossCorrelation, DataType.float.rawValue),
+                  "cudnnSetConvolution2dDescriptor")
+        try check(setConvolutionGroupCount(convDesc!, Int32(g.groups)), "cudnnSetConvolutionGroupCount(\(g.groups))")
+        try check(setConvolutionMathType(convDesc!, MathType.fma.rawValue), "cudnnSetConvolutionMathType")
+
+        // cudnnConvolutionFwdAlgoPerf_t: algo (int) at 0, status (int) at 4, time (float) at 8,
+        // memory (size_t) at 16, determinism, mathType, 3 reserved ints: 48 bytes each.
+        let stride = 48, requested: Int32 = 8
+        let perf = UnsafeMutableRawPointer.allocate(byteCount: stride * Int(requested), alignment: 8)
+        defer { perf.deallocate() }
+        var returned: Int32 = 0
+        try check(getConvolutionForwardAlgorithm(handle, xDesc!, wDesc!, convDesc!, yDesc!, requested, &returned, perf),
+                  "cudnnGetConvolutionForwardAlgorithm_v7")
+        guard let choice = (0..<Int(returned)).first(where: { perf.load(fromByteOffset: $0 * stride + 4, as: Int32.self) == 0 }) else {
+            throw CUDAError("cuDNN offers no forward algorithm for input \(inputShape), weight \(weightShape)")
+        }
+        let algorithm = perf.load(fromByteOffset: choice * stride, as: Int32.self)
+        var workspaceSize = 0
+        try check(getConvolutionForwardWorkspaceSize(handle, xDesc!, wDesc!, convDesc!, yDesc!, algorithm, &workspaceSize),
+                  "cudnnGetConvolutionForwardWorkspaceSize")
+        let workspace = workspaceSize > 0 ? try driver.allocate(bytes: workspaceSize) : 0
+        defer { if workspace != 0 { driver.free(workspace) } }
+        var (alpha, beta): (Float, Float) = (1, 0)
+        let pointer = { (p: CUDADriver.DevicePointer) in UnsafeMutableRawPointer(bitPattern: UInt(p)) }
+        try check(convolutionForward(handle, &alpha, xDesc!, pointer(x), wDesc!, pointer(w), convDesc!, algorithm,
+                                     pointer(workspace), workspaceSize, &beta, yDesc!, pointer(y)),
+                  "cudnnConvolutionForward (algorithm \(algorithm))")
+    }
+}
