@@ -115,6 +115,56 @@ def measure_pytorch(row, channels_last, rounds, precision="fp32"):
     return {"train": train, "inference": inference, "peak_mb": peak_resident_mb()}
 
 
+# (row, batch, input size) of the GPU comparison (issue 17).
+CUDA_ROWS = [("resnet50", 256, 224), ("resnet20", 512, 32)]
+
+
+def measure_pytorch_cuda(row, batch, size, rounds):
+    """Runs in a child process: one model on the GPU, eager, bf16 autocast, channels_last."""
+    torch.backends.cudnn.benchmark = True
+    make = next(r[2] for r in ROWS if r[0] == row)
+    torch.manual_seed(0)
+    model = make().cuda().to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    x = torch.randn(batch, 3, size, size, device="cuda").to(memory_format=torch.channels_last)
+    y = torch.arange(batch, device="cuda") % 10
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        torch.cuda.synchronize()
+
+    def infer():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            model(x)
+        torch.cuda.synchronize()
+
+    model.train()
+    train = batch / timed(step, rounds)
+    model.eval()
+    with torch.no_grad():
+        inference = batch / timed(infer, rounds)
+    return {"train": train, "inference": inference, "peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+            "gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "cudnn": torch.backends.cudnn.version()}
+
+
+def compare_cuda(args):
+    """PyTorch's side of issue 17's table, each row in its own process."""
+    print(f"PyTorch on the GPU: eager, bf16 autocast, channels_last, cudnn.benchmark; img/s = median of {args.rounds} "
+          "synchronised steps after 2 warm-up")
+    print("| model | batch, input | train img/s | inference img/s | peak GPU memory MB | GPU, torch, cuDNN |")
+    print("|---|---|---|---|---|---|")
+    for row, batch, size in CUDA_ROWS:
+        if row not in args.rows.split(","):
+            continue
+        r = child([sys.executable, __file__, "--rounds", str(args.rounds), "--device", "cuda", "--child", row, f"{batch}x{size}"])
+        print(f"| {row} | {batch}, {size}x{size}x3 | {r['train']:.0f} | {r['inference']:.0f} | {r['peak_mb']:.0f} "
+              f"| {r['gpu']}, {r['torch']}, {r['cudnn']} |", flush=True)
+
+
 def peak_resident_mb():
     """VmHWM, not ru_maxrss: a forked child inherits its parent's ru_maxrss across exec."""
     with open("/proc/self/status") as status:
@@ -130,8 +180,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rows", default=",".join(r[0] for r in ROWS))
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--child", nargs=2, metavar=("ROW", "LAYOUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child and args.device == "cuda":
+        batch, size = map(int, args.child[1].split("x"))
+        print(json.dumps(measure_pytorch_cuda(args.child[0], batch, size, args.rounds)))
+        return
+    if args.device == "cuda":
+        return compare_cuda(args)
     if args.child:
         print(json.dumps(measure_pytorch(args.child[0], args.child[1] == "channels_last", args.rounds, args.precision)))
         return

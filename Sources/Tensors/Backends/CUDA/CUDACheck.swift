@@ -49,7 +49,7 @@ public struct CUDACheck {
                 let nvrtc = try NVRTC(libraries, environment: environment)
                 let started = Date()
                 cubin = try nvrtc.cubin(CUDACheck.axpySource, name: "axpy", capability: capability)
-                add("NVRTC \(nvrtc.version)", true, String(format: "axpy compiled for sm_%d: %d-byte cubin in %.2f s (cached in %@)",
+                add("NVRTC \(nvrtc.version)", true, String(format: "axpy for sm_%d: a %d-byte cubin in %.2f s (compiled, or read from the cache in %@)",
                                                            capability, cubin!.count, Date().timeIntervalSince(started), nvrtc.cacheFolder.path))
             } catch {
                 add("NVRTC", false, "\(error)")
