@@ -73,15 +73,15 @@ public final class SGD {
                             precondition(gs.count == ws.count && bs.count == ws.count)
                             let (gp, wp, bp) = (SendablePointer(gs.baseAddress!), SendablePointer(ws.baseAddress!), SendablePointer(bs.baseAddress!))
                             let update = Update(lr: lr, momentum: m, weightDecay: wd, gradientScale: scale, nesterov: nesterov, first: first)
-                            if var masterValues = master, let type = masterPrecision {
-                                masterValues.withUnsafeMutableBufferPointer { ms in
+                            if master != nil, let type = masterPrecision {
+                                // Through `master!` in place: a copy in a local would be copied on write.
+                                master!.withUnsafeMutableBufferPointer { ms in
                                     let mp = SendablePointer(ms.baseAddress!)
                                     forEachChunk(ws.count) { range in
                                         update.apply(range, grad: gp.p, weights: mp.p, buffer: bp.p)
                                         for i in range { wp.p[i] = rounded(mp.p[i], to: type) }
                                     }
                                 }
-                                master = masterValues
                             } else {
                                 forEachChunk(ws.count) { range in update.apply(range, grad: gp.p, weights: wp.p, buffer: bp.p) }
                             }

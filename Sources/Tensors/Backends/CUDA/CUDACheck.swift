@@ -174,14 +174,15 @@ public struct CUDACheck {
         defer { [dx, dw, dy].forEach(driver.free) }
         try driver.copy(x, to: dx)
         try driver.copy(w, to: dw)
-        try cudnn.convolutionForward(handle: handle, input: dx, inputShape: s.input, weight: dw, weightShape: s.weight, output: dy,
+        let algorithm = try cudnn.convolutionForward(handle: handle, input: dx, inputShape: s.input, weight: dw, weightShape: s.weight, output: dy,
                                      outputShape: cpu.shape, geometry: geometry, driver: driver)
         try driver.synchronize()
         let gpu = try driver.floats(cpu.count, from: dy), expected = try cpu.scalars
         let scale = expected.map(abs).max() ?? 1
         let error = zip(gpu, expected).map { abs($0 - $1) }.max() ?? 0
         let relative = error / max(scale, 1e-30)
-        return (relative <= 1e-5, String(format: "output %@, max |cuDNN - CPU| / max |CPU| = %.1e (tolerance 1e-5, FP32 FMA math)",
-                                         "\(cpu.shape)", relative))
+        // 1e-4: FP32 throughout, but cuDNN may choose Winograd or FFT, which round differently.
+        return (relative <= 1e-4, String(format: "output %@, algorithm %d, max |cuDNN - CPU| / max |CPU| = %.1e (tolerance 1e-4, FP32 FMA math)",
+                                         "\(cpu.shape)", algorithm, relative))
     }
 }

@@ -76,10 +76,12 @@ public final class CuDNN: @unchecked Sendable {
     }
 
     /// One FP32 convolution forward, NCHW, with plain FMA math (no TF32), on device buffers:
-    /// the smoke test's check of cuDNN from Swift against the CPU.
+    /// the smoke test's check of cuDNN from Swift against the CPU. Returns the algorithm
+    /// cuDNN's heuristic chose (cudnnConvolutionFwdAlgo_t).
+    @discardableResult
     func convolutionForward(handle: Descriptor, input x: CUDADriver.DevicePointer, inputShape: [Int],
                             weight w: CUDADriver.DevicePointer, weightShape: [Int], output y: CUDADriver.DevicePointer,
-                            outputShape: [Int], geometry g: ConvGeometry, driver: CUDADriver) throws {
+                            outputShape: [Int], geometry g: ConvGeometry, driver: CUDADriver) throws -> Int {
         var xDesc: Descriptor?, yDesc: Descriptor?, wDesc: Descriptor?, convDesc: Descriptor?
         defer {
             _ = (destroyTensorDescriptor(xDesc), destroyTensorDescriptor(yDesc))
@@ -125,5 +127,6 @@ public final class CuDNN: @unchecked Sendable {
         try check(convolutionForward(handle, &alpha, xDesc!, pointer(x), wDesc!, pointer(w), convDesc!, algorithm,
                                      pointer(workspace), workspaceSize, &beta, yDesc!, pointer(y)),
                   "cudnnConvolutionForward (algorithm \(algorithm))")
+        return Int(algorithm)
     }
 }
