@@ -9,9 +9,11 @@ build: setup
 
 # The test suite, in release mode (the numeric checks run ~10x faster): ops against naive
 # references and finite differences, models against published counts and PyTorch goldens;
-# then the ONNX export against onnxruntime (a venv from PyPI under .build, made once).
+# NVRTC from PyPI (a venv under .build, made once) so that the CUDA kernels compile here too;
+# then the ONNX export against onnxruntime (another venv from PyPI).
 test: setup
-	swift test -c release --disable-swift-testing
+	./scripts/nvrtc_for_tests.sh > /dev/null
+	TRICKS_CUDA_LIBS="$$(./scripts/nvrtc_for_tests.sh)" swift test -c release --disable-swift-testing
 	./scripts/check_onnx_export.sh
 
 # Benchmarks: training and inference img/s, GFLOP/s against the sgemm peak and peak memory

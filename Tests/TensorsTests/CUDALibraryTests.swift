@@ -97,6 +97,19 @@ final class CUDALibraryTests: XCTestCase {
         }
     }
 
+    func testBackendKernelsCompileForHopperAndAmpere() throws {
+        let compiler = try nvrtc()
+        for capability in [80, 90] {
+            let cubin = try compiler.cubin(CUDAKernels.source, name: "kernels", capability: capability)
+            // The ELF symbol table holds each extern "C" kernel's name as is.
+            let text = String(decoding: cubin.map { $0 == 0 ? 10 : $0 }, as: UTF8.self)
+            let symbols = Set(text.split(separator: "\n").map(String.init))
+            for name in CUDAKernels.names {
+                XCTAssertTrue(symbols.contains(name) || symbols.contains(".text." + name), "sm_\(capability) cubin has no kernel \(name)")
+            }
+        }
+    }
+
     /// On a GPU: the driver, the compiled kernel and cuDNN's convolutions against the CPU.
     func testCUDACheckOnAGPU() throws {
         guard case .success = CUDALibraries.load(CUDALibraries.driver) else { throw XCTSkip("no NVIDIA driver (libcuda.so.1) here") }
