@@ -100,6 +100,21 @@ final class BFloat16Tests: XCTestCase {
         try compare("concat", inputs) { t in let y = try convolved(t); return try concat([y, relu(y)]) }
     }
 
+    /// Batch norm on channels that are not a multiple of 16 after a convolution that leaves an
+    /// unblocked layout (the ResNet-C/-D stem's 8-channel convs): the backend reblocks the
+    /// input to nChw16c for oneDNN's JIT kernel; padding channels must not leak into anything.
+    func testBatchNormOnEightChannelsAfterAStemConvolution() throws {
+        let inputs = try [random([4, 3, 9, 9], 11), random([8, 3, 3, 3], 12), random([8], 13), random([8], 14)]
+        for (training, fused) in [(true, false), (true, true), (false, false)] {
+            try compare("stem batch_norm training \(training) relu \(fused)", inputs) { t in
+                let device = t[0].device
+                return try batchNorm(conv2d(t[0], weight: t[1], stride: (2, 2), padding: (1, 1)), weight: t[2], bias: t[3],
+                                     runningMean: Tensor.full([8], 0.1, device: device), runningVar: Tensor.full([8], 1.5, device: device),
+                                     training: training, fusedReLU: fused)
+            }
+        }
+    }
+
     /// MobileNet's unit: depthwise 3x3 (oneDNN's blocked jit_dw kernel) -> BN -> ReLU ->
     /// pointwise 1x1 (an NHWC kernel) -> BN -> ReLU, in training mode.
     func testDepthwiseSeparableUnitInTrainingMode() throws {
