@@ -3,8 +3,8 @@
 # the garment scenes from a backbone trained by the baseline recipe (ablation row 1,
 # cifar_resnet20) and from one trained by the full recipe (row 10, cifar_resnet20d: ResNet-D,
 # cosine, label smoothing, mixup, ...), both 30 epochs on the full Fashion-MNIST by
-# bench/long_ablation.sh, and from scratch as a control; two FCN seeds each, the same FCN
-# recipe for all. Resumable: a finished run is kept, an unfinished one continues.
+# bench/long_ablation.sh, and from scratch as controls (ResNet-20 and ResNet-20-D: the two
+# backbones differ in the D tweak too); two FCN seeds each, the same FCN recipe for all. Resumable: a finished run is kept, an unfinished one continues.
 #
 #   ABLATION=runs/long-ablation OUT=runs/segmentation-transfer bench/segmentation_transfer.sh
 #
@@ -15,7 +15,7 @@ ABLATION=${ABLATION:-runs/long-ablation}
 OUT=${OUT:-runs/segmentation-transfer}
 EPOCHS=${EPOCHS:-4}
 SEEDS=${SEEDS:-"0 1"}
-BACKBONES=${BACKBONES:-"baseline full scratch"}
+BACKBONES=${BACKBONES:-"baseline full scratch scratch-d"}
 TRICKS=${TRICKS:-.build/release/tricks}
 mkdir -p "$OUT"
 fcn=(--lr 0.01 --train-scenes 4000 --val-scenes 1000 --epochs "$EPOCHS" --threads 2 -j 1 --log-every 100)
@@ -27,7 +27,9 @@ for backbone in $BACKBONES; do
         baseline) start=(--backbone "$ABLATION/rows/01-seed0/last.safetensors") ;;
         full) start=(--backbone "$ABLATION/rows/10-seed0/last.safetensors") ;;
         scratch) start=(--model fcn_cifar_resnet20) ;;
-        *) echo "unknown backbone '$backbone' (baseline, full or scratch)" >&2; exit 2 ;;
+        # The full recipe's backbone is a ResNet-20-D: its own from-scratch control.
+        scratch-d) start=(--model fcn_cifar_resnet20d) ;;
+        *) echo "unknown backbone '$backbone' (baseline, full, scratch or scratch-d)" >&2; exit 2 ;;
     esac
     for seed in $SEEDS; do
         run="$OUT/$backbone-seed$seed"
