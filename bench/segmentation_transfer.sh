@@ -4,7 +4,8 @@
 # cifar_resnet20) and from one trained by the full recipe (row 10, cifar_resnet20d: ResNet-D,
 # cosine, label smoothing, mixup, ...), both 30 epochs on the full Fashion-MNIST by
 # bench/long_ablation.sh, and from scratch as controls (ResNet-20 and ResNet-20-D: the two
-# backbones differ in the D tweak too); two FCN seeds each, the same FCN recipe for all. Resumable: a finished run is kept, an unfinished one continues.
+# backbones differ in the D tweak too); two FCN seeds each, the same FCN recipe for all.
+# Resumable: a finished run is kept, an unfinished one continues.
 #
 #   ABLATION=runs/long-ablation OUT=runs/segmentation-transfer bench/segmentation_transfer.sh
 #
