@@ -64,7 +64,7 @@ def svg(found, epochs):
     py = lambda v: top + h - (min(max(v, low), high) - low) / max(high - low, 1e-9) * h
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + w + 250}" height="{top + h + 50}" font-family="sans-serif" font-size="11">',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{left}" y="18" font-size="13">validation top-1 (%) by epoch, cifar_resnet20 on Fashion-MNIST: ours and PyTorch\'s</text>',
+           f'<text x="{left}" y="18" font-size="13">validation top-1 (%) by epoch on Fashion-MNIST, baseline (ResNet-20) and full (ResNet-20-D): ours and PyTorch\'s</text>',
            f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#999"/>']
     for i in range(5):
         v = low + (high - low) * i / 4
