@@ -3,7 +3,7 @@
 # to run every time (CI runs it on a fresh machine).
 set -euo pipefail
 packages=(libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist
-          openmpi-bin libopenmpi-dev)
+          openmpi-bin libopenmpi-dev python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
