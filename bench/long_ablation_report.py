@@ -43,11 +43,12 @@ def table(found, epochs):
     for recipe in OUR_ROWS:
         for implementation in ("ours", "PyTorch"):
             keys = sorted(k for k in found if k[:2] == (implementation, recipe))
-            done = [found[k][epochs - 1] for k in keys if len(found[k]) >= epochs]
-            unfinished = [f"seed {k[2]}: {len(found[k])}/{epochs}" for k in keys if len(found[k]) < epochs]
+            at = {k: next((d for d in found[k] if d["epoch"] == epochs), None) for k in keys}
+            done = [d for d in at.values() if d]
+            unfinished = [f"seed {k[2]}: {len(found[k])}/{epochs}" for k in keys if not at[k]]
             if not keys:
                 continue
-            seeds = ",".join(str(k[2]) for k in keys if len(found[k]) >= epochs) or "-"
+            seeds = ",".join(str(k[2]) for k in keys if at[k]) or "-"
             top1 = span([d["top1"] for d in done]) if done else "-"
             top5 = span([d["top5"] for d in done]) if done else "-"
             lines.append(f"| {recipe} | {implementation} | {seeds} | {top1} | {top5} | {', '.join(unfinished)} |")
@@ -55,7 +56,7 @@ def table(found, epochs):
 
 
 def svg(found, epochs):
-    curves = {k: v for k, v in found.items() if k[1] in ("baseline", "full")}
+    curves = {k: v for k, v in found.items() if k[1] in ("baseline", "full") and v}
     values = [d["top1"] for v in curves.values() for d in v[:epochs]]
     low, high = (min(values), max(values)) if values else (0, 100)
     low = max(low, high - 15)  # the first epochs of mixup runs sit far below: keep the end readable

@@ -22,11 +22,16 @@ mkdir -p "$OUT"
 fcn=(--lr 0.01 --train-scenes 4000 --val-scenes 1000 --epochs "$EPOCHS" --threads 2 -j 1 --log-every 100)
 
 finished() { [ -f "$1/metrics.jsonl" ] && grep -q "\"epoch\":$EPOCHS," "$1/metrics.jsonl"; }
+# A backbone must be a finished row (30 epochs), not one the long ablation is still training.
+backbone_ready() {
+    [ -f "$ABLATION/rows/$1/metrics.jsonl" ] && grep -q '"epoch":30,' "$ABLATION/rows/$1/metrics.jsonl" \
+        || { echo "$ABLATION/rows/$1 has not finished its 30 epochs (bench/long_ablation.sh)" >&2; exit 1; }
+}
 
 for backbone in $BACKBONES; do
     case $backbone in
-        baseline) start=(--backbone "$ABLATION/rows/01-seed0/last.safetensors") ;;
-        full) start=(--backbone "$ABLATION/rows/10-seed0/last.safetensors") ;;
+        baseline) backbone_ready 01-seed0; start=(--backbone "$ABLATION/rows/01-seed0/last.safetensors") ;;
+        full) backbone_ready 10-seed0; start=(--backbone "$ABLATION/rows/10-seed0/last.safetensors") ;;
         scratch) start=(--model fcn_cifar_resnet20) ;;
         # The full recipe's backbone is a ResNet-20-D: its own from-scratch control.
         scratch-d) start=(--model fcn_cifar_resnet20d) ;;

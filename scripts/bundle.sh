@@ -38,7 +38,7 @@ LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin
 LAUNCHER
 chmod +x "$stage/tricks"
 
-newest() { objdump -T "$stage/bin/tricks" "$stage"/lib/* 2>/dev/null | grep -o "$1[0-9.]*" | sort -uV | tail -1; }
+newest() { objdump -T "$stage/bin/tricks" "$stage"/lib/* 2>/dev/null | grep -o "$1[0-9.]*" | sort -uV | tail -1 || true; }
 glibc=$(newest 'GLIBC_2\.'); glibcxx=$(newest 'GLIBCXX_3\.4\.')
 if [ "$(printf '%s\n' "$glibc" GLIBC_2.39 | sort -V | tail -1)" != GLIBC_2.39 ]; then
     echo "bundle.sh: the bundle needs $glibc, newer than Ubuntu 24.04's GLIBC_2.39" >&2; exit 1
@@ -53,7 +53,8 @@ mkdir -p dist
 tar -C "$stage_root" -cf - tricks-bundle | xz -9 -T2 > dist/tricks-bundle.tar.xz.partial
 mv dist/tricks-bundle.tar.xz.partial dist/tricks-bundle.tar.xz
 bundle=$(stat -c %s dist/tricks-bundle.tar.xz)
-tree=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s }')
+# Files in the working tree that git tracks (one deleted but not committed is skipped).
+tree=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }' || true)
 total=$((bundle + tree)); limit=$((60 * 1024 * 1024))
 awk -v b="$bundle" -v t="$tree" -v u="$(du -sh "$stage" | cut -f1)" -v g="$glibc" -v x="${glibcxx:-no libstdc++}" 'BEGIN {
     m = 1048576; printf "dist/tricks-bundle.tar.xz: %.1f MiB (unpacked %s); with the tracked tree (%.1f MiB): %.1f MiB of 60; needs %s, %s\n",

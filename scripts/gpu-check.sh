@@ -28,9 +28,10 @@ step() {  # step NAME SECONDS COMMAND...: runs it with a limit, output to $OUT/N
     [ $rc -eq 0 ] || status=1
 }
 
-step machine 30 sh -c 'nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; grep PRETTY_NAME /etc/os-release; ldd --version | head -1'
+step machine 30 sh -c 'nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv && grep PRETTY_NAME /etc/os-release && ldd --version | head -1'
 [ -f dist/tricks-bundle.tar.xz ] || { echo "dist/tricks-bundle.tar.xz is missing: run scripts/bundle.sh and carry it" | tee "$OUT/bundle.txt"; exit 1; }
-rm -rf /tmp/tricks-bundle && tar -xJf dist/tricks-bundle.tar.xz -C /tmp
+rm -rf /tmp/tricks-bundle
+tar -xJf dist/tricks-bundle.tar.xz -C /tmp || { echo "could not unpack dist/tricks-bundle.tar.xz" | tee "$OUT/bundle.txt"; exit 1; }
 TRICKS=/tmp/tricks-bundle/tricks
 # NVIDIA's libraries as the PyTorch there has them (nvidia/*/lib of its pip wheels), unless set.
 if [ -z "${TRICKS_CUDA_LIBS:-}" ]; then

@@ -63,6 +63,9 @@ public final class SGD {
                 let first = buffers[name] == nil
                 var buffer = buffers.removeValue(forKey: name) ?? [Float](repeating: 0, count: parameter.count)
                 var master = masters.removeValue(forKey: name)
+                // Low precision keeps a Float32 master of every parameter; one missing (state
+                // saved without it) starts from the parameter itself.
+                if masterPrecision != nil, master == nil { master = try parameter.scalars }
                 defer {
                     buffers[name] = buffer
                     if master != nil { masters[name] = master }

@@ -100,7 +100,7 @@ final class CUDALibraryTests: XCTestCase {
     func testBackendKernelsCompileForHopperAndAmpere() throws {
         let compiler = try nvrtc()
         for capability in [80, 90] {
-            let cubin = try compiler.cubin(CUDAKernels.source, name: "kernels", capability: capability)
+            let cubin = try compiler.cubin(CUDAKernels.source, name: "kernels", capability: capability, options: CUDAKernels.options)
             // The ELF symbol table holds each extern "C" kernel's name as is.
             let text = String(decoding: cubin.map { $0 == 0 ? 10 : $0 }, as: UTF8.self)
             let symbols = Set(text.split(separator: "\n").map(String.init))

@@ -60,14 +60,13 @@ public final class CUDADriver: @unchecked Sendable {
         launchKernel = try libraries.symbol("cuLaunchKernel", in: lib)
         getErrorString = try libraries.symbol("cuGetErrorString", in: lib)
 
-        let initialized = initialize(0)
         var count: Int32 = 0
-        if initialized != 0 || deviceGetCount(&count) != 0 || count == 0 {
-            // Before a context exists the error string is all there is to say.
+        for (call, status) in [("cuInit", initialize(0)), ("cuDeviceGetCount", deviceGetCount(&count))] where status != 0 {
             var text: UnsafePointer<CChar>?
-            _ = getErrorString(initialized, &text)
-            throw CUDAError("the NVIDIA driver loaded but found no usable GPU (cuInit: \(text.map { String(cString: $0) } ?? "error \(initialized)"), \(count) devices)")
+            _ = getErrorString(status, &text)
+            throw CUDAError("the NVIDIA driver loaded but found no usable GPU (\(call): \(text.map { String(cString: $0) } ?? "CUresult \(status)"))")
         }
+        guard count > 0 else { throw CUDAError("the NVIDIA driver loaded but reports no GPU (cuDeviceGetCount: 0)") }
         var device: Int32 = 0, context: Handle?
         var status = deviceGet(&device, 0)
         if status == 0 { status = primaryCtxRetain(&context, device) }

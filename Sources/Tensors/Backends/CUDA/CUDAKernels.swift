@@ -11,6 +11,10 @@
 /// them to it (on a GPU). On any machine where NVRTC is found, `CUDALibraryTests` compiles
 /// this source for sm_80 and sm_90 and checks every kernel below is in the cubin.
 enum CUDAKernels {
+    /// No contraction to fused multiply-add: the kernels then round as the CPU backend's Swift
+    /// loops do (`sgd_step_f32` equals `SGD.step` bit for bit), which the GPU tests rely on.
+    static let options = ["--fmad=false"]
+
     static let names = [
         "fill_f32", "scale_f32", "add_f32", "add_relu_f32", "multiply_f32",
         "relu_f32", "relu_backward_f32", "relu6_f32", "relu6_backward_f32",

@@ -12,9 +12,9 @@ import Foundation
 /// 3. the system: the driver's and toolkit's usual folders, then the dynamic loader's own search.
 ///
 /// cuDNN's `libcudnn.so.9` and NVRTC load their sub-libraries (`libcudnn_cnn.so.9`,
-/// `libnvrtc-builtins.so.13.*`, ...) by name, which the loader would not find in a wheel's
-/// folder. So those are loaded first, by absolute path and RTLD_GLOBAL: a later dlopen by the
-/// same name then gets the copy already loaded.
+/// `libnvrtc-builtins.so.13.*`, ...) by name when first needed, which the loader might not
+/// find in a wheel's folder. So those are loaded right after it, by absolute path and
+/// RTLD_GLOBAL: the later dlopen by the same name then gets the copy already loaded.
 public struct CUDALibraries: @unchecked Sendable {
     /// What one library is, for messages and for the search.
     public struct Library: Sendable {
@@ -116,12 +116,17 @@ public struct CUDALibraries: @unchecked Sendable {
         var errors: [String] = []
         for folder in folders {
             for name in library.names where FileManager.default.fileExists(atPath: "\(folder)/\(name)") {
+                let path = "\(folder)/\(name)"
+                guard let handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL) else {
+                    errors.append("\(path): \(String(cString: dlerror()))")
+                    continue
+                }
+                // Only once the library itself loaded, so that a folder whose main library
+                // fails leaves no sub-libraries of its version behind for another folder's.
                 for companion in library.companions {
                     for path in matching(companion, in: folder) { _ = dlopen(path, RTLD_NOW | RTLD_GLOBAL) }
                 }
-                let path = "\(folder)/\(name)"
-                if let handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL) { return .success((handle, path)) }
-                errors.append("\(path): \(String(cString: dlerror()))")
+                return .success((handle, path))
             }
         }
         // Last, the loader's own search (LD_LIBRARY_PATH, ld.so.cache).
