@@ -16,7 +16,7 @@ final class CUDALibraryTests: XCTestCase {
         }
         try FileManager.default.createDirectory(at: root.appendingPathComponent("bin"), withIntermediateDirectories: true)
         let python = root.appendingPathComponent("bin/python3")
-        FileManager.default.createFile(atPath: python.path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+        XCTAssertTrue(FileManager.default.createFile(atPath: python.path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755]))
         return root
     }
 
@@ -56,7 +56,7 @@ final class CUDALibraryTests: XCTestCase {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cuda-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        FileManager.default.createFile(atPath: folder.appendingPathComponent("libtricks_broken.so.1").path, contents: Data("not ELF".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder.appendingPathComponent("libtricks_broken.so.1").path, contents: Data("not ELF".utf8)))
         let library = CUDALibraries.Library(role: "a broken library", names: ["libtricks_broken.so.1"])
         guard case .failure(let error) = CUDALibraries.load(library, environment: ["TRICKS_CUDA_LIBS": folder.path]) else {
             return XCTFail("loaded a text file")
