@@ -74,18 +74,24 @@ def timed(body, rounds):
     return sorted(times)[len(times) // 2]
 
 
-def measure_pytorch(row, channels_last, rounds, precision="fp32"):
-    """Runs in a child process: one model, one layout; returns img/s and peak RSS."""
-    torch.set_num_threads(2)
-    _, _, make, batch, size = next(r for r in ROWS if r[0] == row)
+def measure_pytorch(row, channels_last, rounds, precision="fp32", device="cpu", batch=None, size=None):
+    """Runs in a child process: one model, one layout, on `device` (the row's batch and input
+    size unless given); returns img/s and peak memory (resident on the CPU, allocated on a GPU)."""
+    cuda = device == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    else:
+        torch.set_num_threads(2)
+    _, _, make, row_batch, row_size = next(r for r in ROWS if r[0] == row)
+    batch, size = batch or row_batch, size or row_size
     torch.manual_seed(0)
-    model = make()
+    model = make().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
-    x = torch.randn(batch, 3, size, size)
-    y = torch.arange(batch) % 10
+    x = torch.randn(batch, 3, size, size, device=device)
+    y = torch.arange(batch, device=device) % 10
     segmentation = row.startswith("fcn")
     if segmentation:
-        y = torch.arange(batch * size * size).reshape(batch, size, size) % 21
+        y = torch.arange(batch * size * size, device=device).reshape(batch, size, size) % 21
 
     def loss_of(output):
         if segmentation:
@@ -94,7 +100,9 @@ def measure_pytorch(row, channels_last, rounds, precision="fp32"):
     if channels_last:
         model = model.to(memory_format=torch.channels_last); x = x.to(memory_format=torch.channels_last)
 
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
+    # A GPU runs asynchronously: a step is timed to its end.
+    synchronize = torch.cuda.synchronize if cuda else (lambda: None)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -102,53 +110,26 @@ def measure_pytorch(row, channels_last, rounds, precision="fp32"):
             loss = loss_of(model(x))
         loss.backward()
         opt.step()
+        synchronize()
 
     def infer():
         with autocast:
             model(x)
+        synchronize()
 
     model.train()
     train = batch / timed(step, rounds)
     model.eval()
     with torch.no_grad():
         inference = batch / timed(infer, rounds)
-    return {"train": train, "inference": inference, "peak_mb": peak_resident_mb()}
+    if not cuda:
+        return {"train": train, "inference": inference, "peak_mb": peak_resident_mb()}
+    return {"train": train, "inference": inference, "peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+            "gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "cudnn": torch.backends.cudnn.version()}
 
 
 # (row, batch, input size) of the GPU comparison (issue 17).
 CUDA_ROWS = [("resnet50", 256, 224), ("resnet20", 512, 32)]
-
-
-def measure_pytorch_cuda(row, batch, size, rounds):
-    """Runs in a child process: one model on the GPU, eager, bf16 autocast, channels_last."""
-    torch.backends.cudnn.benchmark = True
-    make = next(r[2] for r in ROWS if r[0] == row)
-    torch.manual_seed(0)
-    model = make().cuda().to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
-    x = torch.randn(batch, 3, size, size, device="cuda").to(memory_format=torch.channels_last)
-    y = torch.arange(batch, device="cuda") % 10
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        torch.cuda.synchronize()
-
-    def infer():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            model(x)
-        torch.cuda.synchronize()
-
-    model.train()
-    train = batch / timed(step, rounds)
-    model.eval()
-    with torch.no_grad():
-        inference = batch / timed(infer, rounds)
-    return {"train": train, "inference": inference, "peak_mb": torch.cuda.max_memory_allocated() / 2**20,
-            "gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "cudnn": torch.backends.cudnn.version()}
 
 
 def compare_cuda(args):
@@ -185,7 +166,7 @@ def main():
     args = parser.parse_args()
     if args.child and args.device == "cuda":
         batch, size = map(int, args.child[1].split("x"))
-        print(json.dumps(measure_pytorch_cuda(args.child[0], batch, size, args.rounds)))
+        print(json.dumps(measure_pytorch(args.child[0], True, args.rounds, "bf16", "cuda", batch, size)))
         return
     if args.device == "cuda":
         return compare_cuda(args)

@@ -40,19 +40,27 @@ static inline int cimg_png_decode(const void *data, size_t size, int channels, u
     return 0;
 }
 
-// Writes `image` (its size and format set) with `pixels` and, for a colour-mapped format,
-// `colormap`, as PNG into a malloc'd buffer: the first call sizes the buffer, the second fills it.
-static inline int cimg_png_write(png_image *image, const void *pixels, const void *colormap,
+// Writes `pixels` (`width` x `height` in libpng's `format`) as PNG into a malloc'd buffer;
+// a colour-mapped format takes its 256 entries from `colormap`. The first call sizes the
+// buffer, the second fills it.
+static inline int cimg_png_write(png_uint_32 format, int width, int height, const void *pixels, const void *colormap,
                                  unsigned char **out, size_t *out_size, char message[64]) {
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    image.width = (png_uint_32)width;
+    image.height = (png_uint_32)height;
+    image.format = format;
+    if (colormap) image.colormap_entries = 256;
     png_alloc_size_t size = 0;
-    if (!png_image_write_to_memory(image, NULL, &size, 0, pixels, 0, colormap)) {
-        strncpy(message, image->message, 63); message[63] = 0;
+    if (!png_image_write_to_memory(&image, NULL, &size, 0, pixels, 0, colormap)) {
+        strncpy(message, image.message, 63); message[63] = 0;
         return 1;
     }
     unsigned char *buffer = (unsigned char *)malloc(size);
     if (!buffer) { strcpy(message, "out of memory"); return 1; }
-    if (!png_image_write_to_memory(image, buffer, &size, 0, pixels, 0, colormap)) {
-        strncpy(message, image->message, 63); message[63] = 0;
+    if (!png_image_write_to_memory(&image, buffer, &size, 0, pixels, 0, colormap)) {
+        strncpy(message, image.message, 63); message[63] = 0;
         free(buffer);
         return 1;
     }
@@ -64,13 +72,7 @@ static inline int cimg_png_write(png_image *image, const void *pixels, const voi
 // Encodes 8-bit grey or RGB pixels as PNG into a malloc'd buffer.
 static inline int cimg_png_encode(const unsigned char *pixels, int width, int height, int channels,
                                   unsigned char **out, size_t *out_size, char message[64]) {
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    image.width = (png_uint_32)width;
-    image.height = (png_uint_32)height;
-    image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-    return cimg_png_write(&image, pixels, NULL, out, out_size, message);
+    return cimg_png_write(channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB, width, height, pixels, NULL, out, out_size, message);
 }
 
 // Segmentation masks store a class per pixel as a palette index (Pascal VOC) or a grey level
@@ -138,12 +140,5 @@ static inline int cimg_png_decode_indices(const void *data, size_t size, unsigne
 // in Pascal VOC's form, or a coloured mask that keeps its labels.
 static inline int cimg_png_encode_palette(const unsigned char *indices, int width, int height, const unsigned char *palette,
                                           unsigned char **out, size_t *out_size, char message[64]) {
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    image.width = (png_uint_32)width;
-    image.height = (png_uint_32)height;
-    image.format = PNG_FORMAT_RGB_COLORMAP;
-    image.colormap_entries = 256;
-    return cimg_png_write(&image, indices, palette, out, out_size, message);
+    return cimg_png_write(PNG_FORMAT_RGB_COLORMAP, width, height, indices, palette, out, out_size, message);
 }

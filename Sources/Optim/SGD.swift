@@ -60,8 +60,9 @@ public final class SGD {
                 let g = try grad.converted(to: .float32).contiguous()
                 // Taken out of the dictionaries while updated: a second reference would make
                 // the first write copy the whole buffer (copy-on-write) on every step.
-                let first = buffers[name] == nil
-                var buffer = buffers.removeValue(forKey: name) ?? [Float](repeating: 0, count: parameter.count)
+                var buffer = buffers.removeValue(forKey: name) ?? []
+                let first = buffer.isEmpty
+                if first { buffer = [Float](repeating: 0, count: parameter.count) }
                 var master = masters.removeValue(forKey: name)
                 // Low precision keeps a Float32 master of every parameter; one missing (state
                 // saved without it) starts from the parameter itself.
@@ -76,7 +77,7 @@ public final class SGD {
                             precondition(gs.count == ws.count && bs.count == ws.count)
                             let (gp, wp, bp) = (SendablePointer(gs.baseAddress!), SendablePointer(ws.baseAddress!), SendablePointer(bs.baseAddress!))
                             let update = Update(lr: lr, momentum: m, weightDecay: wd, gradientScale: scale, nesterov: nesterov, first: first)
-                            if master != nil, let type = masterPrecision {
+                            if let type = masterPrecision {
                                 // Through `master!` in place: a copy in a local would be copied on write.
                                 master!.withUnsafeMutableBufferPointer { ms in
                                     let mp = SendablePointer(ms.baseAddress!)

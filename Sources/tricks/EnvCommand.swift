@@ -22,7 +22,7 @@ struct EnvCommand: ParsableCommand {
             .filter { $0 == "avx2" || $0.hasPrefix("avx512") || $0.hasPrefix("amx") }.sorted()
         print("CPU: \(model), \(ProcessInfo.processInfo.activeProcessorCount) cores; \(flags.isEmpty ? "no AVX2" : flags.joined(separator: " "))")
         print("oneDNN \(OneDNNBackend.version): kernels for \(OneDNNBackend.instructionSet); bf16 "
-              + (OneDNNBackend.nativeBFloat16 ? "native" : "emulated (no AVX-512 BF16)"))
+              + (Autocast.isNative(.bfloat16, on: .cpu) ? "native" : "emulated (no AVX-512 BF16)"))
         let check = CUDACheck()
         print("CUDA:")
         for line in check.lines { print("  " + line) }

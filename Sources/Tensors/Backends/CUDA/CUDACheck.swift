@@ -78,8 +78,7 @@ public struct CUDACheck {
         if let libraries = found[CUDALibraries.cublasLt.role] {
             do {
                 let version: @convention(c) () -> Int = try libraries.symbol("cublasLtGetVersion", in: CUDALibraries.cublasLt)
-                let v = version()
-                add("cuBLASLt", true, "version \(v / 10000).\(v / 100 % 100).\(v % 100)")
+                add("cuBLASLt", true, "version \(dottedVersion(version()))")
             } catch {
                 add("cuBLASLt", false, "\(error)")
             }

@@ -156,6 +156,10 @@ public struct CUDALibraries: @unchecked Sendable {
     }
 }
 
+/// "major.minor.patch" of a version number encoded as cuDNN's and cuBLASLt's are:
+/// major * 10000 + minor * 100 + patch.
+func dottedVersion(_ v: Int) -> String { "\(v / 10000).\(v / 100 % 100).\(v % 100)" }
+
 /// A CUDA, cuDNN or NVRTC call that failed, or a library that is missing, in one line.
 public struct CUDAError: Error, CustomStringConvertible {
     public let description: String

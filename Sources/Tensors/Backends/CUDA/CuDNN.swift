@@ -57,11 +57,8 @@ public final class CuDNN: @unchecked Sendable {
         convolutionForward = try libraries.symbol("cudnnConvolutionForward", in: lib)
     }
 
-    /// cuDNN's version as "9.x.y" (cudnnGetVersion: major * 10000 + minor * 100 + patch).
-    public var version: String {
-        let v = getVersion()
-        return "\(v / 10000).\(v / 100 % 100).\(v % 100)"
-    }
+    /// cuDNN's version as "9.x.y".
+    public var version: String { dottedVersion(getVersion()) }
 
     func check(_ status: Status, _ call: @autoclosure () -> String) throws {
         guard status != 0 else { return }

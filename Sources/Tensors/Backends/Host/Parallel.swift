@@ -1,9 +1,10 @@
 import Foundation
 
 /// Runs `body` over 0..<n in chunks of 2^16 elements on all cores, for elementwise loops that
-/// run in Swift over whole activations (16-bit rounding) or parameters (the optimiser). Where oneDNN has the operation, use
-/// it instead: these threads (GCD's) compete with oneDNN's OpenMP threads, which spin for a
-/// while after each kernel; a residual add written this way made ResNet-20 training 15% slower.
+/// run in Swift over whole activations (16-bit rounding) or parameters (the optimiser). Where
+/// oneDNN has the operation, use it instead: these threads (GCD's) compete with oneDNN's
+/// OpenMP threads, which spin for a while after each kernel; a residual add written this way
+/// made ResNet-20 training 15% slower.
 package func forEachChunk(_ n: Int, _ body: @Sendable (Range<Int>) -> Void) {
     let chunk = 1 << 16, chunks = (n + chunk - 1) / chunk
     guard chunks > 1 else { return body(0..<n) }

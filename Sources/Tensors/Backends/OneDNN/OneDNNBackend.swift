@@ -31,9 +31,6 @@ package final class OneDNNBackend: HostBackend {
         return "\(v.major).\(v.minor).\(v.patch)"
     }
 
-    /// Whether oneDNN runs bf16 kernels natively here (AVX-512 BF16 or AMX).
-    package static var nativeBFloat16: Bool { hasBFloat16 }
-
     /// The instruction set oneDNN's kernels use here, as oneDNN names it (e.g. `avx512_core_amx`).
     package static var instructionSet: String {
         switch dnnl_get_effective_cpu_isa() {
