@@ -25,19 +25,41 @@ public final class SGD {
     public var momentum: Double
     public var nesterov: Bool
     public let masterPrecision: DataType?
-    /// Momentum buffers by parameter name, plain Float32 of the parameter's shape.
-    public private(set) var buffers: [String: [Float]] = [:]
+    /// Momentum buffers of parameters in host memory by name, plain Float32 of the parameter's shape.
+    private var hostBuffers: [String: [Float]] = [:]
     /// Float32 master weights by name (low precision only).
-    public private(set) var masters: [String: [Float]] = [:]
+    private var hostMasters: [String: [Float]] = [:]
+    /// The same for parameters in device memory (a GPU), kept there and updated by its kernels.
+    private var deviceBuffers: [String: Tensor] = [:], deviceMasters: [String: Tensor] = [:]
+
+    /// Momentum buffers by parameter name (copied from the device where they live there).
+    public var buffers: [String: [Float]] {
+        get throws { try hostBuffers.merging(deviceBuffers.mapValues { try $0.scalars }) { a, _ in a } }
+    }
+    /// Float32 master weights by name (low precision only).
+    public var masters: [String: [Float]] {
+        get throws { try hostMasters.merging(deviceMasters.mapValues { try $0.scalars }) { a, _ in a } }
+    }
 
     public init(groups: [ParameterGroup], momentum: Double = 0.9, nesterov: Bool = true, masterPrecision: DataType? = nil) throws {
         (self.groups, self.momentum, self.nesterov) = (groups, momentum, nesterov)
         self.masterPrecision = masterPrecision == .float32 ? nil : masterPrecision
         if let type = self.masterPrecision {
-            for (name, p) in groups.flatMap(\.parameters) {
-                masters[name] = try p.scalars
-                try p.withUnsafeMutableFloats { w in for i in 0..<w.count { w[i] = rounded(w[i], to: type) } }
-            }
+            for (name, p) in groups.flatMap(\.parameters) { try makeMaster(name, p, type) }
+        }
+    }
+
+    /// Whether `p` lives in host memory (the CPU backends), where `step` updates it by Swift loops.
+    private static func isHost(_ p: Tensor) -> Bool { p.storage is HostStorage }
+
+    /// A Float32 master from `p`, and `p` rounded to `type`.
+    private func makeMaster(_ name: String, _ p: Tensor, _ type: DataType) throws {
+        if Self.isHost(p) {
+            hostMasters[name] = try p.scalars
+            try p.withUnsafeMutableFloats { w in for i in 0..<w.count { w[i] = rounded(w[i], to: type) } }
+        } else {
+            deviceMasters[name] = try Tensor(shape: p.shape, scalars: p.scalars, device: p.device)
+            try p.device.backend.roundInPlace(p, to: type)
         }
     }
 
@@ -57,19 +79,23 @@ public final class SGD {
             let wd = Float(group.weightDecay)
             for (name, parameter) in group.parameters {
                 guard let grad = parameter.grad else { continue }
+                guard Self.isHost(parameter) else {
+                    try deviceStep(name, parameter, grad, lr: lr, momentum: m, weightDecay: wd, gradientScale: scale)
+                    continue
+                }
                 let g = try grad.converted(to: .float32).contiguous()
                 // Taken out of the dictionaries while updated: a second reference would make
                 // the first write copy the whole buffer (copy-on-write) on every step.
-                var buffer = buffers.removeValue(forKey: name) ?? []
+                var buffer = hostBuffers.removeValue(forKey: name) ?? []
                 let first = buffer.isEmpty
                 if first { buffer = [Float](repeating: 0, count: parameter.count) }
-                var master = masters.removeValue(forKey: name)
+                var master = hostMasters.removeValue(forKey: name)
                 // Low precision keeps a Float32 master of every parameter; one missing (state
                 // saved without it) starts from the parameter itself.
                 if masterPrecision != nil, master == nil { master = try parameter.scalars }
                 defer {
-                    buffers[name] = buffer
-                    if master != nil { masters[name] = master }
+                    hostBuffers[name] = buffer
+                    if master != nil { hostMasters[name] = master }
                 }
                 try g.withUnsafeMutableFloats { gs in
                     try parameter.withUnsafeMutableFloats { ws in
@@ -94,6 +120,22 @@ public final class SGD {
                 }
             }
         }
+    }
+
+    /// The same update by the device's own kernel, on buffers kept on the device.
+    private func deviceStep(_ name: String, _ parameter: Tensor, _ grad: Tensor, lr: Float, momentum: Float,
+                            weightDecay: Float, gradientScale: Float) throws {
+        guard let device = parameter.device.backend as? any DeviceSGD else {
+            throw OpError(op: "sgd", "\(name) is on \(parameter.device), which has no optimiser kernel")
+        }
+        let first = deviceBuffers[name] == nil
+        let buffer = try deviceBuffers[name] ?? Tensor.zeros(parameter.shape, device: parameter.device)
+        deviceBuffers[name] = buffer
+        if masterPrecision != nil, deviceMasters[name] == nil {
+            deviceMasters[name] = try Tensor(shape: parameter.shape, scalars: parameter.scalars, device: parameter.device)
+        }
+        try device.sgdStep(weights: parameter, master: deviceMasters[name], buffer: buffer, gradient: grad, lr: lr, momentum: momentum,
+                           weightDecay: weightDecay, gradientScale: gradientScale, first: first, nesterov: nesterov, roundTo: masterPrecision)
     }
 
     /// The update rule of one step for one parameter group, applied to a range of elements:
@@ -129,18 +171,25 @@ public final class SGD {
             guard let count = known[name] else { throw OpError(op: "sgd", "optimiser state for unknown parameter \(name)") }
             guard values.count == count else { throw OpError(op: "sgd", "optimiser state for \(name) has \(values.count) values, parameter has \(count)") }
         }
-        buffers = saved
         let parameters = groups.flatMap(\.parameters)
+        let byName = Dictionary(uniqueKeysWithValues: parameters)
+        // Each into host memory or onto the parameter's device, as the parameter lives.
+        func place(_ values: [String: [Float]], host: inout [String: [Float]], device: inout [String: Tensor]) throws {
+            (host, device) = ([:], [:])
+            for (name, v) in values {
+                let p = byName[name]!
+                if Self.isHost(p) { host[name] = v } else { device[name] = try Tensor(shape: p.shape, scalars: v, device: p.device) }
+            }
+        }
+        try place(saved, host: &hostBuffers, device: &deviceBuffers)
         if let type = masterPrecision {
             if savedMasters.isEmpty {
                 // State from a run without emulated 16-bit parameters: its parameters (loaded
                 // by now) are the masters.
-                for (name, p) in parameters {
-                    masters[name] = try p.scalars
-                    try p.withUnsafeMutableFloats { w in for i in 0..<w.count { w[i] = rounded(w[i], to: type) } }
-                }
+                (hostMasters, deviceMasters) = ([:], [:])
+                for (name, p) in parameters { try makeMaster(name, p, type) }
             } else {
-                masters = savedMasters
+                try place(savedMasters, host: &hostMasters, device: &deviceMasters)
             }
         } else {
             // State from an emulated 16-bit run, continued in Float32 or natively: go on from

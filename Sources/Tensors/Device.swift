@@ -3,11 +3,12 @@
 /// - `cpu`: oneDNN's kernels (`Backends/OneDNN`), with the layouts they choose.
 /// - `reference`: plain Swift loops over row-major memory (`Backends/Reference`): slow and
 ///   obviously correct, the yardstick the parity tests hold every other backend to.
+/// - `cuda`: an NVIDIA GPU through CUDA, cuDNN and cuBLAS loaded at run time (`Backends/CUDA`).
 ///
 /// Tensors are made on `Device.current` unless told otherwise; an op takes its inputs from one
 /// device and leaves its result there. Moving between devices is an explicit copy (`to(_:)`).
 public enum Device: String, Sendable, CaseIterable, CustomStringConvertible {
-    case cpu, reference
+    case cpu, reference, cuda
 
     /// The device that new tensors (parameters, batches, constants) are made on.
     @TaskLocal public static var current: Device = .cpu
@@ -23,8 +24,13 @@ public enum Device: String, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .cpu: OneDNNBackend.shared
         case .reference: ReferenceBackend.shared
+        case .cuda: CUDABackend.shared
         }
     }
+
+    /// `cuda` where the CUDA backend loads and finds a GPU (never its emulation), else `cpu`:
+    /// what `--device auto` means.
+    public static var auto: Device { CUDABackend.shared.hasGPU ? .cuda : .cpu }
 
     public var description: String { rawValue }
 }

@@ -97,7 +97,7 @@ public enum Checkpoint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let iteration = "\(state.iteration)"
-        let momentum = optimizer.buffers.sorted { $0.key < $1.key }.map { name, values in
+        let momentum = try optimizer.buffers.sorted { $0.key < $1.key }.map { name, values in
             ("momentum." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
         } + optimizer.masters.sorted { $0.key < $1.key }.map { name, values in
             ("master." + name, SafeTensors.Entry(floats: values, shape: [values.count]))

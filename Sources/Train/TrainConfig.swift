@@ -182,9 +182,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
         if let augment, !["small", "imagenet"].contains(augment) { throw TrainError("--augment", "must be small or imagenet, got \(augment)") }
         if let threads, threads < 1 { throw TrainError("--threads", "must be at least 1, got \(threads)") }
-        guard Device(rawValue: device) != nil else {
-            throw TrainError("--device", "must be one of \(Device.allCases.map(\.rawValue).joined(separator: ", ")), got \(device)")
+        guard device == "auto" || Device(rawValue: device) != nil else {
+            throw TrainError("--device", "must be auto or one of \(Device.allCases.map(\.rawValue).joined(separator: ", ")), got \(device)")
         }
+        if device == "cuda", case .failure(let error) = CUDABackend.availability { throw TrainError("--device", "cuda: \(error)") }
         guard accumulation >= 1, batchSize % accumulation == 0 else {
             throw TrainError("--accumulation", "must be at least 1 and divide --batch-size \(batchSize), got \(accumulation)")
         }
@@ -219,8 +220,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Images per optimiser step over all processes.
     public var globalBatchSize: Int { batchSize * worldSize }
 
-    /// The device of `device` (validated).
-    public var computeDevice: Device { Device(rawValue: device) ?? .cpu }
+    /// The device of `device` (validated); `auto` is cuda where CUDA loads and finds a GPU, else cpu.
+    public var computeDevice: Device {
+        if device == "auto" { return Device.auto }
+        return Device(rawValue: device) ?? .cpu
+    }
 
     public var storagePrecision: DataType { DataType(flagName: precision) ?? .float32 }
 

@@ -125,7 +125,7 @@ public final class Trainer {
         for (_, tensor) in model.namedParameters() + model.namedBuffers() { try broadcast(tensor) }
         // The small things as JSON; momentum and master weights as raw floats after it.
         let header = PrimarySnapshot(state: state, counters: Dictionary(uniqueKeysWithValues: model.namedCounters()),
-                                     momentum: optimizer.buffers.keys.sorted(), masters: optimizer.masters.keys.sorted(),
+                                     momentum: try optimizer.buffers.keys.sorted(), masters: try optimizer.masters.keys.sorted(),
                                      trickState: isPrimary ? try trickState() : [:])
         let bytes = try collective.broadcast(isPrimary ? Array(try JSONEncoder().encode(header)) : [])
         let received = try JSONDecoder().decode(PrimarySnapshot.self, from: Data(bytes))
@@ -138,7 +138,7 @@ public final class Trainer {
                 return (name, floats)
             })
         }
-        let momentum = try receive(received.momentum, optimizer.buffers), masters = try receive(received.masters, optimizer.masters)
+        let momentum = try receive(received.momentum, optimizer.buffers), masters = try receive(received.masters, try optimizer.masters)
         if !isPrimary {
             try optimizer.loadBuffers(momentum, masters: masters)
             for (path, module) in model.namedModules() {

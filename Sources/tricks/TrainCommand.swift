@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "oneDNN threads (default: all cores).")
     var threads: Int?
 
-    @Option(help: "Where to train: cpu (oneDNN) or reference (plain Swift loops: slow, for checking a backend; default: \(defaults.device)).")
+    @Option(help: "Where to train: cpu (oneDNN), cuda (an NVIDIA GPU: CUDA, cuDNN and cuBLAS loaded at run time), auto (cuda where it loads, else cpu) or reference (plain Swift loops: slow, for checking a backend; default: \(defaults.device)).")
     var device: String?
 
     @Option(name: [.customShort("j"), .long], parsing: .unconditional, help: "Data loading threads (default: \(defaults.workers)).")

@@ -21,7 +21,7 @@ final class SGDTests: XCTestCase {
             for (a, x) in zip(try w.scalars, e.0) { XCTAssertEqual(a, x, accuracy: 1e-6) }
             XCTAssertEqual(try b.scalars[0], e.1[0], accuracy: 1e-6)
         }
-        XCTAssertEqual(sgd.buffers.keys.sorted(), ["b", "w"])
+        XCTAssertEqual(try sgd.buffers.keys.sorted(), ["b", "w"])
     }
 
     func testParameterWithoutGradientIsLeftAlone() throws {
@@ -36,7 +36,41 @@ final class SGDTests: XCTestCase {
         XCTAssertThrowsError(try sgd.loadBuffers(["v": [0, 0]]))
         XCTAssertThrowsError(try sgd.loadBuffers(["w": [0]]))
         try sgd.loadBuffers(["w": [0.5, 0.5]])
-        XCTAssertEqual(sgd.buffers["w"], [0.5, 0.5])
+        XCTAssertEqual(try sgd.buffers["w"], [0.5, 0.5])
+    }
+
+    /// Parameters on the CUDA device (its host emulation here) take the fused kernel
+    /// `sgd_step_f32`, with buffers and masters kept on the device: bit for bit the host loops'
+    /// result, in Float32 and with bf16/fp16 masters, after a checkpoint's state is loaded too.
+    func testDeviceStepEqualsTheHostLoopsBitForBit() throws {
+        setenv("TRICKS_CUDA_EMULATION", "1", 1)
+        for precision in [DataType.float32, .bfloat16, .float16] {
+            var generator = SeededGenerator(seed: 11)
+            let start = try Tensor.randn([37], using: &generator).scalars, bias = try Tensor.randn([5], using: &generator).scalars
+            var results: [[[Float]]] = []
+            var saved: ([String: [Float]], [String: [Float]]) = ([:], [:])
+            for device in [Device.cpu, .cuda] {
+                let w = try Tensor(shape: [37], scalars: start, requiresGrad: true, device: device)
+                let b = try Tensor(shape: [5], scalars: bias, requiresGrad: true, device: device)
+                let groups = [ParameterGroup(name: "decay", parameters: [("w", w)], weightDecay: 5e-4),
+                              ParameterGroup(name: "no_decay", parameters: [("b", b)], weightDecay: 0)]
+                let sgd = try SGD(groups: groups, momentum: 0.9, nesterov: true, masterPrecision: precision)
+                var g = SeededGenerator(seed: 12)
+                for step in 0..<3 {
+                    w.grad = try Tensor.randn([37], using: &g).to(device)
+                    b.grad = try Tensor.randn([5], using: &g).to(device)
+                    try sgd.step(lr: 0.1 / Double(step + 1), gradientScale: 0.5)
+                }
+                if device == .cpu { saved = (try sgd.buffers, try sgd.masters) }
+                // The CPU run's state continued on this device: one more step each.
+                let resumed = try SGD(groups: groups, momentum: 0.9, nesterov: true, masterPrecision: precision)
+                try resumed.loadBuffers(saved.0, masters: saved.1)
+                w.grad = try Tensor.full([37], 0.25, device: device)
+                try resumed.step(lr: 0.05)
+                results.append([try w.scalars, try b.scalars, try sgd.buffers["w"]!, try sgd.masters["w"] ?? [], try resumed.buffers["w"]!])
+            }
+            XCTAssertEqual(results[0], results[1], "\(precision)")
+        }
     }
 }
 

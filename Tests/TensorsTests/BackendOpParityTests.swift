@@ -5,13 +5,30 @@ import XCTest
 /// every input gradient, for the settings the zoo uses and the edges around them (groups,
 /// dilation, stride, padding, ceil mode, fused ReLU, blocked inputs). `BackendParityTests`
 /// then does the same for whole models. Tolerance as there: 1e-3 of the largest magnitude.
+///
+/// The CUDA backend is held to the reference the same way, op by op, through its host
+/// emulation (`CUDAHostEmulation`: its own kernels compiled for this CPU; cuDNN's and cuBLAS's
+/// ops by the CPU backend), since the machines that run these tests have no GPU.
 final class BackendOpParityTests: XCTestCase {
-    /// Runs `op` on both devices with copies of `inputs` and compares the result and the
-    /// gradient of sum(result * R) for a fixed random R with respect to every input.
+    /// The backends each op is compared on, each against the reference.
+    static let pairs: [[Device]] = [[.cpu, .reference], [.cuda, .reference]]
+
+    override class func setUp() {
+        super.setUp()
+        useCUDAEmulation()
+    }
+
     func compare(_ what: String, _ inputs: [Tensor], file: StaticString = #filePath, line: UInt = #line,
                  _ op: ([Tensor]) throws -> Tensor) throws {
+        for pair in Self.pairs { try compare("\(what) on \(pair[0])", inputs, devices: pair, file: file, line: line, op) }
+    }
+
+    /// Runs `op` on both devices with copies of `inputs` and compares the result and the
+    /// gradient of sum(result * R) for a fixed random R with respect to every input.
+    func compare(_ what: String, _ inputs: [Tensor], devices: [Device], file: StaticString = #filePath, line: UInt = #line,
+                 _ op: ([Tensor]) throws -> Tensor) throws {
         var results: [(Tensor, [Tensor?])] = []
-        for device in [Device.cpu, .reference] {
+        for device in devices {
             let xs = try inputs.map { t -> Tensor in
                 let leaf = try Tensor(shape: t.shape, scalars: t.scalars, device: device)
                 leaf.requiresGrad = true
@@ -60,22 +77,22 @@ final class BackendOpParityTests: XCTestCase {
     }
 
     func testBatchNormTrainingAndInference() throws {
-        for (training, relu) in [(true, false), (true, true), (false, false), (false, true)] {
+        for (training, relu) in [(true, false), (true, true), (false, false), (false, true)] { for pair in Self.pairs {
             var statistics: [[Float]] = []
-            for device in [Device.cpu, .reference] {
+            for device in pair {
                 let mean = try Tensor(shape: [6], scalars: (0..<6).map { Float($0) * 0.1 }, device: device)
                 let variance = try Tensor(shape: [6], scalars: (0..<6).map { 1 + Float($0) * 0.2 }, device: device)
                 _ = try batchNorm(random([3, 6, 4, 5], 4).to(device), weight: random([6], 5).to(device), bias: random([6], 6).to(device),
                                   runningMean: mean, runningVar: variance, training: training, fusedReLU: relu)
                 statistics.append(try mean.scalars + variance.scalars)
             }
-            for (a, b) in zip(statistics[0], statistics[1]) { XCTAssertEqual(a, b, accuracy: 1e-5, "running statistics, training \(training)") }
-            try compare("batch_norm training \(training) relu \(relu)", [random([3, 6, 4, 5], 4), random([6], 5), random([6], 6)]) { t in
+            for (a, b) in zip(statistics[0], statistics[1]) { XCTAssertEqual(a, b, accuracy: 1e-5, "running statistics on \(pair[0]), training \(training)") }
+            try compare("batch_norm training \(training) relu \(relu)", [random([3, 6, 4, 5], 4), random([6], 5), random([6], 6)], devices: pair) { t in
                 let device = t[0].device
                 return try batchNorm(t[0], weight: t[1], bias: t[2], runningMean: Tensor.zeros([6], device: device),
                                      runningVar: Tensor.full([6], 1.5, device: device), training: training, fusedReLU: relu)
             }
-        }
+        } }
     }
 
     func testPooling() throws {
@@ -95,6 +112,10 @@ final class BackendOpParityTests: XCTestCase {
         try compare("concat channels", [random([2, 3, 4, 4], 10), random([2, 5, 4, 4], 11)]) { try concat($0, axis: 1) }
         try compare("add_relu", [random([2, 3, 4, 4], 12), random([2, 3, 4, 4], 13)]) { try addReLU($0[0], $0[1]) }
         try compare("relu", [random([2, 3, 4, 4], 14)]) { try relu($0[0]) }
+        try compare("relu6", [scale(random([2, 3, 4, 4], 19), by: 8)]) { try relu6($0[0]) }
+        try compare("scale", [random([2, 3], 19)]) { try scale($0[0], by: -1.5) }
+        try compare("log_softmax", [random([3, 5], 19)]) { try logSoftmax($0[0]) }
+        try compare("concat of three", [random([2, 3, 4], 10), random([2, 1, 4], 11), random([2, 2, 4], 12)]) { try concat($0, axis: 1) }
         try compare("multiply", [random([2, 3], 15), random([2, 3], 16)]) { try multiply($0[0], $0[1]) }
         try compare("cross_entropy", [random([3, 5], 17), random([3, 5], 18)]) { try crossEntropy($0[0], target: $0[1]) }
     }

@@ -186,7 +186,7 @@ public final class SegmentationTrainer {
         encoder.outputFormatting = .sortedKeys
         try FileManager.default.createDirectory(atPath: config.output, withIntermediateDirectories: true)
         try AtomicFile.write(Array((config.json + "\n").utf8), to: config.output + "/config.json")
-        let buffers = optimizer.buffers.sorted { $0.key < $1.key }.map { ("momentum." + $0.key, SafeTensors.Entry(floats: $0.value, shape: [$0.value.count])) }
+        let buffers = try optimizer.buffers.sorted { $0.key < $1.key }.map { ("momentum." + $0.key, SafeTensors.Entry(floats: $0.value, shape: [$0.value.count])) }
         try SafeTensors.write(buffers, metadata: ["tricks.segmentation_state": String(decoding: try encoder.encode(state), as: UTF8.self)],
                               to: Checkpoint.statePath(path))
         try model.save(to: path, metadata: ["tricks.model_info": String(decoding: try encoder.encode(info), as: UTF8.self)])

@@ -22,6 +22,7 @@ public final class CUDADriver: @unchecked Sendable {
     let memFree: @convention(c) (DevicePointer) -> Result
     let memcpyHtoD: @convention(c) (DevicePointer, UnsafeRawPointer, Int) -> Result
     let memcpyDtoH: @convention(c) (UnsafeMutableRawPointer, DevicePointer, Int) -> Result
+    let memcpyDtoD: @convention(c) (DevicePointer, DevicePointer, Int) -> Result
     let moduleLoadData: @convention(c) (UnsafeMutablePointer<Handle?>, UnsafeRawPointer) -> Result
     let moduleGetFunction: @convention(c) (UnsafeMutablePointer<Handle?>, Handle, UnsafePointer<CChar>) -> Result
     let launchKernel: @convention(c) (Handle, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, Handle?,
@@ -55,6 +56,7 @@ public final class CUDADriver: @unchecked Sendable {
         memFree = try libraries.symbol("cuMemFree_v2", in: lib)
         memcpyHtoD = try libraries.symbol("cuMemcpyHtoD_v2", in: lib)
         memcpyDtoH = try libraries.symbol("cuMemcpyDtoH_v2", in: lib)
+        memcpyDtoD = try libraries.symbol("cuMemcpyDtoD_v2", in: lib)
         moduleLoadData = try libraries.symbol("cuModuleLoadData", in: lib)
         moduleGetFunction = try libraries.symbol("cuModuleGetFunction", in: lib)
         launchKernel = try libraries.symbol("cuLaunchKernel", in: lib)
@@ -136,6 +138,19 @@ public final class CUDADriver: @unchecked Sendable {
         try cubin.withUnsafeBytes { try check(moduleLoadData(&module, $0.baseAddress!), "cuModuleLoadData") }
         try check(moduleGetFunction(&function, module!, name), "cuModuleGetFunction(\(name))")
         return function!
+    }
+
+    /// The kernels `names` of one cubin, loaded as one module.
+    func functions(_ names: [String], inCubin cubin: [UInt8]) throws -> [String: OpaquePointer] {
+        var module: Handle?
+        try cubin.withUnsafeBytes { try check(moduleLoadData(&module, $0.baseAddress!), "cuModuleLoadData") }
+        var functions: [String: OpaquePointer] = [:]
+        for name in names {
+            var function: Handle?
+            try check(moduleGetFunction(&function, module!, name), "cuModuleGetFunction(\(name))")
+            functions[name] = function!
+        }
+        return functions
     }
 
     /// Launches `function` on the default stream; `arguments` are pointers to each argument.

@@ -35,8 +35,10 @@ public struct CUDALibraries: @unchecked Sendable {
         "libcudnn_adv.so.9",
     ])
     public static let cublasLt = Library(role: "cuBLASLt 13", names: ["libcublasLt.so.13"], companions: [])
+    /// cuBLAS loads cuBLASLt by name: from the same folder first.
+    public static let cublas = Library(role: "cuBLAS 13", names: ["libcublas.so.13"], companions: ["libcublasLt.so.13"])
     public static let nvrtc = Library(role: "NVRTC 13", names: ["libnvrtc.so.13"], companions: ["libnvrtc-builtins.so.13.*"])
-    public static let all = [driver, cudnn, cublasLt, nvrtc]
+    public static let all = [driver, cudnn, cublas, cublasLt, nvrtc]
 
     /// dlopen handles by library role, and where each was found (a path, or the bare name
     /// when the system loader found it).

@@ -32,6 +32,38 @@ public final class CuDNN: @unchecked Sendable {
                                                         UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer) -> Status
     let getConvolutionForwardWorkspaceSize: @convention(c) (Descriptor, Descriptor, Descriptor, Descriptor, Descriptor, Int32,
                                                             UnsafeMutablePointer<Int>) -> Status
+    typealias AlgorithmSearch = @convention(c) (Descriptor, Descriptor, Descriptor, Descriptor, Descriptor, Int32,
+                                                UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer) -> Status
+    typealias WorkspaceSize = @convention(c) (Descriptor, Descriptor, Descriptor, Descriptor, Descriptor, Int32,
+                                              UnsafeMutablePointer<Int>) -> Status
+    /// Backward data (handle, alpha, wDesc, w, dyDesc, dy, convDesc, algo, workspace, size, beta, dxDesc, dx) and
+    /// backward filter (handle, alpha, xDesc, x, dyDesc, dy, convDesc, algo, workspace, size, beta, dwDesc, dw): one C type.
+    typealias ConvolutionBackward = @convention(c) (Descriptor, UnsafeRawPointer, Descriptor, UnsafeRawPointer?, Descriptor, UnsafeRawPointer?,
+                                                    Descriptor, Int32, UnsafeMutableRawPointer?, Int, UnsafeRawPointer, Descriptor,
+                                                    UnsafeMutableRawPointer?) -> Status
+    let getConvolutionBackwardDataAlgorithm: AlgorithmSearch
+    let getConvolutionBackwardDataWorkspaceSize: WorkspaceSize
+    let convolutionBackwardData: ConvolutionBackward
+    let getConvolutionBackwardFilterAlgorithm: AlgorithmSearch
+    let getConvolutionBackwardFilterWorkspaceSize: WorkspaceSize
+    let convolutionBackwardFilter: ConvolutionBackward
+    /// (handle, mode, alpha, beta, xDesc, x, yDesc, y, bnDesc, scale, bias, factor, runningMean, runningVar, eps, saveMean, saveInvVar)
+    let batchNormalizationForwardTraining: @convention(c) (Descriptor, Int32, UnsafeRawPointer, UnsafeRawPointer, Descriptor, UnsafeRawPointer?,
+                                                           Descriptor, UnsafeMutableRawPointer?, Descriptor, UnsafeRawPointer?, UnsafeRawPointer?,
+                                                           Double, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, Double,
+                                                           UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Status
+    /// (handle, mode, alpha, beta, xDesc, x, yDesc, y, bnDesc, scale, bias, mean, var, eps)
+    let batchNormalizationForwardInference: @convention(c) (Descriptor, Int32, UnsafeRawPointer, UnsafeRawPointer, Descriptor, UnsafeRawPointer?,
+                                                            Descriptor, UnsafeMutableRawPointer?, Descriptor, UnsafeRawPointer?, UnsafeRawPointer?,
+                                                            UnsafeRawPointer?, UnsafeRawPointer?, Double) -> Status
+    /// (handle, mode, alphaData, betaData, alphaParam, betaParam, xDesc, x, dyDesc, dy, dxDesc, dx, bnDesc, scale,
+    ///  dScale, dBias, eps, savedMean, savedInvVar)
+    let batchNormalizationBackward: @convention(c) (Descriptor, Int32, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer,
+                                                    Descriptor, UnsafeRawPointer?, Descriptor, UnsafeRawPointer?, Descriptor, UnsafeMutableRawPointer?,
+                                                    Descriptor, UnsafeRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, Double,
+                                                    UnsafeRawPointer?, UnsafeRawPointer?) -> Status
+    /// cudnnBatchNormMode_t: statistics per channel over N, H and W.
+    static let batchNormSpatial: Int32 = 1
     let convolutionForward: @convention(c) (Descriptor, UnsafeRawPointer, Descriptor, UnsafeRawPointer?, Descriptor, UnsafeRawPointer?,
                                             Descriptor, Int32, UnsafeMutableRawPointer?, Int, UnsafeRawPointer, Descriptor,
                                             UnsafeMutableRawPointer?) -> Status
@@ -55,6 +87,15 @@ public final class CuDNN: @unchecked Sendable {
         getConvolutionForwardAlgorithm = try libraries.symbol("cudnnGetConvolutionForwardAlgorithm_v7", in: lib)
         getConvolutionForwardWorkspaceSize = try libraries.symbol("cudnnGetConvolutionForwardWorkspaceSize", in: lib)
         convolutionForward = try libraries.symbol("cudnnConvolutionForward", in: lib)
+        getConvolutionBackwardDataAlgorithm = try libraries.symbol("cudnnGetConvolutionBackwardDataAlgorithm_v7", in: lib)
+        getConvolutionBackwardDataWorkspaceSize = try libraries.symbol("cudnnGetConvolutionBackwardDataWorkspaceSize", in: lib)
+        convolutionBackwardData = try libraries.symbol("cudnnConvolutionBackwardData", in: lib)
+        getConvolutionBackwardFilterAlgorithm = try libraries.symbol("cudnnGetConvolutionBackwardFilterAlgorithm_v7", in: lib)
+        getConvolutionBackwardFilterWorkspaceSize = try libraries.symbol("cudnnGetConvolutionBackwardFilterWorkspaceSize", in: lib)
+        convolutionBackwardFilter = try libraries.symbol("cudnnConvolutionBackwardFilter", in: lib)
+        batchNormalizationForwardTraining = try libraries.symbol("cudnnBatchNormalizationForwardTraining", in: lib)
+        batchNormalizationForwardInference = try libraries.symbol("cudnnBatchNormalizationForwardInference", in: lib)
+        batchNormalizationBackward = try libraries.symbol("cudnnBatchNormalizationBackward", in: lib)
     }
 
     /// cuDNN's version as "9.x.y".

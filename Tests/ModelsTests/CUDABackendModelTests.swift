@@ -1,0 +1,69 @@
+import Foundation
+import Models
+import NN
+import Tensors
+import XCTest
+
+/// Whole zoo models on the CUDA backend, run here by its host emulation (no GPU): the same
+/// weights and batch as on the CPU backend give the same loss, logits, gradients and batch-norm
+/// statistics, and a model trained on `cuda` saves a checkpoint that loads on the CPU. On the
+/// emulation, convolution, batch norm and the linear layer are the CPU backend's (they are
+/// cuDNN's and cuBLAS's on a GPU, which `tricks selftest --device cuda` checks there); pooling,
+/// ReLU, residual adds, concat, softmax and the loss are the backend's own kernels.
+final class CUDABackendModelTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        setenv("TRICKS_CUDA_EMULATION", "1", 1)
+    }
+
+    func testTrainingStepMatchesTheCPU() throws {
+        // The well-conditioned models and sizes of `BackendParityTests`' training mode, and its tolerance.
+        for (name, size) in [("cifar_resnet20", 16), ("cifar_resnet20d", 16), ("mobilenet_v1_025", 64), ("resnet18d", 64), ("lenet5", 28)] {
+            let channels = name.hasPrefix("cifar_") || name == "lenet5" ? 1 : 3
+            let models = try [Device.cpu, .cuda].map { device in try Device.with(device) { try ModelZoo.make(name, classes: 5, inputChannels: channels) } }
+            // As BackendParityTests: each residual branch's last BatchNorm scale at 0.1, so that
+            // the residual stream stays well conditioned.
+            try models[0].initialize(.xavierUniform, seed: 3, zeroGamma: true)
+            for (_, p) in models[0].namedParameters() where p.rank == 1 {
+                if try p.scalars.allSatisfy({ $0 == 0 }) { try p.assign([Float](repeating: 0.1, count: p.count)) }
+            }
+            for ((_, source), (_, destination)) in zip(models[0].namedParameters() + models[0].namedBuffers(),
+                                                       models[1].namedParameters() + models[1].namedBuffers()) {
+                XCTAssertEqual(destination.device, .cuda)
+                try destination.assign(source)
+            }
+            var generator = SeededGenerator(seed: 4)
+            let x = try Tensor.randn([2, channels, size, size], using: &generator)
+            var results: [[[Float]]] = []
+            for model in models {
+                model.train(true)
+                let logits = try model(x.to(model.device))
+                XCTAssertEqual(logits.device, model.device)
+                let loss = try crossEntropy(logits, labels: [1, 3])
+                try loss.backward()
+                results.append([try loss.scalars, try logits.scalars] + (try model.namedParameters().map { try $0.1.grad!.scalars })
+                               + (try model.namedBuffers().map { try $0.1.scalars }))
+            }
+            for (i, (a, b)) in zip(results[0], results[1]).enumerated() {
+                let scale = max(a.map(abs).max() ?? 0, 1e-6), worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, BackendParityTests.tolerance * scale, "\(name): tensor \(i) (0 loss, 1 logits, then gradients and buffers) differs by \(worst)")
+            }
+        }
+    }
+
+    func testACheckpointSavedOnCUDALoadsOnTheCPU() throws {
+        let cuda = try Device.with(.cuda) { try ModelZoo.make("cifar_resnet20", classes: 10, inputChannels: 1) }
+        try cuda.initialize(.kaimingNormal, seed: 7, zeroGamma: true)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cuda-\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try cuda.save(to: file)
+        let cpu = try Device.with(.cpu) { try ModelZoo.make("cifar_resnet20", classes: 10, inputChannels: 1) }
+        try cpu.load(from: file)
+        var generator = SeededGenerator(seed: 8)
+        let x = try Tensor.randn([2, 1, 12, 12], using: &generator)
+        cuda.train(false)
+        cpu.train(false)
+        let (a, b) = (try cuda(x.to(.cuda)).scalars, try cpu(x).scalars)
+        for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-5) }
+    }
+}
