@@ -3,14 +3,16 @@
 # device tool's nvidia-h200: Ubuntu 24.04, driver 580, CUDA 13, a python3 with PyTorch and
 # NVIDIA's pip libraries on PATH). Build the bundle here first (scripts/bundle.sh), then:
 #
-#   device run, carrying dist/tricks-bundle.tar.xz:  scripts/gpu-check.sh
+#   device run, carrying dist/tricks-bundle.tar.xz and dist/fashion-mnist-20k:  scripts/gpu-check.sh
 #
-# What it checks today (the CUDA backend itself is not written yet): the bundle runs there;
-# `tricks env --require-cuda` finds NVIDIA's libraries, compiles a kernel with NVRTC, runs it
-# on the GPU and checks five cuDNN convolutions from Swift against the CPU backend; and
-# PyTorch's own numbers on the same GPU for the configurations the backend will be measured
-# on (bench/pytorch_reference.py --device cuda). Everything goes to $OUT (default gpu-check/),
-# one file per step; the exit status is 1 if a step failed.
+# In order, each step's output in $OUT/STEP.txt (default gpu-check/), the exit status 1 if one
+# failed: the bundle runs there; `tricks env --require-cuda` (libraries, NVRTC, a kernel, five
+# cuDNN convolutions against the CPU); `tricks selftest --device cuda` (every op forward and
+# backward, four zoo models' training step, the SGD kernel bit for bit and a checkpoint, on the
+# GPU against the CPU backend); `tricks bench train --device cuda` for ResNet-50 (batch 256,
+# 224x224) and ResNet-20 (batch 512, 32x32); 2 epochs of the demo on 20,000 Fashion-MNIST
+# images on the GPU and on the machine's CPUs, top-1 side by side; and PyTorch's numbers for
+# the same benchmark rows on the same GPU (bench/pytorch_reference.py --device cuda).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-check}
@@ -41,6 +43,15 @@ fi
 echo "TRICKS_CUDA_LIBS=$TRICKS_CUDA_LIBS"
 step libraries 30 "$PYTHON" -c 'import nvidia, os; [print(p) for p in nvidia.__path__]; print(*sorted(os.listdir(nvidia.__path__[0])))'
 step env 120 "$TRICKS" env --require-cuda
-step pytorch-cuda 300 "$PYTHON" bench/pytorch_reference.py --device cuda --rounds 20
+step selftest 150 "$TRICKS" selftest --device cuda --against cpu
+step bench-resnet50 120 "$TRICKS" bench train --device cuda --model resnet50 -b 256 --input-size 224 --rounds 10
+step bench-resnet50-bf16 120 "$TRICKS" bench train --device cuda --model resnet50 -b 256 --input-size 224 --rounds 10 --precision bf16
+step bench-resnet20 60 "$TRICKS" bench train --device cuda --model cifar_resnet20 -b 512 --input-size 32 --rounds 20
+for device in cuda cpu; do
+    step demo-$device 150 "$TRICKS" train --model cifar_resnet20 --epochs 2 --data dist/fashion-mnist-20k --device $device \
+        --output "$OUT/demo-$device" --overwrite --log-every 50
+done
+echo "demo top-1 (2 epochs, 20,000 images): $(grep -h '^final' "$OUT/demo-cuda.txt" "$OUT/demo-cpu.txt" | tr '\n' ' ')"
+step pytorch-cuda 240 "$PYTHON" bench/pytorch_reference.py --device cuda --rounds 20
 echo "gpu-check: $([ $status -eq 0 ] && echo passed || echo FAILED); results in $OUT/"
 exit $status

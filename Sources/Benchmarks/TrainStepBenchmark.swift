@@ -21,6 +21,8 @@ public struct TrainStepBenchmark {
         /// backward-weights), the usual convention (the stem's unneeded backward-data included).
         public var trainGFLOPs: Double, inferenceGFLOPs: Double
         public var peakResidentMB: Double
+        /// Where it ran, and on a GPU the most device memory tensors held at once (the caching allocator's count).
+        public var device: String? = nil, devicePeakMB: Double? = nil
     }
 
     /// The rows of issue 7's table: (model, batch, input side).
@@ -32,13 +34,19 @@ public struct TrainStepBenchmark {
     /// As the trainer runs it (`PrecisionPath.choose`): parameters rounded with masters and the
     /// loss scaled where emulated.
     public var precision: DataType
+    public var device: Device
 
-    public init(model: String, batchSize: Int, inputSize: Int, inputChannels: Int = 3, rounds: Int = 5, precision: DataType = .float32) {
+    public init(model: String, batchSize: Int, inputSize: Int, inputChannels: Int = 3, rounds: Int = 5, precision: DataType = .float32,
+                device: Device = .cpu) {
         (self.model, self.batchSize, self.inputSize, self.inputChannels, self.rounds) = (model, batchSize, inputSize, inputChannels, rounds)
-        self.precision = precision
+        (self.precision, self.device) = (precision, device)
     }
 
     public func run() throws -> Result {
+        try Device.with(device) { try measure() }
+    }
+
+    private func measure() throws -> Result {
         // FCN (`fcn_*`): Pascal VOC's 21 classes, the auxiliary head, and a label per pixel.
         let segmentation = model.hasPrefix("fcn_")
         let net = try ModelZoo.make(model, classes: segmentation ? 21 : 10, inputChannels: inputChannels, auxiliaryHead: segmentation)
@@ -52,7 +60,7 @@ public struct TrainStepBenchmark {
             let (out, aux) = try fcn.forwardWithAuxiliary(x)
             return try crossEntropy(out, labels: pixelLabels, ignoreIndex: 255) + scale(crossEntropy(aux!, labels: pixelLabels, ignoreIndex: 255), by: 0.4)
         }
-        let path = PrecisionPath.choose(precision, on: .cpu)
+        let path = PrecisionPath.choose(precision, on: device)
         let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: net.namedParameters(), weightDecay: 1e-4)],
                           masterPrecision: path.roundedParameters)
         let lossScale: Float = path.scalesLoss ? 1024 : 1
@@ -71,7 +79,8 @@ public struct TrainStepBenchmark {
                       trainImagesPerSecond: trainRate, trainSlowest: n / train.slowest, trainFastest: n / train.fastest,
                       inferenceImagesPerSecond: inferenceRate, inferenceSlowest: n / inference.slowest, inferenceFastest: n / inference.fastest,
                       macsPerImage: macs, trainGFLOPs: 3 * flops * trainRate / 1e9, inferenceGFLOPs: flops * inferenceRate / 1e9,
-                      peakResidentMB: peakResidentMegabytes())
+                      peakResidentMB: peakResidentMegabytes(), device: device.rawValue,
+                      devicePeakMB: device.memoryStatistics.map { Double($0.peakAllocated) / 1_048_576 })
     }
 
     /// Two warm-up calls, then `rounds` timed ones.
@@ -80,6 +89,7 @@ public struct TrainStepBenchmark {
         for round in 0..<(rounds + 2) {
             let start = ContinuousClock.now
             try body()
+            try device.synchronize()  // a GPU's kernels run after their launch returns
             if round >= 2 { times.append((ContinuousClock.now - start).seconds) }
         }
         times.sort()

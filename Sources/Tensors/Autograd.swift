@@ -49,7 +49,7 @@ extension Tensor {
         guard count == 1 else {
             throw OpError(op: "backward", "needs a scalar (one-element) tensor, got shape \(shape); pass gradient: for a non-scalar")
         }
-        try backward(gradient: Tensor.full(shape, 1))
+        try backward(gradient: Tensor.full(shape, 1, device: device))
     }
 
     /// Back-propagates `gradient` (the derivative of some scalar with respect to this tensor).
@@ -57,6 +57,8 @@ extension Tensor {
         guard gradient.shape == shape else {
             throw OpError(op: "backward", "gradient shape \(gradient.shape) does not match tensor shape \(shape)")
         }
+        // Pullbacks take their gradients on their own device.
+        let gradient = try gradient.to(device)
         guard requiresGrad else {
             throw OpError(op: "backward", "tensor of shape \(shape) does not require grad (no recorded op reaches a parameter)")
         }

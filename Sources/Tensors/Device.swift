@@ -28,6 +28,18 @@ public enum Device: String, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// Waits until the device has finished all work queued so far (a GPU's kernels run after
+    /// their launch returns): for timing. Nothing to wait for on the CPU backends.
+    public func synchronize() throws {
+        if self == .cuda { try CUDABackend.shared.runtime.synchronize() }
+    }
+
+    /// Device memory statistics (bytes held by tensors and the most at once) on a GPU; nil elsewhere.
+    public var memoryStatistics: (allocated: Int, peakAllocated: Int)? {
+        guard self == .cuda, let s = CUDABackend.shared.memoryStatistics else { return nil }
+        return (s.allocated, s.peakAllocated)
+    }
+
     /// `cuda` where the CUDA backend loads and finds a GPU (never its emulation), else `cpu`:
     /// what `--device auto` means.
     public static var auto: Device { CUDABackend.shared.hasGPU ? .cuda : .cpu }

@@ -3,11 +3,14 @@ import Tensors
 /// What `--precision` does on this machine, said once in the run log, and the 16-bit type the
 /// recipes choose.
 extension PrecisionPath {
-    /// One line for the log (nil for fp32): which path runs, and what emulation costs.
-    public var note: String? {
+    /// One line for the log (nil for fp32): which path runs on `device`, and what emulation costs.
+    public func note(on device: Device) -> String? {
         switch self {
         case .float32:
             return nil
+        case .emulated(let type) where device == .cuda:
+            return "precision \(type.flagName) on cuda: emulated for now: Float32 cuDNN/cuBLAS kernels with every result rounded to "
+                + "\(type.flagName)\(type == .float16 ? " and loss scaling" : ""); the backend has no 16-bit tensor-core path yet, so no speed or memory is gained"
         case .native(let type):
             return "precision \(type.flagName): native \(type.flagName) kernels (oneDNN \(OneDNNBackend.instructionSet)): "
                 + "16-bit activations and weight copies; Float32 accumulation, master weights, BatchNorm statistics and loss; no loss scaling"

@@ -105,7 +105,7 @@ public final class Trainer {
         if collective.rank != 0 { log = { _ in } }
         log("data: train \(train.summary); validation \(validation.summary)")
         if device != .cpu { log("device: \(device)") }
-        if let note = precision.note { log(note) }
+        if let note = precision.note(on: device) { log(note) }
         if collective.size > 1 {
             log("data-parallel: \(collective.size) processes x batch \(config.batchSize) = global batch \(config.globalBatchSize); "
                 + "\(trainLoader.batchCount / config.accumulation) steps per epoch; BatchNorm statistics \(config.syncBN ? "synchronised (SyncBN)" : "per process")")

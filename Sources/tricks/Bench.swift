@@ -72,23 +72,28 @@ extension Bench {
         @Option(help: "fp32, bf16 or fp16, run as `tricks train` runs it: bf16 natively where the CPU has AVX-512 BF16, else emulated.")
         var precision = "fp32"
 
+        @Option(help: "cpu, cuda or reference.")
+        var device = "cpu"
+
         @Flag(help: "Print one JSON object (used by the rows table and bench/pytorch_reference.py).")
         var json = false
 
         func run() throws {
             if let threads { try Threads.set(threads) }
+            guard let target = Device(rawValue: device) else { throw CommandError("--device must be cpu, cuda or reference, got \(device)") }
             guard let type = DataType(flagName: precision) else {
                 throw CommandError("--precision must be fp32, bf16 or fp16, got \(precision)")
             }
             guard let model else { return try runStandardRows(type) }
-            let r = try TrainStepBenchmark(model: model, batchSize: batchSize, inputSize: inputSize, rounds: rounds, precision: type).run()
+            let r = try TrainStepBenchmark(model: model, batchSize: batchSize, inputSize: inputSize, rounds: rounds, precision: type, device: target).run()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = .sortedKeys
                 print(String(decoding: try encoder.encode(r), as: UTF8.self))
                 return
             }
-            print("\(model), batch \(batchSize), \(inputSize)x\(inputSize)x3, \(Threads.count) threads, \(r.precisionPath): train \(format(r.trainImagesPerSecond)) img/s "
+            let place = target == .cuda ? "on cuda (\(format(r.devicePeakMB ?? .nan, digits: 0)) MB of GPU memory at most)" : "\(Threads.count) threads"
+            print("\(model), batch \(batchSize), \(inputSize)x\(inputSize)x3, \(place), \(r.precisionPath): train \(format(r.trainImagesPerSecond)) img/s "
                   + "(\(format(r.trainSlowest))-\(format(r.trainFastest))), \(format(r.trainGFLOPs)) GFLOP/s; inference \(format(r.inferenceImagesPerSecond)) img/s; "
                   + "peak RSS \(format(r.peakResidentMB, digits: 0)) MB")
         }
@@ -100,7 +105,7 @@ extension Bench {
             print("|---|---|---|---|---|---|")
             for row in TrainStepBenchmark.standardRows {
                 var arguments = ["bench", "train", "--model", row.model, "-b", "\(row.batch)", "--input-size", "\(row.input)", "--rounds", "\(rounds)",
-                                 "--precision", precision, "--json"]
+                                 "--precision", precision, "--device", device, "--json"]
                 if let threads { arguments += ["--threads", "\(threads)"] }
                 let r = try JSONDecoder().decode(TrainStepBenchmark.Result.self, from: try runSelf(arguments))
                 print("| \(row.model) | \(row.batch), \(row.input)x\(row.input)x3 | \(format(r.trainImagesPerSecond)) (\(format(r.trainSlowest))-\(format(r.trainFastest))) "

@@ -6,8 +6,8 @@ struct Tricks: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tricks",
         abstract: "Train image classifiers with the Bag of Tricks (He et al., CVPR 2019) on oneDNN.",
-        version: "tricks \(versionNumber) (BagOfTricks; oneDNN CPU backend, reference backend)",
-        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, SegmentCommand.self, ExportCommand.self, EnvCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
+        version: "tricks \(versionNumber) (BagOfTricks; oneDNN CPU backend, CUDA backend, reference backend)",
+        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, SegmentCommand.self, ExportCommand.self, EnvCommand.self, SelfTestCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
 }
 
 /// A mistake in what the user asked for, found while running a command: printed as

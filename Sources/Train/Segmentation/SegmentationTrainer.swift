@@ -81,7 +81,7 @@ public final class SegmentationTrainer {
         state = SegmentationState(config: config)
         log("data: train \(train.summary) (shorter side \(config.baseSize / 2)-\(config.baseSize * 2), \(config.cropSize)x\(config.cropSize) crops); "
             + "validation \(validation.summary)")
-        if let note = precision.note { log(note) }
+        if let note = precision.note(on: .cpu) { log(note) }
         log(String(format: "%@: %d parameters, output stride %d, lr %.4g (poly 0.9), batch %d, %d steps per epoch", config.model,
                    model.parameterCount, model.backbone.config.outputStride, config.lr, config.batchSize, trainLoader.batchCount))
         if resume { try restore() } else if let path = config.backbone { log("backbone: started from \(path) (every weight but fc)") }

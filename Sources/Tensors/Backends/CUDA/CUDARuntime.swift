@@ -67,18 +67,29 @@ package final class CUDADeviceRuntime: CUDARuntime, @unchecked Sendable {
     }
 
     package var name: String { driver.name }
-    package func allocate(bytes: Int) throws -> CUDADriver.DevicePointer { try driver.allocate(bytes: bytes) }
+
+    /// A CUDA context is current per thread: the loader's threads upload batches, the
+    /// training loop may move between threads. Setting it is a thread-local store.
+    private func current() throws { try driver.check(driver.ctxSetCurrent(driver.context), "cuCtxSetCurrent") }
+
+    package func allocate(bytes: Int) throws -> CUDADriver.DevicePointer {
+        try current()
+        return try driver.allocate(bytes: bytes)
+    }
     package func free(_ pointer: CUDADriver.DevicePointer) { driver.free(pointer) }
 
     package func upload(_ source: UnsafeRawPointer, bytes: Int, to destination: CUDADriver.DevicePointer) throws {
+        try current()
         try driver.check(driver.memcpyHtoD(destination, source, bytes), "cuMemcpyHtoD of \(bytes) bytes")
     }
 
     package func download(_ destination: UnsafeMutableRawPointer, bytes: Int, from source: CUDADriver.DevicePointer) throws {
+        try current()
         try driver.check(driver.memcpyDtoH(destination, source, bytes), "cuMemcpyDtoH of \(bytes) bytes")
     }
 
     package func copy(bytes: Int, from source: CUDADriver.DevicePointer, to destination: CUDADriver.DevicePointer) throws {
+        try current()
         try driver.check(driver.memcpyDtoD(destination, source, bytes), "cuMemcpyDtoD of \(bytes) bytes")
     }
 
@@ -86,11 +97,15 @@ package final class CUDADeviceRuntime: CUDARuntime, @unchecked Sendable {
         guard let function = functions[name] else { throw CUDAError("no CUDA kernel named \(name)") }
         guard elements > 0 else { return }
         let blocks = UInt32(min((elements + block - 1) / block, maxBlocks))
+        try current()
         try KernelArgument.withParameterPointers(arguments) { parameters in
             try driver.check(driver.launchKernel(function, blocks, 1, 1, UInt32(block), 1, 1, 0, nil, parameters, nil),
                              "cuLaunchKernel(\(name), \(elements) elements)")
         }
     }
 
-    package func synchronize() throws { try driver.synchronize() }
+    package func synchronize() throws {
+        try current()
+        try driver.synchronize()
+    }
 }

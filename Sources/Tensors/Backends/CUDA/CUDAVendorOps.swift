@@ -119,9 +119,11 @@ extension CUDABackend {
             }
         }
         let (cudnn, handle) = (vendor.cudnn, vendor.cudnnHandle)
+        // Allocating first also makes the CUDA context current on this thread, which the
+        // algorithm search of a new shape needs.
+        let y = try empty(g.output)
         let plan = try vendor.plan(g)
         let (x, w) = (try converted(input, to: .float32), try converted(weight, to: .float32))
-        let y = try empty(g.output)
         var (one, zero): (Float, Float) = (1, 0)
         let space = try workspace(plan.forward.workspace)
         try cudnn.check(cudnn.convolutionForward(handle, &one, plan.x, address(x.devicePointer), plan.w, address(w.devicePointer), plan.conv,
