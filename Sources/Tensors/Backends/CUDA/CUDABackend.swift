@@ -30,6 +30,12 @@ extension Tensor {
 /// (`CUDALibraries.load`). `TRICKS_CUDA_EMULATION=1` runs it without a GPU instead, its kernels
 /// compiled for the host (`CUDAHostEmulation`) and cuDNN's and cuBLAS's ops on the CPU backend:
 /// how the tests check the backend's own code on machines without one.
+///
+/// One stream (the legacy default one), in which kernels, cuDNN, cuBLAS and the synchronous
+/// copies run in the order they are issued; so a block released to the allocator may be handed
+/// to the next op at once. That holds while ops are issued from one thread at a time, as the
+/// trainer does (the loader's threads never touch the device); the cuDNN and cuBLAS handles are
+/// not shared between concurrent threads either.
 package final class CUDABackend: Backend, @unchecked Sendable {
     package static let shared = CUDABackend()
     package var device: Device { .cuda }

@@ -65,6 +65,7 @@ package final class CUDAHostEmulation: CUDARuntime, @unchecked Sendable {
     }
 
     package func synchronize() throws {}
+    package func makeCurrent() throws {}
 
     private static func address(_ pointer: CUDADriver.DevicePointer) -> UnsafeMutableRawPointer {
         UnsafeMutableRawPointer(bitPattern: UInt(pointer))!

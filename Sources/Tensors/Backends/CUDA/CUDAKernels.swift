@@ -23,19 +23,23 @@ package enum CUDAKernels {
     #define GRID_STRIDE(i, n) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
                                    i += (long long)blockDim.x * gridDim.x)
 
-    #ifdef TRICKS_HOST_EMULATION
-    // Round to nearest even, as PTX's cvt.rn (NaN stays NaN).
-    static inline unsigned short to_bf16(float x) {
+    #if defined(TRICKS_HOST_EMULATION) || __CUDA_ARCH__ < 800
+    // Round to nearest even, as PTX's cvt.rn (NaN stays NaN): for the host, and for GPUs
+    // before sm_80, which have no cvt to bf16.
+    __device__ __forceinline__ unsigned short to_bf16(float x) {
         unsigned int u = __float_as_uint(x);
         if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
         return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
     }
-    static inline unsigned short to_f16(float x) { _Float16 h = (_Float16)x; unsigned short b; __builtin_memcpy(&b, &h, 2); return b; }
-    static inline float from_f16(unsigned short b) { _Float16 h; __builtin_memcpy(&h, &b, 2); return (float)h; }
     #else
     __device__ __forceinline__ unsigned short to_bf16(float x) {
         unsigned short h; asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(x)); return h;
     }
+    #endif
+    #ifdef TRICKS_HOST_EMULATION
+    static inline unsigned short to_f16(float x) { _Float16 h = (_Float16)x; unsigned short b; __builtin_memcpy(&b, &h, 2); return b; }
+    static inline float from_f16(unsigned short b) { _Float16 h; __builtin_memcpy(&h, &b, 2); return (float)h; }
+    #else
     __device__ __forceinline__ unsigned short to_f16(float x) {
         unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x)); return h;
     }

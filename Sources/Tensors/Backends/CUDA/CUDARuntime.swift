@@ -14,6 +14,8 @@ package protocol CUDARuntime: DeviceMemorySource {
     /// Runs kernel `name` over `elements` grid-stride indices with `arguments` in order.
     func launch(_ name: String, elements: Int, _ arguments: [KernelArgument]) throws
     func synchronize() throws
+    /// Makes the device's context current on this thread (before calls into cuDNN and cuBLAS).
+    func makeCurrent() throws
 }
 
 /// One argument of a kernel, by its C type.
@@ -70,13 +72,19 @@ package final class CUDADeviceRuntime: CUDARuntime, @unchecked Sendable {
 
     /// A CUDA context is current per thread: the loader's threads upload batches, the
     /// training loop may move between threads. Setting it is a thread-local store.
-    private func current() throws { try driver.check(driver.ctxSetCurrent(driver.context), "cuCtxSetCurrent") }
+    package func makeCurrent() throws { try driver.check(driver.ctxSetCurrent(driver.context), "cuCtxSetCurrent") }
+    private func current() throws { try makeCurrent() }
 
     package func allocate(bytes: Int) throws -> CUDADriver.DevicePointer {
         try current()
         return try driver.allocate(bytes: bytes)
     }
-    package func free(_ pointer: CUDADriver.DevicePointer) { driver.free(pointer) }
+    /// Only when the caching allocator empties its cache: after the queued work that may
+    /// still use the block (cuMemFree does not promise to wait for it).
+    package func free(_ pointer: CUDADriver.DevicePointer) {
+        _ = try? synchronize()
+        driver.free(pointer)
+    }
 
     package func upload(_ source: UnsafeRawPointer, bytes: Int, to destination: CUDADriver.DevicePointer) throws {
         try current()

@@ -25,8 +25,9 @@ final class CUDAVendorLibraries: @unchecked Sendable {
     }
 }
 
-/// cuDNN descriptors of one convolution shape (NCHW, Float32, FMA math: no TF32, so results
-/// match the CPU's to rounding) and the algorithm cuDNN's heuristic picks for each direction.
+/// cuDNN descriptors of one convolution shape (NCHW, Float32, FMA math: no TF32; the algorithm
+/// may still be Winograd or FFT, which round differently from a direct convolution) and the
+/// algorithm cuDNN's heuristic picks for each direction.
 final class ConvolutionPlan: @unchecked Sendable {
     private let cudnn: CuDNN
     let x: OpaquePointer, y: OpaquePointer, w: OpaquePointer, conv: OpaquePointer
@@ -119,17 +120,18 @@ extension CUDABackend {
             }
         }
         let (cudnn, handle) = (vendor.cudnn, vendor.cudnnHandle)
-        // Allocating first also makes the CUDA context current on this thread, which the
-        // algorithm search of a new shape needs.
+        try runtime.makeCurrent()
         let y = try empty(g.output)
         let plan = try vendor.plan(g)
         let (x, w) = (try converted(input, to: .float32), try converted(weight, to: .float32))
         var (one, zero): (Float, Float) = (1, 0)
         let space = try workspace(plan.forward.workspace)
-        try cudnn.check(cudnn.convolutionForward(handle, &one, plan.x, address(x.devicePointer), plan.w, address(w.devicePointer), plan.conv,
+        // Every tensor whose address a call takes lives until the call has been queued: else
+        // its block could go back to the cache (and to another tensor) before the call.
+        try withExtendedLifetime((x, w, y, space)) { try cudnn.check(cudnn.convolutionForward(handle, &one, plan.x, address(x.devicePointer), plan.w, address(w.devicePointer), plan.conv,
                                                  plan.forward.algorithm, space.flatMap { address($0.block.pointer) }, plan.forward.workspace,
                                                  &zero, plan.y, address(y.devicePointer)),
-                        "cudnnConvolutionForward (input \(g.input), weight \(g.weight), algorithm \(plan.forward.algorithm))")
+                        "cudnnConvolutionForward (input \(g.input), weight \(g.weight), algorithm \(plan.forward.algorithm))") }
         let inner = g.output[2] * g.output[3]
         if let bias {
             let b = try converted(bias, to: .float32)
@@ -140,18 +142,19 @@ extension CUDABackend {
         let (savedX, savedW, hasBias) = (x.detached(), w.detached(), bias != nil)
         return (y, { grad in
             var (one, zero): (Float, Float) = (1, 0)
+            try self.runtime.makeCurrent()
             let dy = try self.converted(grad, to: .float32)
             let dx = try self.empty(g.input), dw = try self.empty(g.weight)
             let dataSpace = try self.workspace(plan.backwardData.workspace)
-            try cudnn.check(cudnn.convolutionBackwardData(handle, &one, plan.w, address(savedW.devicePointer), plan.y, address(dy.devicePointer),
+            try withExtendedLifetime((dy, dx, dataSpace)) { try cudnn.check(cudnn.convolutionBackwardData(handle, &one, plan.w, address(savedW.devicePointer), plan.y, address(dy.devicePointer),
                                                           plan.conv, plan.backwardData.algorithm, dataSpace.flatMap { address($0.block.pointer) },
                                                           plan.backwardData.workspace, &zero, plan.x, address(dx.devicePointer)),
-                            "cudnnConvolutionBackwardData (input \(g.input), weight \(g.weight))")
+                            "cudnnConvolutionBackwardData (input \(g.input), weight \(g.weight))") }
             let filterSpace = try self.workspace(plan.backwardFilter.workspace)
-            try cudnn.check(cudnn.convolutionBackwardFilter(handle, &one, plan.x, address(savedX.devicePointer), plan.y, address(dy.devicePointer),
+            try withExtendedLifetime((dy, dw, filterSpace)) { try cudnn.check(cudnn.convolutionBackwardFilter(handle, &one, plan.x, address(savedX.devicePointer), plan.y, address(dy.devicePointer),
                                                             plan.conv, plan.backwardFilter.algorithm, filterSpace.flatMap { address($0.block.pointer) },
                                                             plan.backwardFilter.workspace, &zero, plan.w, address(dw.devicePointer)),
-                            "cudnnConvolutionBackwardFilter (input \(g.input), weight \(g.weight))")
+                            "cudnnConvolutionBackwardFilter (input \(g.input), weight \(g.weight))") }
             var db: Tensor?
             if hasBias {
                 db = try self.empty([g.output[1]])
@@ -173,6 +176,7 @@ extension CUDABackend {
             }
         }
         let (cudnn, handle) = (vendor.cudnn, vendor.cudnnHandle)
+        try runtime.makeCurrent()
         let c = input.shape[1]
         let x = try converted(input, to: .float32)
         let xDesc = try cudnn.tensorDescriptor([x.shape[0], c, x.count / (x.shape[0] * c)])
@@ -183,27 +187,28 @@ extension CUDABackend {
         let (gamma, beta) = (try converted(weight, to: .float32), try converted(bias, to: .float32))
         let call = "batch norm of \(input.shape)"
         guard training else {
-            try cudnn.check(cudnn.batchNormalizationForwardInference(handle, CuDNN.batchNormSpatial, &one, &zero, xDesc, address(x.devicePointer), xDesc,
+            try withExtendedLifetime((x, y, gamma, beta)) { try cudnn.check(cudnn.batchNormalizationForwardInference(handle, CuDNN.batchNormSpatial, &one, &zero, xDesc, address(x.devicePointer), xDesc,
                                                                      address(y.devicePointer), bnDesc, address(gamma.devicePointer),
                                                                      address(beta.devicePointer), address(runningMean.devicePointer),
                                                                      address(runningVar.devicePointer), Double(eps)),
-                            "cudnnBatchNormalizationForwardInference (\(call))")
+                            "cudnnBatchNormalizationForwardInference (\(call))") }
             if fusedReLU { try launch("relu_f32", y.count, .pointer(y.devicePointer), .pointer(y.devicePointer), .count(y.count)) }
             return (y, nil)
         }
         // cuDNN updates the running statistics with factor `momentum`, the variance unbiased, as PyTorch.
         let savedMean = try empty([c]), savedInvStd = try empty([c])
-        try cudnn.check(cudnn.batchNormalizationForwardTraining(handle, CuDNN.batchNormSpatial, &one, &zero, xDesc, address(x.devicePointer), xDesc,
+        try withExtendedLifetime((x, y, gamma, beta)) { try cudnn.check(cudnn.batchNormalizationForwardTraining(handle, CuDNN.batchNormSpatial, &one, &zero, xDesc, address(x.devicePointer), xDesc,
                                                                 address(y.devicePointer), bnDesc, address(gamma.devicePointer),
                                                                 address(beta.devicePointer), Double(momentum), address(runningMean.devicePointer),
                                                                 address(runningVar.devicePointer), Double(eps), address(savedMean.devicePointer),
                                                                 address(savedInvStd.devicePointer)),
-                        "cudnnBatchNormalizationForwardTraining (\(call))")
+                        "cudnnBatchNormalizationForwardTraining (\(call))") }
         if fusedReLU { try launch("relu_f32", y.count, .pointer(y.devicePointer), .pointer(y.devicePointer), .count(y.count)) }
         guard recording else { return (y, nil) }
         let (savedX, savedY, savedGamma) = (x.detached(), y.detached(), gamma.detached())
         let shape = input.shape
         return (y, { grad in
+            try self.runtime.makeCurrent()
             var dy = try self.converted(grad, to: .float32)
             if fusedReLU {
                 let masked = try self.empty(shape)
@@ -216,12 +221,12 @@ extension CUDABackend {
             defer { _ = (cudnn.destroyTensorDescriptor(xDesc), cudnn.destroyTensorDescriptor(bnDesc)) }
             let dx = try self.empty(shape), dgamma = try self.empty([c]), dbeta = try self.empty([c])
             var (one, zero): (Float, Float) = (1, 0)
-            try cudnn.check(cudnn.batchNormalizationBackward(handle, CuDNN.batchNormSpatial, &one, &zero, &one, &zero, xDesc,
+            try withExtendedLifetime((dy, dx, dgamma, dbeta)) { try cudnn.check(cudnn.batchNormalizationBackward(handle, CuDNN.batchNormSpatial, &one, &zero, &one, &zero, xDesc,
                                                              address(savedX.devicePointer), xDesc, address(dy.devicePointer), xDesc,
                                                              address(dx.devicePointer), bnDesc, address(savedGamma.devicePointer),
                                                              address(dgamma.devicePointer), address(dbeta.devicePointer), Double(eps),
                                                              address(savedMean.devicePointer), address(savedInvStd.devicePointer)),
-                            "cudnnBatchNormalizationBackward (\(call))")
+                            "cudnnBatchNormalizationBackward (\(call))") }
             return [dx, dgamma, dbeta]
         })
     }
@@ -234,10 +239,13 @@ extension CUDABackend {
             }
         }
         let blas = vendor.cublas
+        try runtime.makeCurrent()
         let (n, k, o) = (input.shape[0], input.shape[1], weight.shape[0])
         let (x, w) = (try converted(input, to: .float32), try converted(weight, to: .float32))
         let y = try empty([n, o])
-        try blas.multiply(x.devicePointer, w.devicePointer, into: y.devicePointer, m: n, n: o, k: k, transposeA: false, transposeB: true)
+        try withExtendedLifetime((x, w, y)) {
+            try blas.multiply(x.devicePointer, w.devicePointer, into: y.devicePointer, m: n, n: o, k: k, transposeA: false, transposeB: true)
+        }
         if let bias {
             let b = try converted(bias, to: .float32)
             try launch("add_channel_bias_f32", y.count, .pointer(y.devicePointer), .pointer(b.devicePointer), .int(o), .count(1), .count(y.count))
@@ -245,10 +253,13 @@ extension CUDABackend {
         guard recording else { return (y, nil) }
         let (savedX, savedW, hasBias) = (x.detached(), w.detached(), bias != nil)
         return (y, { grad in
+            try self.runtime.makeCurrent()
             let dy = try self.converted(grad, to: .float32)
             let dx = try self.empty([n, k]), dw = try self.empty([o, k])
-            try blas.multiply(dy.devicePointer, savedW.devicePointer, into: dx.devicePointer, m: n, n: k, k: o, transposeA: false, transposeB: false)
-            try blas.multiply(dy.devicePointer, savedX.devicePointer, into: dw.devicePointer, m: o, n: k, k: n, transposeA: true, transposeB: false)
+            try withExtendedLifetime((dy, dx, dw)) {
+                try blas.multiply(dy.devicePointer, savedW.devicePointer, into: dx.devicePointer, m: n, n: k, k: o, transposeA: false, transposeB: false)
+                try blas.multiply(dy.devicePointer, savedX.devicePointer, into: dw.devicePointer, m: o, n: k, k: n, transposeA: true, transposeB: false)
+            }
             var db: Tensor?
             if hasBias {
                 db = try self.empty([o])

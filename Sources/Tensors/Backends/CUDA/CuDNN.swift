@@ -159,7 +159,8 @@ public final class CuDNN: @unchecked Sendable {
         try check(getConvolutionForwardWorkspaceSize(handle, xDesc!, wDesc!, convDesc!, yDesc!, algorithm, &workspaceSize),
                   "cudnnGetConvolutionForwardWorkspaceSize")
         let workspace = workspaceSize > 0 ? try driver.allocate(bytes: workspaceSize) : 0
-        defer { if workspace != 0 { driver.free(workspace) } }
+        // Freed after the convolution has run: cuMemFree does not promise to wait for it.
+        defer { if workspace != 0 { _ = try? driver.synchronize(); driver.free(workspace) } }
         var (alpha, beta): (Float, Float) = (1, 0)
         let pointer = { (p: CUDADriver.DevicePointer) in UnsafeMutableRawPointer(bitPattern: UInt(p)) }
         try check(convolutionForward(handle, &alpha, xDesc!, pointer(x), wDesc!, pointer(w), convDesc!, algorithm,
