@@ -26,6 +26,8 @@ struct SelfTestCommand: ParsableCommand {
         guard let tested = Device(rawValue: device), let baseline = Device(rawValue: against), tested != baseline else {
             throw CommandError("--device and --against must be two different devices of \(Device.allCases.map(\.rawValue)), got \(device) and \(against)")
         }
+        // cuDNN's FMA kernels, not TF32's 10-bit products: the comparison is of the arithmetic.
+        if getenv("TRICKS_CUDNN_TF32") == nil { setenv("TRICKS_CUDNN_TF32", "0", 1) }
         var check = ParityCheck(tested: tested, baseline: baseline)
         let started = Date()
         try check.ops()

@@ -59,7 +59,7 @@ package final class CUDABackend: Backend, @unchecked Sendable {
                                                    environment: environment)
             let runtime = try CUDADeviceRuntime(libraries: libraries)
             return Context(runtime: runtime, allocator: CUDACachingAllocator(source: runtime),
-                           vendor: try CUDAVendorLibraries(libraries))
+                           vendor: try CUDAVendorLibraries(libraries, environment: environment))
         }
     }
 

@@ -6,9 +6,14 @@ final class CUDAVendorLibraries: @unchecked Sendable {
     let cudnn: CuDNN
     let cudnnHandle: OpaquePointer
     let cublas: CuBLAS
+    /// Float32 convolutions on tensor cores in TF32 (10-bit mantissa products, Float32 sums),
+    /// as PyTorch's default `torch.backends.cudnn.allow_tf32 = True`; `TRICKS_CUDNN_TF32=0`
+    /// restricts cuDNN to FMA kernels (what `tricks selftest` compares with the CPU).
+    let allowTF32: Bool
     private let plans = Mutex<[String: ConvolutionPlan]>([:])
 
-    init(_ libraries: CUDALibraries) throws {
+    init(_ libraries: CUDALibraries, environment: [String: String]) throws {
+        allowTF32 = environment["TRICKS_CUDNN_TF32"] != "0"
         cudnn = try CuDNN(libraries)
         cudnnHandle = try cudnn.makeHandle()
         cublas = try CuBLAS(libraries)
@@ -19,15 +24,15 @@ final class CUDAVendorLibraries: @unchecked Sendable {
     func plan(_ g: ConvGeometry) throws -> ConvolutionPlan {
         let key = "\(g.input) \(g.weight) \(g.stride) \(g.padding) \(g.dilation) \(g.groups)"
         if let plan = plans.withLock({ $0[key] }) { return plan }
-        let plan = try ConvolutionPlan(g, cudnn: cudnn, handle: cudnnHandle)
+        let plan = try ConvolutionPlan(g, cudnn: cudnn, handle: cudnnHandle, math: allowTF32 ? .default : .fma)
         plans.withLock { $0[key] = plan }
         return plan
     }
 }
 
-/// cuDNN descriptors of one convolution shape (NCHW, Float32, FMA math: no TF32; the algorithm
-/// may still be Winograd or FFT, which round differently from a direct convolution) and the
-/// algorithm cuDNN's heuristic picks for each direction.
+/// cuDNN descriptors of one convolution shape (NCHW, Float32; TF32 tensor cores allowed or FMA
+/// only; the algorithm may be Winograd or FFT, which round differently from a direct
+/// convolution) and the algorithm cuDNN's heuristic picks for each direction.
 final class ConvolutionPlan: @unchecked Sendable {
     private let cudnn: CuDNN
     let x: OpaquePointer, y: OpaquePointer, w: OpaquePointer, conv: OpaquePointer
@@ -35,7 +40,7 @@ final class ConvolutionPlan: @unchecked Sendable {
     let backwardData: (algorithm: Int32, workspace: Int)
     let backwardFilter: (algorithm: Int32, workspace: Int)
 
-    init(_ g: ConvGeometry, cudnn: CuDNN, handle: OpaquePointer) throws {
+    init(_ g: ConvGeometry, cudnn: CuDNN, handle: OpaquePointer, math: CuDNN.MathType) throws {
         self.cudnn = cudnn
         let x = try cudnn.tensorDescriptor(g.input), y = try cudnn.tensorDescriptor(g.output)
         (self.x, self.y) = (x, y)
@@ -50,7 +55,7 @@ final class ConvolutionPlan: @unchecked Sendable {
                                                          Int32(g.dilation[0]), Int32(g.dilation[1]), CuDNN.crossCorrelation,
                                                          CuDNN.DataType.float.rawValue), "cudnnSetConvolution2dDescriptor")
         try cudnn.check(cudnn.setConvolutionGroupCount(conv!, Int32(g.groups)), "cudnnSetConvolutionGroupCount(\(g.groups))")
-        try cudnn.check(cudnn.setConvolutionMathType(conv!, CuDNN.MathType.fma.rawValue), "cudnnSetConvolutionMathType")
+        try cudnn.check(cudnn.setConvolutionMathType(conv!, math.rawValue), "cudnnSetConvolutionMathType")
         let shapes = "input \(g.input), weight \(g.weight)"
         forward = try Self.choose("forward", shapes, search: { cudnn.getConvolutionForwardAlgorithm(handle, x, w!, conv!, y, $0, $1, $2) },
                                   size: { cudnn.getConvolutionForwardWorkspaceSize(handle, x, w!, conv!, y, $0, $1) }, cudnn: cudnn)
