@@ -161,7 +161,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if zeroGamma { parts.append("zero-gamma") }
         if noBiasDecay { parts.append("no bias decay") }
         if precision != "fp32" { parts.append(precision) }
-        if device != "cpu" { parts.append("on \(device)") }
+        if device == "auto" { parts.append("on auto (\(computeDevice))") } else if device != "cpu" { parts.append("on \(device)") }
         parts += TrickRegistry.settings.compactMap { s in trickSettings[s.key].map { "--\(s.flag) \($0.description)" } }
         return parts.joined(separator: ", ") + ", seed \(seed)"
     }
