@@ -96,6 +96,29 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(final.history.last?.top1, uninterrupted.state.history.last?.top1)
     }
 
+    /// Checkpoints keep one format: a run stopped on `cuda` (its host emulation here) resumes on
+    /// the CPU with the weights, running statistics and momentum the GPU left.
+    func testARunStoppedOnCUDAResumesOnTheCPU() throws {
+        setenv("TRICKS_CUDA_EMULATION", "1", 1)
+        var c = try config()
+        c.device = "cuda"
+        let first = quiet(try Trainer(config: c))
+        XCTAssertEqual(first.model.namedParameters().first?.1.device, .cuda)
+        let steps = first.trainLoader.batchCount
+        first.afterStep = { state in if state.iteration == steps + steps / 2 { Trainer.requestStop() } }
+        _ = try first.run()
+        let onGPU = try weights(first.model), momentum = try first.optimizer.buffers
+        c.output = first.config.output
+        c.device = "cpu"
+        let resumed = quiet(try Trainer(config: c, resume: true))
+        XCTAssertEqual(resumed.model.namedParameters().first?.1.device, .cpu)
+        XCTAssertEqual(try weights(resumed.model), onGPU)
+        XCTAssertEqual(try resumed.optimizer.buffers, momentum)
+        let final = try resumed.run()
+        XCTAssertEqual(final.iteration, 2 * steps)
+        XCTAssertTrue(final.history.last?.valLoss.isFinite ?? false)
+    }
+
     func testCheckpointRoundTrip() throws {
         let c = try config(epochs: 1)
         let trainer = quiet(try Trainer(config: c))
