@@ -13,13 +13,16 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var foreign: ForeignWeightsOptions
 
+    @OptionGroup var placement: DeviceOption
+
     @OptionGroup var data: DataOptions
 
     @Option(name: .shortAndLong, help: "Images per batch.")
     var batchSize = 256
 
     func run() throws {
-        let (model, info) = try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames())
+        let target = try placement.resolve()
+        let (model, info) = try Device.with(target) { try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames()) }
         // Without --data, the data the checkpoint was trained on; image folders read with as many
         // channels as the model takes (grey or RGB), unless --channels says otherwise.
         var source = data.data == nil ? Checkpoint.recordedData(checkpoint) ?? data.source : data.source

@@ -16,6 +16,8 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var foreign: ForeignWeightsOptions
 
+    @OptionGroup var placement: DeviceOption
+
     @Option(help: "How many classes to give per image.")
     var topk = 5
 
@@ -41,7 +43,8 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         guard topk >= 1 else { throw CommandError("--topk must be at least 1, got \(topk)") }
-        let (model, info) = try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames())
+        let target = try placement.resolve()
+        let (model, info) = try Device.with(target) { try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames()) }
         let k = min(topk, info.classes.count)
         var predictions: [Prediction] = [], failures: [Failure] = []
         for path in try imageFiles(images) {
@@ -90,7 +93,7 @@ struct PredictCommand: ParsableCommand {
             image = try Compose([ResizeShorter(size), CenterCrop(size)])(image, rng: &rng)
         }
         image = try info.evaluationTransform(image, rng: &rng)
-        let input = try nchwTensor([image])
+        let input = try nchwTensor([image]).to(model.namedParameters().first?.1.device ?? .cpu)
         return try GradMode.withoutGradient { try logSoftmax(model(input)) }.scalars
     }
 }
