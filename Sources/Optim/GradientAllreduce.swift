@@ -19,8 +19,9 @@ public func allreduceGradients(_ parameters: [Tensor], collective: any Collectiv
         var offset = 0
         for grad in members {
             let part = bucket[offset ..< offset + grad.count]
-            // Gradients are plain Float32 (the optimiser's layout): copy straight back.
-            if grad.isPlain && grad.dataType == .float32 {
+            // Gradients are plain Float32 (the optimiser's layout): copy straight back (through
+            // a copy where they are in a GPU's memory).
+            if grad.isPlain && grad.dataType == .float32 && grad.isInHostMemory {
                 try grad.withUnsafeMutableFloats { g in _ = g.update(fromContentsOf: part) }
             } else {
                 try grad.assign(Array(part))
@@ -31,7 +32,7 @@ public func allreduceGradients(_ parameters: [Tensor], collective: any Collectiv
     }
     for grad in gradients {
         if !bucket.isEmpty && bucket.count + grad.count > capacity { try flush() }
-        if grad.isPlain && grad.dataType == .float32 {
+        if grad.isPlain && grad.dataType == .float32 && grad.isInHostMemory {
             try grad.withUnsafeMutableFloats { bucket.append(contentsOf: $0) }
         } else {
             bucket += try grad.scalars

@@ -50,7 +50,7 @@ public final class SGD {
     }
 
     /// Whether `p` lives in host memory (the CPU backends), where `step` updates it by Swift loops.
-    private static func isHost(_ p: Tensor) -> Bool { p.storage is HostStorage }
+    private static func isHost(_ p: Tensor) -> Bool { p.isInHostMemory }
 
     /// A Float32 master from `p`, and `p` rounded to `type`.
     private func makeMaster(_ name: String, _ p: Tensor, _ type: DataType) throws {

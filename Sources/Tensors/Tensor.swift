@@ -97,6 +97,10 @@ public final class Tensor {
         try backend.assign(self, from: source.to(device))
     }
 
+    /// Whether the elements are in host memory (the CPU backends), where
+    /// `withUnsafeMutableFloats` can reach them; a GPU's tensors are not.
+    public var isInHostMemory: Bool { storage is HostStorage }
+
     /// Direct access to the elements of a plain Float32 tensor in host memory, in row-major
     /// order: for optimisers, which update parameters in place. Device memory is never handed
     /// out as a host pointer: such a tensor throws here.

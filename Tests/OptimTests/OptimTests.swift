@@ -74,6 +74,38 @@ final class SGDTests: XCTestCase {
     }
 }
 
+/// Two identical processes, seen from one of them: every sum is twice this process's values.
+final class TwinProcesses: Collective, @unchecked Sendable {
+    var rank: Int { 0 }
+    var size: Int { 2 }
+    func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws { for i in values.indices { values[i] *= 2 } }
+    func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws { for i in values.indices { values[i] *= 2 } }
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}
+}
+
+final class GradientAllreduceTests: XCTestCase {
+    /// Gradients in host memory and in a GPU's (the CUDA backend's emulation here), in buckets
+    /// smaller than one gradient and larger than all: each summed over the processes, in place.
+    func testGradientsOnEveryDeviceAreSummed() throws {
+        setenv("TRICKS_CUDA_EMULATION", "1", 1)
+        for device in [Device.cpu, .cuda] {
+            for bucketMB in [0.00001, 25] {
+                let values: [[Float]] = [(0..<300).map { Float($0) / 7 }, [1, -2, 3], (0..<50).map { -Float($0) }]
+                let parameters = try values.map { v -> Tensor in
+                    let p = try Tensor.zeros([v.count], requiresGrad: true, device: device)
+                    p.grad = try Tensor(shape: [v.count], scalars: v, device: device)
+                    return p
+                }
+                try allreduceGradients(parameters, collective: TwinProcesses(), bucketMB: bucketMB)
+                for (p, v) in zip(parameters, values) {
+                    XCTAssertEqual(p.grad?.device, device)
+                    XCTAssertEqual(try p.grad!.scalars, v.map { 2 * $0 }, "\(device), bucket \(bucketMB) MB")
+                }
+            }
+        }
+    }
+}
+
 final class ScheduleTests: XCTestCase {
     func testStepDividesByTenAtMilestones() {
         let s = StepSchedule(base: 0.1, milestones: [30, 60, 90])

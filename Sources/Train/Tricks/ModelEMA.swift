@@ -23,7 +23,7 @@ public final class ModelEMA {
     public func update(from model: Module) throws {
         let d = decay
         for ((_, average), (_, current)) in zip(Self.state(of: module), Self.state(of: model)) {
-            guard average.device == .cpu || average.device == .reference else {
+            guard average.isInHostMemory else {
                 // In device memory: the same arithmetic by the device's kernels.
                 try GradMode.withoutGradient { try average.assign(add(scale(average, by: d), scale(current, by: 1 - d))) }
                 continue
