@@ -132,18 +132,25 @@ def measure_pytorch(row, channels_last, rounds, precision="fp32", device="cpu", 
 CUDA_ROWS = [("resnet50", 256, 224), ("resnet20", 512, 32)]
 
 
+# The configurations measured on the GPU: the issue's target (bf16 autocast, channels_last), and
+# Float32 in NCHW with PyTorch's defaults (TF32 in cuDNN's convolutions, not in matmuls), what the
+# CUDA backend computes today, for a like-for-like ratio.
+CUDA_CONFIGS = [("bf16 autocast, channels_last", "bf16", "channels_last"), ("fp32, NCHW (TF32 convolutions)", "fp32", "nchw")]
+
+
 def compare_cuda(args):
-    """PyTorch's side of issue 17's table, each row in its own process."""
-    print(f"PyTorch on the GPU: eager, bf16 autocast, channels_last, cudnn.benchmark; img/s = median of {args.rounds} "
-          "synchronised steps after 2 warm-up")
-    print("| model | batch, input | train img/s | inference img/s | peak GPU memory MB | GPU, torch, cuDNN |")
-    print("|---|---|---|---|---|---|")
+    """PyTorch's side of issue 17's table, each row and configuration in its own process."""
+    print(f"PyTorch on the GPU: eager, cudnn.benchmark; img/s = median of {args.rounds} synchronised steps after 2 warm-up")
+    print("| model | batch, input | configuration | train img/s | inference img/s | peak GPU memory MB | GPU, torch, cuDNN |")
+    print("|---|---|---|---|---|---|---|")
     for row, batch, size in CUDA_ROWS:
         if row not in args.rows.split(","):
             continue
-        r = child([sys.executable, __file__, "--rounds", str(args.rounds), "--device", "cuda", "--child", row, f"{batch}x{size}"])
-        print(f"| {row} | {batch}, {size}x{size}x3 | {r['train']:.0f} | {r['inference']:.0f} | {r['peak_mb']:.0f} "
-              f"| {r['gpu']}, {r['torch']}, {r['cudnn']} |", flush=True)
+        for label, precision, layout in CUDA_CONFIGS:
+            r = child([sys.executable, __file__, "--rounds", str(args.rounds), "--device", "cuda", "--precision", precision,
+                       "--child", row, f"{batch}x{size}:{layout}"])
+            print(f"| {row} | {batch}, {size}x{size}x3 | {label} | {r['train']:.0f} | {r['inference']:.0f} | {r['peak_mb']:.0f} "
+                  f"| {r['gpu']}, {r['torch']}, {r['cudnn']} |", flush=True)
 
 
 def peak_resident_mb():
@@ -165,8 +172,9 @@ def main():
     parser.add_argument("--child", nargs=2, metavar=("ROW", "LAYOUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child and args.device == "cuda":
-        batch, size = map(int, args.child[1].split("x"))
-        print(json.dumps(measure_pytorch(args.child[0], True, args.rounds, "bf16", "cuda", batch, size)))
+        shape, layout = args.child[1].split(":")
+        batch, size = map(int, shape.split("x"))
+        print(json.dumps(measure_pytorch(args.child[0], layout == "channels_last", args.rounds, args.precision, "cuda", batch, size)))
         return
     if args.device == "cuda":
         return compare_cuda(args)

@@ -12,7 +12,8 @@
 # GPU against the CPU backend); `tricks bench train --device cuda` for ResNet-50 (batch 256,
 # 224x224) and ResNet-20 (batch 512, 32x32); 2 epochs of the demo on 20,000 Fashion-MNIST
 # images on the GPU and on the machine's CPUs, top-1 side by side; and PyTorch's numbers for
-# the same benchmark rows on the same GPU (bench/pytorch_reference.py --device cuda).
+# the same benchmark rows on the same GPU (bench/pytorch_reference.py --device cuda: bf16 autocast
+# with channels_last, and Float32 in NCHW as the backend computes today).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-check}
