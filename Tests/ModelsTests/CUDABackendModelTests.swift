@@ -1,3 +1,4 @@
+import Benchmarks
 import Foundation
 import Models
 import NN
@@ -49,6 +50,19 @@ final class CUDABackendModelTests: XCTestCase {
                 XCTAssertLessThanOrEqual(worst, BackendParityTests.tolerance * scale, "\(name): tensor \(i) (0 loss, 1 logits, then gradients and buffers) differs by \(worst)")
             }
         }
+    }
+
+    /// `tricks selftest`'s checks, the ones a GPU session runs, pass on the emulation: the
+    /// harness itself is tested on every CI run.
+    func testTheSelfTestPassesOnTheEmulation() throws {
+        var lines: [String] = []
+        var check = ParityCheck(tested: .cuda, baseline: .cpu) { lines.append($0) }
+        try check.ops()
+        try check.optimizer()
+        try check.models()
+        try check.checkpoint()
+        XCTAssertGreaterThan(check.results.count, 100)
+        XCTAssertEqual(check.results.filter { !$0.passed }.map(\.name), [], lines.filter { $0.hasPrefix("FAIL") }.joined(separator: "\n"))
     }
 
     func testACheckpointSavedOnCUDALoadsOnTheCPU() throws {
