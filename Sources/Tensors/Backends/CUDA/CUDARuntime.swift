@@ -70,15 +70,16 @@ package final class CUDADeviceRuntime: CUDARuntime, @unchecked Sendable {
 
     package var name: String { driver.name }
 
-    /// A CUDA context is current per thread: the loader's threads upload batches, the
-    /// training loop may move between threads. Setting it is a thread-local store.
+    /// A CUDA context is current per thread, and the first op may come from any thread (the
+    /// trainer's, a test's, a Swift task's). Setting it is a thread-local store, so every entry
+    /// point does it.
     package func makeCurrent() throws { try driver.check(driver.ctxSetCurrent(driver.context), "cuCtxSetCurrent") }
-    private func current() throws { try makeCurrent() }
 
     package func allocate(bytes: Int) throws -> CUDADriver.DevicePointer {
-        try current()
+        try makeCurrent()
         return try driver.allocate(bytes: bytes)
     }
+
     /// Only when the caching allocator empties its cache: after the queued work that may
     /// still use the block (cuMemFree does not promise to wait for it).
     package func free(_ pointer: CUDADriver.DevicePointer) {
@@ -87,17 +88,17 @@ package final class CUDADeviceRuntime: CUDARuntime, @unchecked Sendable {
     }
 
     package func upload(_ source: UnsafeRawPointer, bytes: Int, to destination: CUDADriver.DevicePointer) throws {
-        try current()
+        try makeCurrent()
         try driver.check(driver.memcpyHtoD(destination, source, bytes), "cuMemcpyHtoD of \(bytes) bytes")
     }
 
     package func download(_ destination: UnsafeMutableRawPointer, bytes: Int, from source: CUDADriver.DevicePointer) throws {
-        try current()
+        try makeCurrent()
         try driver.check(driver.memcpyDtoH(destination, source, bytes), "cuMemcpyDtoH of \(bytes) bytes")
     }
 
     package func copy(bytes: Int, from source: CUDADriver.DevicePointer, to destination: CUDADriver.DevicePointer) throws {
-        try current()
+        try makeCurrent()
         try driver.check(driver.memcpyDtoD(destination, source, bytes), "cuMemcpyDtoD of \(bytes) bytes")
     }
 
@@ -105,7 +106,7 @@ package final class CUDADeviceRuntime: CUDARuntime, @unchecked Sendable {
         guard let function = functions[name] else { throw CUDAError("no CUDA kernel named \(name)") }
         guard elements > 0 else { return }
         let blocks = UInt32(min((elements + block - 1) / block, maxBlocks))
-        try current()
+        try makeCurrent()
         try KernelArgument.withParameterPointers(arguments) { parameters in
             try driver.check(driver.launchKernel(function, blocks, 1, 1, UInt32(block), 1, 1, 0, nil, parameters, nil),
                              "cuLaunchKernel(\(name), \(elements) elements)")
@@ -113,7 +114,7 @@ package final class CUDADeviceRuntime: CUDARuntime, @unchecked Sendable {
     }
 
     package func synchronize() throws {
-        try current()
+        try makeCurrent()
         try driver.synchronize()
     }
 }
