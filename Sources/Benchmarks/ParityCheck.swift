@@ -154,10 +154,7 @@ public struct ParityCheck {
             do {
                 let channels = name.hasPrefix("cifar_") ? 1 : 3
                 let models = try [tested, baseline].map { d in try Device.with(d) { try ModelZoo.make(name, classes: 10, inputChannels: channels) } }
-                try models[1].initialize(.xavierUniform, seed: 3, zeroGamma: true)
-                for (_, p) in models[1].namedParameters() where p.rank == 1 {
-                    if try p.scalars.allSatisfy({ $0 == 0 }) { try p.assign([Float](repeating: 0.1, count: p.count)) }
-                }
+                try Self.initializeForComparison(models[1])
                 for ((_, a), (_, b)) in zip(models[0].namedParameters() + models[0].namedBuffers(), models[1].namedParameters() + models[1].namedBuffers()) {
                     try a.assign(b)
                 }
@@ -178,6 +175,17 @@ public struct ParityCheck {
             } catch {
                 failure("\(name) training step", error)
             }
+        }
+    }
+
+    /// Weights for comparing two backends: the paper's Xavier initialisation, with each residual
+    /// branch's last BatchNorm scale at 0.1: not zero-gamma's 0, which would leave every
+    /// branch's own gradients at exactly 0 and test nothing, and not 1, which makes the residual
+    /// stream of a deep network grow until rounding dominates (`BackendParityTests`).
+    public static func initializeForComparison(_ model: Module) throws {
+        try model.initialize(.xavierUniform, seed: 3, zeroGamma: true)
+        for (_, p) in model.namedParameters() where p.rank == 1 {
+            if try p.scalars.allSatisfy({ $0 == 0 }) { try p.assign([Float](repeating: 0.1, count: p.count)) }
         }
     }
 

@@ -44,6 +44,17 @@ public enum Device: String, Sendable, CaseIterable, CustomStringConvertible {
     /// what `--device auto` means.
     public static var auto: Device { CUDABackend.shared.hasGPU ? .cuda : .cpu }
 
+    /// The device a `--device` value names: `auto` or one of the cases, and `cuda` only where
+    /// its backend loads (else the one-line reason). Errors name the flag.
+    public static func named(_ name: String) throws -> Device {
+        if name == "auto" { return .auto }
+        guard let device = Device(rawValue: name) else {
+            throw OpError(op: "--device", "must be auto or one of \(allCases.map(\.rawValue).joined(separator: ", ")), got \(name)")
+        }
+        if device == .cuda, case .failure(let error) = CUDABackend.availability { throw OpError(op: "--device", "cuda: \(error)") }
+        return device
+    }
+
     public var description: String { rawValue }
 }
 

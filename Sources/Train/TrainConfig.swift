@@ -182,10 +182,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
         if let augment, !["small", "imagenet"].contains(augment) { throw TrainError("--augment", "must be small or imagenet, got \(augment)") }
         if let threads, threads < 1 { throw TrainError("--threads", "must be at least 1, got \(threads)") }
-        guard device == "auto" || Device(rawValue: device) != nil else {
-            throw TrainError("--device", "must be auto or one of \(Device.allCases.map(\.rawValue).joined(separator: ", ")), got \(device)")
-        }
-        if device == "cuda", case .failure(let error) = CUDABackend.availability { throw TrainError("--device", "cuda: \(error)") }
+        do { _ = try Device.named(device) } catch let error as OpError { throw TrainError("--device", error.message) }
         guard accumulation >= 1, batchSize % accumulation == 0 else {
             throw TrainError("--accumulation", "must be at least 1 and divide --batch-size \(batchSize), got \(accumulation)")
         }

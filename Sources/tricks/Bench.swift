@@ -72,7 +72,7 @@ extension Bench {
         @Option(help: "fp32, bf16 or fp16, run as `tricks train` runs it: bf16 natively where the CPU has AVX-512 BF16, else emulated.")
         var precision = "fp32"
 
-        @Option(help: "cpu, cuda or reference.")
+        @Option(help: "cpu, cuda, auto (cuda where it loads, else cpu) or reference.")
         var device = "cpu"
 
         @Flag(help: "Print one JSON object (used by the rows table and bench/pytorch_reference.py).")
@@ -80,7 +80,8 @@ extension Bench {
 
         func run() throws {
             if let threads { try Threads.set(threads) }
-            guard let target = Device(rawValue: device) else { throw CommandError("--device must be cpu, cuda or reference, got \(device)") }
+            let target: Device
+            do { target = try Device.named(device) } catch { throw CommandError("\(error)") }
             guard let type = DataType(flagName: precision) else {
                 throw CommandError("--precision must be fp32, bf16 or fp16, got \(precision)")
             }

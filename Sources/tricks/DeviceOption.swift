@@ -8,11 +8,6 @@ struct DeviceOption: ParsableArguments {
 
     /// The device named; cuda only where it loads (else the reason, in one line).
     func resolve() throws -> Device {
-        if device == "auto" { return Device.auto }
-        guard let target = Device(rawValue: device) else {
-            throw CommandError("--device must be auto, \(Device.allCases.map(\.rawValue).joined(separator: ", ")), got \(device)")
-        }
-        if target == .cuda { _ = try Tensor.zeros([1], device: .cuda) }  // throws what is missing
-        return target
+        do { return try Device.named(device) } catch { throw CommandError("\(error)") }
     }
 }

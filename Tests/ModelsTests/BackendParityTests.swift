@@ -1,3 +1,4 @@
+import Benchmarks
 import Models
 import NN
 import Tensors
@@ -40,21 +41,10 @@ final class BackendParityTests: XCTestCase {
         }
     }
 
-    /// Weights for the comparison: the paper's Xavier initialisation, with each residual
-    /// branch's last BatchNorm scale at 0.1: not zero-gamma's 0, which would leave every
-    /// branch's own gradients at exactly 0 and test nothing, and not 1, which makes the
-    /// residual stream of a 152-layer network grow until rounding dominates.
-    func initialize(_ model: Module) throws {
-        try model.initialize(.xavierUniform, seed: 3, zeroGamma: true)
-        for (_, p) in model.namedParameters() where p.rank == 1 {
-            if try p.scalars.allSatisfy({ $0 == 0 }) { try p.assign([Float](repeating: 0.1, count: p.count)) }
-        }
-    }
-
     func compare(_ name: String, training: Bool, size: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let (classes, channels) = (5, name.hasPrefix("cifar_") || name == "lenet5" ? 1 : 3)
         let cpu = try Device.with(.cpu) { try ModelZoo.make(name, classes: classes, inputChannels: channels) }
-        try initialize(cpu)
+        try ParityCheck.initializeForComparison(cpu)
         var generator = SeededGenerator(seed: 4)
         if !training {
             for _ in 0..<3 { _ = try GradMode.withoutGradient { try cpu(Tensor.randn([4, channels, size, size], using: &generator)) } }

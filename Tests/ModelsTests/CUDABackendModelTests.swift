@@ -22,12 +22,7 @@ final class CUDABackendModelTests: XCTestCase {
         for (name, size) in [("cifar_resnet20", 16), ("cifar_resnet20d", 16), ("mobilenet_v1_025", 64), ("resnet18d", 64), ("lenet5", 28)] {
             let channels = name.hasPrefix("cifar_") || name == "lenet5" ? 1 : 3
             let models = try [Device.cpu, .cuda].map { device in try Device.with(device) { try ModelZoo.make(name, classes: 5, inputChannels: channels) } }
-            // As BackendParityTests: each residual branch's last BatchNorm scale at 0.1, so that
-            // the residual stream stays well conditioned.
-            try models[0].initialize(.xavierUniform, seed: 3, zeroGamma: true)
-            for (_, p) in models[0].namedParameters() where p.rank == 1 {
-                if try p.scalars.allSatisfy({ $0 == 0 }) { try p.assign([Float](repeating: 0.1, count: p.count)) }
-            }
+            try ParityCheck.initializeForComparison(models[0])
             for ((_, source), (_, destination)) in zip(models[0].namedParameters() + models[0].namedBuffers(),
                                                        models[1].namedParameters() + models[1].namedBuffers()) {
                 XCTAssertEqual(destination.device, .cuda)

@@ -151,6 +151,13 @@ package final class CUDABackend: Backend, @unchecked Sendable {
 
     // MARK: Elementwise
 
+    /// y = kernel(x) elementwise into a new tensor.
+    private func map1(_ kernel: String, _ x: Tensor) throws -> Tensor {
+        let y = try empty(x.shape)
+        try launch(kernel, x.count, .pointer(y.devicePointer), .pointer(x.devicePointer), .count(x.count))
+        return y
+    }
+
     /// y = kernel(a, b) elementwise into a new tensor.
     private func map2(_ kernel: String, _ a: Tensor, _ b: Tensor) throws -> Tensor {
         let y = try empty(a.shape)
@@ -178,16 +185,14 @@ package final class CUDABackend: Backend, @unchecked Sendable {
     }
 
     package func relu(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?) {
-        let y = try empty(x.shape)
-        try launch("relu_f32", x.count, .pointer(y.devicePointer), .pointer(x.devicePointer), .count(x.count))
+        let y = try map1("relu_f32", x)
         guard recording else { return (y, nil) }
         let saved = y.detached()
         return (y, { g in [try self.map2("relu_backward_f32", self.reordered(g, like: saved), saved)] })
     }
 
     package func relu6(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?) {
-        let y = try empty(x.shape)
-        try launch("relu6_f32", x.count, .pointer(y.devicePointer), .pointer(x.devicePointer), .count(x.count))
+        let y = try map1("relu6_f32", x)
         guard recording else { return (y, nil) }
         let saved = x.detached()
         return (y, { g in [try self.map2("relu6_backward_f32", self.reordered(g, like: saved), saved)] })
@@ -295,8 +300,7 @@ package final class CUDABackend: Backend, @unchecked Sendable {
         let rows = try empty([n])
         try launch("soft_cross_entropy_f32", n, .pointer(rows.devicePointer), .pointer(logProbs.devicePointer), .pointer(q.devicePointer),
                    .count(n), .int(k))
-        // Summed on the host in Double, as the CPU backends do.
-        let total = try scalars(rows).reduce(0.0) { $0 + Double($1) }
+        let total = try hostSum(rows)
         let loss = try Tensor(shape: [1], scalars: [Float(total / Double(n))], device: .cuda)
         guard recording else { return (loss, nil) }
         let (savedLogProbs, savedTarget, needTarget) = (logProbs.detached(), q.detached(), target.requiresGrad)
@@ -309,9 +313,10 @@ package final class CUDABackend: Backend, @unchecked Sendable {
         })
     }
 
-    package func sum(_ x: Tensor) throws -> Float {
-        Float(try scalars(x).reduce(0.0) { $0 + Double($1) })
-    }
+    package func sum(_ x: Tensor) throws -> Float { Float(try hostSum(x)) }
+
+    /// The elements summed on the host in Double, as the CPU backends sum.
+    private func hostSum(_ x: Tensor) throws -> Double { try scalars(x).reduce(0.0) { $0 + Double($1) } }
 
     // MARK: On the CPU backend for now
 

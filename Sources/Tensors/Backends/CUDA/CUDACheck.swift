@@ -173,8 +173,7 @@ public struct CUDACheck {
         defer { [dx, dw, dy].forEach(driver.free) }
         try driver.copy(x, to: dx)
         try driver.copy(w, to: dw)
-        let algorithm = try cudnn.convolutionForward(handle: handle, input: dx, inputShape: s.input, weight: dw, weightShape: s.weight, output: dy,
-                                     outputShape: cpu.shape, geometry: geometry, driver: driver)
+        let algorithm = try cudnn.convolutionForward(handle: handle, input: dx, weight: dw, output: dy, geometry: geometry, driver: driver)
         try driver.synchronize()
         let gpu = try driver.floats(cpu.count, from: dy), expected = try cpu.scalars
         let scale = expected.map(abs).max() ?? 1

@@ -134,10 +134,7 @@ public final class CUDADriver: @unchecked Sendable {
 
     /// The kernel `name` of a cubin (NVRTC's output).
     public func function(_ name: String, inCubin cubin: [UInt8]) throws -> OpaquePointer {
-        var module: Handle?, function: Handle?
-        try cubin.withUnsafeBytes { try check(moduleLoadData(&module, $0.baseAddress!), "cuModuleLoadData") }
-        try check(moduleGetFunction(&function, module!, name), "cuModuleGetFunction(\(name))")
-        return function!
+        try functions([name], inCubin: cubin)[name]!
     }
 
     /// The kernels `names` of one cubin, loaded as one module.

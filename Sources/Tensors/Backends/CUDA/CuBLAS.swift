@@ -31,7 +31,6 @@ final class CuBLAS: @unchecked Sendable {
                   m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) throws {
         // Row-major C = A B is column-major C^T = B^T A^T: swap the operands, keep the flags.
         var (alpha, beta): (Float, Float) = (1, 0)
-        let address = { (p: CUDADriver.DevicePointer) in UnsafeMutableRawPointer(bitPattern: UInt(p)) }
         let status = sgemm(handle, transposeB ? CuBLAS.transpose : CuBLAS.none, transposeA ? CuBLAS.transpose : CuBLAS.none,
                            Int32(n), Int32(m), Int32(k), &alpha, address(b), Int32(transposeB ? k : n),
                            address(a), Int32(transposeA ? m : k), &beta, address(c), Int32(n))

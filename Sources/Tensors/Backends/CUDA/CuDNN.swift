@@ -113,59 +113,22 @@ public final class CuDNN: @unchecked Sendable {
         return handle!
     }
 
-    /// One FP32 convolution forward, NCHW, with plain FMA math (no TF32), on device buffers:
-    /// the smoke test's check of cuDNN from Swift against the CPU. Returns the algorithm
-    /// cuDNN's heuristic chose (cudnnConvolutionFwdAlgo_t).
+    /// One FP32 convolution forward, NCHW, FMA math (no TF32), on device buffers: the smoke
+    /// test's check of cuDNN from Swift against the CPU, through the backend's own plan (its
+    /// descriptors and the heuristic's algorithms). Returns the forward algorithm cuDNN's
+    /// heuristic chose (cudnnConvolutionFwdAlgo_t).
     @discardableResult
-    func convolutionForward(handle: Descriptor, input x: CUDADriver.DevicePointer, inputShape: [Int],
-                            weight w: CUDADriver.DevicePointer, weightShape: [Int], output y: CUDADriver.DevicePointer,
-                            outputShape: [Int], geometry g: ConvGeometry, driver: CUDADriver) throws -> Int {
-        var xDesc: Descriptor?, yDesc: Descriptor?, wDesc: Descriptor?, convDesc: Descriptor?
-        defer {
-            _ = (destroyTensorDescriptor(xDesc), destroyTensorDescriptor(yDesc))
-            _ = (destroyFilterDescriptor(wDesc), destroyConvolutionDescriptor(convDesc))
-        }
-        try check(createTensorDescriptor(&xDesc), "cudnnCreateTensorDescriptor")
-        try check(createTensorDescriptor(&yDesc), "cudnnCreateTensorDescriptor")
-        try check(createFilterDescriptor(&wDesc), "cudnnCreateFilterDescriptor")
-        try check(createConvolutionDescriptor(&convDesc), "cudnnCreateConvolutionDescriptor")
-        let i32 = { (v: [Int]) in v.map(Int32.init) }
-        let (xs, ws, ys) = (i32(inputShape), i32(weightShape), i32(outputShape))
-        try check(setTensor4dDescriptor(xDesc!, Format.nchw.rawValue, DataType.float.rawValue, xs[0], xs[1], xs[2], xs[3]),
-                  "cudnnSetTensor4dDescriptor(input \(inputShape))")
-        try check(setTensor4dDescriptor(yDesc!, Format.nchw.rawValue, DataType.float.rawValue, ys[0], ys[1], ys[2], ys[3]),
-                  "cudnnSetTensor4dDescriptor(output \(outputShape))")
-        try check(setFilter4dDescriptor(wDesc!, DataType.float.rawValue, Format.nchw.rawValue, ws[0], ws[1], ws[2], ws[3]),
-                  "cudnnSetFilter4dDescriptor(\(weightShape))")
-        try check(setConvolution2dDescriptor(convDesc!, Int32(g.padding[0]), Int32(g.padding[1]), Int32(g.stride[0]), Int32(g.stride[1]),
-                                             Int32(g.dilation[0]), Int32(g.dilation[1]), CuDNN.crossCorrelation, DataType.float.rawValue),
-                  "cudnnSetConvolution2dDescriptor")
-        try check(setConvolutionGroupCount(convDesc!, Int32(g.groups)), "cudnnSetConvolutionGroupCount(\(g.groups))")
-        try check(setConvolutionMathType(convDesc!, MathType.fma.rawValue), "cudnnSetConvolutionMathType")
-
-        // cudnnConvolutionFwdAlgoPerf_t: algo (int) at 0, status (int) at 4, time (float) at 8,
-        // memory (size_t) at 16, determinism, mathType, 3 reserved ints: 48 bytes each.
-        let stride = 48, requested: Int32 = 8
-        let perf = UnsafeMutableRawPointer.allocate(byteCount: stride * Int(requested), alignment: 8)
-        defer { perf.deallocate() }
-        var returned: Int32 = 0
-        try check(getConvolutionForwardAlgorithm(handle, xDesc!, wDesc!, convDesc!, yDesc!, requested, &returned, perf),
-                  "cudnnGetConvolutionForwardAlgorithm_v7")
-        guard let choice = (0..<Int(returned)).first(where: { perf.load(fromByteOffset: $0 * stride + 4, as: Int32.self) == 0 }) else {
-            throw CUDAError("cuDNN offers no forward algorithm for input \(inputShape), weight \(weightShape)")
-        }
-        let algorithm = perf.load(fromByteOffset: choice * stride, as: Int32.self)
-        var workspaceSize = 0
-        try check(getConvolutionForwardWorkspaceSize(handle, xDesc!, wDesc!, convDesc!, yDesc!, algorithm, &workspaceSize),
-                  "cudnnGetConvolutionForwardWorkspaceSize")
+    func convolutionForward(handle: Descriptor, input x: CUDADriver.DevicePointer, weight w: CUDADriver.DevicePointer,
+                            output y: CUDADriver.DevicePointer, geometry g: ConvGeometry, driver: CUDADriver) throws -> Int {
+        let plan = try ConvolutionPlan(g, cudnn: self, handle: handle, math: .fma)
+        let (algorithm, workspaceSize) = plan.forward
         let workspace = workspaceSize > 0 ? try driver.allocate(bytes: workspaceSize) : 0
         // Freed after the convolution has run: cuMemFree does not promise to wait for it.
         defer { if workspace != 0 { _ = try? driver.synchronize(); driver.free(workspace) } }
         var (alpha, beta): (Float, Float) = (1, 0)
-        let pointer = { (p: CUDADriver.DevicePointer) in UnsafeMutableRawPointer(bitPattern: UInt(p)) }
-        try check(convolutionForward(handle, &alpha, xDesc!, pointer(x), wDesc!, pointer(w), convDesc!, algorithm,
-                                     pointer(workspace), workspaceSize, &beta, yDesc!, pointer(y)),
-                  "cudnnConvolutionForward (algorithm \(algorithm))")
+        try check(convolutionForward(handle, &alpha, plan.x, address(x), plan.w, address(w), plan.conv, algorithm,
+                                     address(workspace), workspaceSize, &beta, plan.y, address(y)),
+                  "cudnnConvolutionForward (input \(g.input), weight \(g.weight), algorithm \(algorithm))")
         return Int(algorithm)
     }
 }
