@@ -73,7 +73,7 @@ final class TricksTests: XCTestCase {
 
     /// z = [1, 0], r = [0, 1], p = [1, 0], T = 2, weight 1:
     /// CE(p, z) = log(1 + e^-1); softmax(r/T) = [1/(1+e^0.5), e^0.5/(1+e^0.5)] = [q0, q1];
-    /// CE(q, z/T) = -(q0 log s0 + q1 log s1) with s = softmax([0.5, 0]); loss = CE(p, z) + 4 CE(q, z/T).
+    /// KL(q || softmax(z/T)) = sum q log(q / s) with s = softmax([0.5, 0]); loss = CE(p, z) + 4 KL.
     func testDistillationLossByHand() throws {
         let z = try Tensor(shape: [1, 2], scalars: [1, 0]), r = try Tensor(shape: [1, 2], scalars: [0, 1])
         let p = try Tensor(shape: [1, 2], scalars: [1, 0])
@@ -81,8 +81,25 @@ final class TricksTests: XCTestCase {
         let hard = log(1 + exp(-1.0))
         let q1 = exp(0.5) / (1 + exp(0.5)), q0 = 1 - q1
         let s0 = exp(0.5) / (1 + exp(0.5)), s1 = 1 - s0
-        let soft = -(q0 * log(s0) + q1 * log(s1))
-        XCTAssertEqual(Double(loss), hard + 4 * soft, accuracy: 1e-5)
+        let kl = q0 * log(q0 / s0) + q1 * log(q1 / s1)
+        XCTAssertEqual(Double(loss), hard + 4 * kl, accuracy: 1e-5)
+    }
+
+    /// A student that matches its teacher pays nothing for the soft term, even at T = 20 with a
+    /// nearly flat teacher (where the paper's cross-entropy form would add about 400 log 10), and
+    /// its gradient is the hard term's alone: the teacher's entropy is a constant.
+    func testDistillationSoftTermIsZeroWhenStudentMatchesTeacher() throws {
+        let logits: [Float] = [2, -1, 0.5, 0, 3, -2]
+        let p = try Tensor(shape: [2, 3], scalars: [1, 0, 0, 0, 0, 1])
+        let r = try Tensor(shape: [2, 3], scalars: logits)
+        let z = try Tensor(shape: [2, 3], scalars: logits, requiresGrad: true)
+        let loss = try distillationLoss(student: z, teacher: r, targets: p, temperature: 20)
+        let zHard = try Tensor(shape: [2, 3], scalars: logits, requiresGrad: true)
+        let hard = try crossEntropy(zHard, target: p)
+        XCTAssertEqual(try loss.item(), try hard.item(), accuracy: 1e-4)
+        try loss.backward()
+        try hard.backward()
+        for (a, b) in zip(try z.grad!.scalars, try zHard.grad!.scalars) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
     /// With zero gradients, one step without momentum leaves biases and BN parameters alone and

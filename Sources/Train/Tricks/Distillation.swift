@@ -6,16 +6,25 @@ import Tensors
 /// distribution p,
 ///   loss = CE(p, softmax(z)) + weight * T^2 * CE(softmax(r / T), softmax(z / T)).
 /// The teacher's logits carry no gradient; `targets` may be smoothed or mixed.
+///
+/// The soft term is computed as the paper writes it but reported less the teacher's entropy
+/// H(softmax(r / T)), which is the KL divergence PyTorch's `kl_div` gives. The teacher is fixed,
+/// so the gradient is the same; the value is not: at T = 20 the teacher's distribution is nearly
+/// flat, and the cross-entropy alone would add about T^2 log K (921 for 10 classes) to every
+/// logged loss, hiding how well the student follows the teacher. The KL is 0 when it matches.
 public func distillationLoss(student z: Tensor, teacher r: Tensor, targets: Tensor, temperature t: Double, weight: Double = 1) throws -> Tensor {
     guard r.shape == z.shape else {
         throw TrainError("--teacher", "teacher gives \(r.shape) logits, student \(z.shape): they must share the classes")
     }
     let hard = try crossEntropy(z, target: targets)
-    let teacherProbabilities = try GradMode.withoutGradient { () -> Tensor in
-        let logProbabilities = try logSoftmax(scale(r.detached(), by: Float(1 / t))).scalars
-        return try Tensor(shape: r.shape, scalars: logProbabilities.map { Float(exp(Double($0))) }, device: z.device)
+    let (teacherProbabilities, teacherEntropy) = try GradMode.withoutGradient { () -> (Tensor, Double) in
+        let logProbabilities = try logSoftmax(scale(r.detached(), by: Float(1 / t))).scalars.map(Double.init)
+        let probabilities = logProbabilities.map { exp($0) }
+        let entropy = -zip(probabilities, logProbabilities).reduce(0) { $0 + $1.0 * $1.1 } / Double(r.shape[0])
+        return (try Tensor(shape: r.shape, scalars: probabilities.map(Float.init), device: z.device), entropy)
     }
-    let soft = try crossEntropy(scale(z, by: Float(1 / t)), target: teacherProbabilities)
+    let crossEntropyToTeacher = try crossEntropy(scale(z, by: Float(1 / t)), target: teacherProbabilities)
+    let soft = try add(crossEntropyToTeacher, Tensor(shape: [1], scalars: [Float(-teacherEntropy)], device: z.device))
     return try add(hard, scale(soft, by: Float(weight * t * t)))
 }
 
