@@ -152,30 +152,52 @@ public struct ParityCheck {
     public mutating func models() throws {
         for (name, size) in [("cifar_resnet20", 32), ("resnet50d", 64), ("mobilenet_v1_025", 64), ("resnet18", 64)] {
             do {
-                let channels = name.hasPrefix("cifar_") ? 1 : 3
-                let models = try [tested, baseline].map { d in try Device.with(d) { try ModelZoo.make(name, classes: 10, inputChannels: channels) } }
-                try Self.initializeForComparison(models[1])
-                for ((_, a), (_, b)) in zip(models[0].namedParameters() + models[0].namedBuffers(), models[1].namedParameters() + models[1].namedBuffers()) {
-                    try a.assign(b)
-                }
-                var generator = SeededGenerator(seed: 4)
-                let x = try Tensor.randn([2, channels, size, size], using: &generator)
-                var outputs: [[[Float]]] = []
-                for model in models {
-                    model.train(true)
-                    let logits = try model(x.to(model.device))
-                    let loss = try crossEntropy(logits, labels: [1, 3])
-                    try loss.backward()
-                    outputs.append([try loss.scalars, try logits.scalars, try model.namedParameters().flatMap { try $0.1.grad?.scalars ?? [] },
-                                    try model.namedBuffers().flatMap { try $0.1.scalars }])
-                }
-                for (i, part) in ["loss", "logits", "gradients", "batch-norm statistics"].enumerated() {
-                    record("\(name) training step: \(part)", outputs[0][i], outputs[1][i], tolerance: 2e-3)
-                }
+                let (a, b) = try Self.trainingStep(name, size: size, classes: 10, tested: tested, baseline: baseline)
+                record("\(name) training step: loss", a.loss, b.loss, tolerance: 2e-3)
+                record("\(name) training step: logits", a.logits, b.logits, tolerance: 2e-3)
+                record("\(name) training step: gradients", a.gradients.flatMap(\.values), b.gradients.flatMap(\.values), tolerance: 2e-3)
+                record("\(name) training step: batch-norm statistics", a.buffers.flatMap(\.values), b.buffers.flatMap(\.values), tolerance: 2e-3)
             } catch {
                 failure("\(name) training step", error)
             }
         }
+    }
+
+    /// What one training step of a model computed on one device.
+    public struct TrainingStep {
+        /// Where the logits were computed: the model's device, or the comparison is void.
+        public let device: Device
+        public let loss: [Float], logits: [Float]
+        public let gradients: [(name: String, values: [Float])]
+        /// The buffers after the step: the batch-norm running statistics it updated.
+        public let buffers: [(name: String, values: [Float])]
+    }
+
+    /// One training step of zoo model `name` on `tested` and on `baseline`, from the same
+    /// weights (`initializeForComparison`'s, set on the baseline and copied) and the same batch
+    /// [2, channels, size, size] with labels [1, 3]; channels 1 for the CIFAR models and LeNet.
+    public static func trainingStep(_ name: String, size: Int, classes: Int, tested: Device, baseline: Device) throws -> (tested: TrainingStep, baseline: TrainingStep) {
+        let channels = name.hasPrefix("cifar_") || name == "lenet5" ? 1 : 3
+        let models = try [tested, baseline].map { d in try Device.with(d) { try ModelZoo.make(name, classes: classes, inputChannels: channels) } }
+        try initializeForComparison(models[1])
+        for ((_, a), (_, b)) in zip(models[0].namedParameters() + models[0].namedBuffers(), models[1].namedParameters() + models[1].namedBuffers()) {
+            try a.assign(b)
+        }
+        var generator = SeededGenerator(seed: 4)
+        let x = try Tensor.randn([2, channels, size, size], using: &generator)
+        let steps = try models.map { model -> TrainingStep in
+            model.train(true)
+            let logits = try model(x.to(model.device))
+            let loss = try crossEntropy(logits, labels: [1, 3])
+            try loss.backward()
+            let gradients = try model.namedParameters().map { key, p in
+                guard let g = p.grad else { throw OpError(op: "training step", "\(name): \(key) got no gradient on \(model.device)") }
+                return (name: key, values: try g.scalars)
+            }
+            return TrainingStep(device: logits.device, loss: try loss.scalars, logits: try logits.scalars, gradients: gradients,
+                                buffers: try model.namedBuffers().map { (name: $0.0, values: try $0.1.scalars) })
+        }
+        return (steps[0], steps[1])
     }
 
     /// Weights for comparing two backends: the paper's Xavier initialisation, with each residual

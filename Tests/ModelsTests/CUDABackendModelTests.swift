@@ -20,29 +20,17 @@ final class CUDABackendModelTests: XCTestCase {
     func testTrainingStepMatchesTheCPU() throws {
         // The well-conditioned models and sizes of `BackendParityTests`' training mode, and its tolerance.
         for (name, size) in [("cifar_resnet20", 16), ("cifar_resnet20d", 16), ("mobilenet_v1_025", 64), ("resnet18d", 64), ("lenet5", 28)] {
-            let channels = name.hasPrefix("cifar_") || name == "lenet5" ? 1 : 3
-            let models = try [Device.cpu, .cuda].map { device in try Device.with(device) { try ModelZoo.make(name, classes: 5, inputChannels: channels) } }
-            try ParityCheck.initializeForComparison(models[0])
-            for ((_, source), (_, destination)) in zip(models[0].namedParameters() + models[0].namedBuffers(),
-                                                       models[1].namedParameters() + models[1].namedBuffers()) {
-                XCTAssertEqual(destination.device, .cuda)
-                try destination.assign(source)
-            }
-            var generator = SeededGenerator(seed: 4)
-            let x = try Tensor.randn([2, channels, size, size], using: &generator)
-            var results: [[[Float]]] = []
-            for model in models {
-                model.train(true)
-                let logits = try model(x.to(model.device))
-                XCTAssertEqual(logits.device, model.device)
-                let loss = try crossEntropy(logits, labels: [1, 3])
-                try loss.backward()
-                results.append([try loss.scalars, try logits.scalars] + (try model.namedParameters().map { try $0.1.grad!.scalars })
-                               + (try model.namedBuffers().map { try $0.1.scalars }))
-            }
-            for (i, (a, b)) in zip(results[0], results[1]).enumerated() {
-                let scale = max(a.map(abs).max() ?? 0, 1e-6), worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-                XCTAssertLessThanOrEqual(worst, BackendParityTests.tolerance * scale, "\(name): tensor \(i) (0 loss, 1 logits, then gradients and buffers) differs by \(worst)")
+            let (cuda, cpu) = try ParityCheck.trainingStep(name, size: size, classes: 5, tested: .cuda, baseline: .cpu)
+            XCTAssertEqual(cuda.device, .cuda, name)
+            XCTAssertEqual(cpu.device, .cpu, name)
+            XCTAssertEqual(cuda.gradients.map(\.name), cpu.gradients.map(\.name), name)
+            let pairs = [("loss", cuda.loss, cpu.loss), ("logits", cuda.logits, cpu.logits)]
+                + zip(cuda.gradients, cpu.gradients).map { ("gradient of \($0.name)", $0.values, $1.values) }
+                + zip(cuda.buffers, cpu.buffers).map { ($0.name, $0.values, $1.values) }
+            for (what, a, b) in pairs {
+                XCTAssertEqual(a.count, b.count, "\(name): \(what)")
+                let scale = max(b.map(abs).max() ?? 0, 1e-6), worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, BackendParityTests.tolerance * scale, "\(name): \(what) differs by \(worst)")
             }
         }
     }
