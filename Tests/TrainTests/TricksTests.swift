@@ -86,8 +86,8 @@ final class TricksTests: XCTestCase {
     }
 
     /// A student that matches its teacher pays nothing for the soft term, even at T = 20 with a
-    /// nearly flat teacher (where the paper's cross-entropy form would add about 400 log 10), and
-    /// its gradient is the hard term's alone: the teacher's entropy is a constant.
+    /// nearly flat teacher (where the paper's cross-entropy form would add about T^2 log K, here
+    /// 400 log 3), and its gradient is the hard term's alone: the teacher's entropy is a constant.
     func testDistillationSoftTermIsZeroWhenStudentMatchesTeacher() throws {
         let logits: [Float] = [2, -1, 0.5, 0, 3, -2]
         let p = try Tensor(shape: [2, 3], scalars: [1, 0, 0, 0, 0, 1])
