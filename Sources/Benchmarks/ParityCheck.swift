@@ -18,10 +18,18 @@ public struct ParityCheck {
         (self.tested, self.baseline, self.log) = (tested, baseline, log)
     }
 
-    /// Passes when max |tested - baseline| <= tolerance * max |baseline| (1e-6 the floor of the scale).
+    /// How far `tested` is from `baseline`: the largest |tested - baseline| (infinite where the
+    /// counts differ or only one side is NaN) and the scale it is judged against, max |baseline|
+    /// with 1e-6 its floor. The measure of every backend comparison, here and in the tests.
+    public static func difference(_ tested: [Float], _ baseline: [Float]) -> (worst: Float, scale: Float) {
+        let scale = max(baseline.map(abs).max() ?? 0, 1e-6)
+        guard tested.count == baseline.count else { return (.infinity, scale) }
+        return (zip(tested, baseline).map { $0.isNaN != $1.isNaN ? .infinity : abs($0 - $1) }.max() ?? 0, scale)
+    }
+
+    /// Passes when max |tested - baseline| <= tolerance * max |baseline| (`difference`).
     mutating func record(_ name: String, _ a: [Float], _ b: [Float], tolerance: Float) {
-        let scale = max(b.map(abs).max() ?? 0, 1e-6)
-        let worst = a.count == b.count ? zip(a, b).map { $0.isNaN != $1.isNaN ? .infinity : abs($0 - $1) }.max() ?? 0 : .infinity
+        let (worst, scale) = Self.difference(a, b)
         let passed = worst == 0 || worst <= tolerance * scale
         results.append(Result(name: name, passed: passed))
         log(String(format: "%@  %-58@ worst %.2e of %.2e (tolerance %.0e)", passed ? "ok  " : "FAIL", name as NSString, worst, scale, tolerance))

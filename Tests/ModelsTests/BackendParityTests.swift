@@ -68,9 +68,7 @@ final class BackendParityTests: XCTestCase {
         func check(_ what: String, _ a: Tensor, _ b: Tensor) throws {
             XCTAssertEqual(a.device, .cpu, file: file, line: line)
             XCTAssertEqual(b.device, .reference, file: file, line: line)
-            let (x, y) = (try a.scalars, try b.scalars)
-            let scale = max(y.map(abs).max() ?? 0, 1e-6)
-            let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
+            let (worst, scale) = ParityCheck.difference(try a.scalars, try b.scalars)
             XCTAssertLessThanOrEqual(worst, Self.tolerance * scale, "\(name) (\(training ? "training" : "inference")) \(what): differs by \(worst) (largest magnitude \(scale))",
                                      file: file, line: line)
         }

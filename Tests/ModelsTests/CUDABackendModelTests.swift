@@ -29,7 +29,7 @@ final class CUDABackendModelTests: XCTestCase {
                 + zip(cuda.buffers, cpu.buffers).map { ($0.name, $0.values, $1.values) }
             for (what, a, b) in pairs {
                 XCTAssertEqual(a.count, b.count, "\(name): \(what)")
-                let scale = max(b.map(abs).max() ?? 0, 1e-6), worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+                let (worst, scale) = ParityCheck.difference(a, b)
                 XCTAssertLessThanOrEqual(worst, BackendParityTests.tolerance * scale, "\(name): \(what) differs by \(worst)")
             }
         }
