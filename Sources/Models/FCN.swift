@@ -11,27 +11,27 @@ import Tensors
 ///
 /// State-dict keys are torchvision's (`backbone.conv1`, `backbone.layer4...`, `classifier.0` to
 /// `.4`, `aux_classifier...`), so that its weights load; its `fcn_resnet50` has the stride on the
-/// 3x3 conv, our `fcn_resnet50b`. A classification checkpoint's weights load into `backbone`.
+/// 3x3 conv, as our `fcn_resnet50` (ResNet-B; `fcn_resnet50a` is the original). A classification checkpoint's weights load into `backbone`.
 public final class FCN: Module {
     public let backbone: ResNet
     public let classifier: Sequential
     public let auxClassifier: Sequential?
 
-    public init(backbone config: ResNetConfig, classes: Int, auxiliaryHead: Bool = false, dropout: Float = 0.1) {
+    public init(backbone config: ResNetConfig, classes: Int, auxiliaryHead: Bool = false, dropout: Float = 0.1) throws {
         var config = config
         config.classes = 0
         while config.outputStride > 8 && config.dilatedStages < config.layers.count - 1 { config.dilatedStages += 1 }
-        backbone = ResNet(config)
+        backbone = try ResNet(config)
         let channels = backbone.stageChannels
-        classifier = FCN.head(channels[channels.count - 1], classes: classes, dropout: dropout)
-        auxClassifier = auxiliaryHead && channels.count > 1 ? FCN.head(channels[channels.count - 2], classes: classes, dropout: dropout) : nil
+        classifier = try FCN.head(channels[channels.count - 1], classes: classes, dropout: dropout)
+        auxClassifier = auxiliaryHead && channels.count > 1 ? try FCN.head(channels[channels.count - 2], classes: classes, dropout: dropout) : nil
     }
 
     /// torchvision's `FCNHead`.
-    static func head(_ channels: Int, classes: Int, dropout: Float) -> Sequential {
+    static func head(_ channels: Int, classes: Int, dropout: Float) throws -> Sequential {
         let inner = channels / 4
-        return Sequential([Conv2d(channels, inner, kernel: 3, padding: 1), BatchNorm2d(inner), ReLU(), Dropout(p: dropout),
-                           Conv2d(inner, classes, kernel: 1, bias: true)])
+        return Sequential([try Conv2d(channels, inner, kernel: 3, padding: 1), try BatchNorm2d(inner), ReLU(), Dropout(p: dropout),
+                           try Conv2d(inner, classes, kernel: 1, bias: true)])
     }
 
     override public var children: [(String, Module)] {

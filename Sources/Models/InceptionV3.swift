@@ -12,19 +12,19 @@ public final class InceptionV3: Module {
     public let fc: Linear
     var dropoutGenerator = SeededGenerator(seed: 0)
 
-    public init(classes: Int = 1000, inputChannels: Int = 3, auxiliaryHead: Bool = false) {
-        stem = [("Conv2d_1a_3x3", BasicConv2d(inputChannels, 32, kernel: (3, 3), stride: 2)),
-                ("Conv2d_2a_3x3", BasicConv2d(32, 32, kernel: (3, 3))),
-                ("Conv2d_2b_3x3", BasicConv2d(32, 64, kernel: (3, 3), padding: (1, 1))),
-                ("Conv2d_3b_1x1", BasicConv2d(64, 80, kernel: (1, 1))),
-                ("Conv2d_4a_3x3", BasicConv2d(80, 192, kernel: (3, 3)))]
-        mixed5 = [("Mixed_5b", InceptionA(192, poolFeatures: 32)), ("Mixed_5c", InceptionA(256, poolFeatures: 64)),
-                  ("Mixed_5d", InceptionA(288, poolFeatures: 64))]
-        mixed6 = [("Mixed_6a", InceptionB(288)), ("Mixed_6b", InceptionC(768, c7: 128)), ("Mixed_6c", InceptionC(768, c7: 160)),
-                  ("Mixed_6d", InceptionC(768, c7: 160)), ("Mixed_6e", InceptionC(768, c7: 192))]
-        mixed7 = [("Mixed_7a", InceptionD(768)), ("Mixed_7b", InceptionE(1280)), ("Mixed_7c", InceptionE(2048))]
-        auxLogits = auxiliaryHead ? InceptionAux(768, classes: classes) : nil
-        fc = Linear(2048, classes)
+    public init(classes: Int = 1000, inputChannels: Int = 3, auxiliaryHead: Bool = false) throws {
+        stem = [("Conv2d_1a_3x3", try BasicConv2d(inputChannels, 32, kernel: (3, 3), stride: 2)),
+                ("Conv2d_2a_3x3", try BasicConv2d(32, 32, kernel: (3, 3))),
+                ("Conv2d_2b_3x3", try BasicConv2d(32, 64, kernel: (3, 3), padding: (1, 1))),
+                ("Conv2d_3b_1x1", try BasicConv2d(64, 80, kernel: (1, 1))),
+                ("Conv2d_4a_3x3", try BasicConv2d(80, 192, kernel: (3, 3)))]
+        mixed5 = [("Mixed_5b", try InceptionA(192, poolFeatures: 32)), ("Mixed_5c", try InceptionA(256, poolFeatures: 64)),
+                  ("Mixed_5d", try InceptionA(288, poolFeatures: 64))]
+        mixed6 = [("Mixed_6a", try InceptionB(288)), ("Mixed_6b", try InceptionC(768, c7: 128)), ("Mixed_6c", try InceptionC(768, c7: 160)),
+                  ("Mixed_6d", try InceptionC(768, c7: 160)), ("Mixed_6e", try InceptionC(768, c7: 192))]
+        mixed7 = [("Mixed_7a", try InceptionD(768)), ("Mixed_7b", try InceptionE(1280)), ("Mixed_7c", try InceptionE(2048))]
+        auxLogits = auxiliaryHead ? try InceptionAux(768, classes: classes) : nil
+        fc = try Linear(2048, classes)
     }
 
     override public var children: [(String, Module)] {
@@ -53,9 +53,9 @@ public final class InceptionV3: Module {
 public final class BasicConv2d: Module {
     let conv: Conv2d, bn: BatchNorm2d
 
-    init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: Int = 1, padding: (Int, Int) = (0, 0)) {
-        conv = Conv2d(inChannels, outChannels, kernel: kernel, stride: (stride, stride), padding: padding)
-        bn = BatchNorm2d(outChannels, eps: 0.001)
+    init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: Int = 1, padding: (Int, Int) = (0, 0)) throws {
+        conv = try Conv2d(inChannels, outChannels, kernel: kernel, stride: (stride, stride), padding: padding)
+        bn = try BatchNorm2d(outChannels, eps: 0.001)
     }
 
     override public var children: [(String, Module)] { [("conv", conv), ("bn", bn)] }
@@ -66,8 +66,8 @@ public final class BasicConv2d: Module {
 public class InceptionBlock: Module {
     var named: [(String, Module)] = []
     override public var children: [(String, Module)] { named }
-    func conv(_ name: String, _ i: Int, _ o: Int, _ k: (Int, Int), stride: Int = 1, padding: (Int, Int) = (0, 0)) -> BasicConv2d {
-        let layer = BasicConv2d(i, o, kernel: k, stride: stride, padding: padding)
+    func conv(_ name: String, _ i: Int, _ o: Int, _ k: (Int, Int), stride: Int = 1, padding: (Int, Int) = (0, 0)) throws -> BasicConv2d {
+        let layer = try BasicConv2d(i, o, kernel: k, stride: stride, padding: padding)
         named.append((name, layer))
         return layer
     }
@@ -81,13 +81,13 @@ func maxPool3x3s2(_ x: Tensor) throws -> Tensor { try maxPool2d(x, kernel: (3, 3
 
 final class InceptionA: InceptionBlock {
     var b1: BasicConv2d!, b5: [BasicConv2d] = [], b3: [BasicConv2d] = [], pool: BasicConv2d!
-    init(_ c: Int, poolFeatures: Int) {
+    init(_ c: Int, poolFeatures: Int) throws {
         super.init()
-        b1 = conv("branch1x1", c, 64, (1, 1))
-        b5 = [conv("branch5x5_1", c, 48, (1, 1)), conv("branch5x5_2", 48, 64, (5, 5), padding: (2, 2))]
-        b3 = [conv("branch3x3dbl_1", c, 64, (1, 1)), conv("branch3x3dbl_2", 64, 96, (3, 3), padding: (1, 1)),
-              conv("branch3x3dbl_3", 96, 96, (3, 3), padding: (1, 1))]
-        pool = conv("branch_pool", c, poolFeatures, (1, 1))
+        b1 = try conv("branch1x1", c, 64, (1, 1))
+        b5 = [try conv("branch5x5_1", c, 48, (1, 1)), try conv("branch5x5_2", 48, 64, (5, 5), padding: (2, 2))]
+        b3 = [try conv("branch3x3dbl_1", c, 64, (1, 1)), try conv("branch3x3dbl_2", 64, 96, (3, 3), padding: (1, 1)),
+              try conv("branch3x3dbl_3", 96, 96, (3, 3), padding: (1, 1))]
+        pool = try conv("branch_pool", c, poolFeatures, (1, 1))
     }
     override func forward(_ x: Tensor) throws -> Tensor {
         try concat([b1(x), chain(b5, x), chain(b3, x), pool(avgPool3x3(x))])
@@ -96,26 +96,26 @@ final class InceptionA: InceptionBlock {
 
 final class InceptionB: InceptionBlock {
     var b3: BasicConv2d!, dbl: [BasicConv2d] = []
-    init(_ c: Int) {
+    init(_ c: Int) throws {
         super.init()
-        b3 = conv("branch3x3", c, 384, (3, 3), stride: 2)
-        dbl = [conv("branch3x3dbl_1", c, 64, (1, 1)), conv("branch3x3dbl_2", 64, 96, (3, 3), padding: (1, 1)),
-               conv("branch3x3dbl_3", 96, 96, (3, 3), stride: 2)]
+        b3 = try conv("branch3x3", c, 384, (3, 3), stride: 2)
+        dbl = [try conv("branch3x3dbl_1", c, 64, (1, 1)), try conv("branch3x3dbl_2", 64, 96, (3, 3), padding: (1, 1)),
+               try conv("branch3x3dbl_3", 96, 96, (3, 3), stride: 2)]
     }
     override func forward(_ x: Tensor) throws -> Tensor { try concat([b3(x), chain(dbl, x), maxPool3x3s2(x)]) }
 }
 
 final class InceptionC: InceptionBlock {
     var b1: BasicConv2d!, b7: [BasicConv2d] = [], dbl: [BasicConv2d] = [], pool: BasicConv2d!
-    init(_ c: Int, c7: Int) {
+    init(_ c: Int, c7: Int) throws {
         super.init()
-        b1 = conv("branch1x1", c, 192, (1, 1))
-        b7 = [conv("branch7x7_1", c, c7, (1, 1)), conv("branch7x7_2", c7, c7, (1, 7), padding: (0, 3)),
-              conv("branch7x7_3", c7, 192, (7, 1), padding: (3, 0))]
-        dbl = [conv("branch7x7dbl_1", c, c7, (1, 1)), conv("branch7x7dbl_2", c7, c7, (7, 1), padding: (3, 0)),
-               conv("branch7x7dbl_3", c7, c7, (1, 7), padding: (0, 3)), conv("branch7x7dbl_4", c7, c7, (7, 1), padding: (3, 0)),
-               conv("branch7x7dbl_5", c7, 192, (1, 7), padding: (0, 3))]
-        pool = conv("branch_pool", c, 192, (1, 1))
+        b1 = try conv("branch1x1", c, 192, (1, 1))
+        b7 = [try conv("branch7x7_1", c, c7, (1, 1)), try conv("branch7x7_2", c7, c7, (1, 7), padding: (0, 3)),
+              try conv("branch7x7_3", c7, 192, (7, 1), padding: (3, 0))]
+        dbl = [try conv("branch7x7dbl_1", c, c7, (1, 1)), try conv("branch7x7dbl_2", c7, c7, (7, 1), padding: (3, 0)),
+               try conv("branch7x7dbl_3", c7, c7, (1, 7), padding: (0, 3)), try conv("branch7x7dbl_4", c7, c7, (7, 1), padding: (3, 0)),
+               try conv("branch7x7dbl_5", c7, 192, (1, 7), padding: (0, 3))]
+        pool = try conv("branch_pool", c, 192, (1, 1))
     }
     override func forward(_ x: Tensor) throws -> Tensor {
         try concat([b1(x), chain(b7, x), chain(dbl, x), pool(avgPool3x3(x))])
@@ -124,11 +124,11 @@ final class InceptionC: InceptionBlock {
 
 final class InceptionD: InceptionBlock {
     var b3: [BasicConv2d] = [], b7: [BasicConv2d] = []
-    init(_ c: Int) {
+    init(_ c: Int) throws {
         super.init()
-        b3 = [conv("branch3x3_1", c, 192, (1, 1)), conv("branch3x3_2", 192, 320, (3, 3), stride: 2)]
-        b7 = [conv("branch7x7x3_1", c, 192, (1, 1)), conv("branch7x7x3_2", 192, 192, (1, 7), padding: (0, 3)),
-              conv("branch7x7x3_3", 192, 192, (7, 1), padding: (3, 0)), conv("branch7x7x3_4", 192, 192, (3, 3), stride: 2)]
+        b3 = [try conv("branch3x3_1", c, 192, (1, 1)), try conv("branch3x3_2", 192, 320, (3, 3), stride: 2)]
+        b7 = [try conv("branch7x7x3_1", c, 192, (1, 1)), try conv("branch7x7x3_2", 192, 192, (1, 7), padding: (0, 3)),
+              try conv("branch7x7x3_3", 192, 192, (7, 1), padding: (3, 0)), try conv("branch7x7x3_4", 192, 192, (3, 3), stride: 2)]
     }
     override func forward(_ x: Tensor) throws -> Tensor { try concat([chain(b3, x), chain(b7, x), maxPool3x3s2(x)]) }
 }
@@ -136,16 +136,16 @@ final class InceptionD: InceptionBlock {
 final class InceptionE: InceptionBlock {
     var b1: BasicConv2d!, b3: BasicConv2d!, b3a: BasicConv2d!, b3b: BasicConv2d!
     var dbl: [BasicConv2d] = [], dbla: BasicConv2d!, dblb: BasicConv2d!, pool: BasicConv2d!
-    init(_ c: Int) {
+    init(_ c: Int) throws {
         super.init()
-        b1 = conv("branch1x1", c, 320, (1, 1))
-        b3 = conv("branch3x3_1", c, 384, (1, 1))
-        b3a = conv("branch3x3_2a", 384, 384, (1, 3), padding: (0, 1))
-        b3b = conv("branch3x3_2b", 384, 384, (3, 1), padding: (1, 0))
-        dbl = [conv("branch3x3dbl_1", c, 448, (1, 1)), conv("branch3x3dbl_2", 448, 384, (3, 3), padding: (1, 1))]
-        dbla = conv("branch3x3dbl_3a", 384, 384, (1, 3), padding: (0, 1))
-        dblb = conv("branch3x3dbl_3b", 384, 384, (3, 1), padding: (1, 0))
-        pool = conv("branch_pool", c, 192, (1, 1))
+        b1 = try conv("branch1x1", c, 320, (1, 1))
+        b3 = try conv("branch3x3_1", c, 384, (1, 1))
+        b3a = try conv("branch3x3_2a", 384, 384, (1, 3), padding: (0, 1))
+        b3b = try conv("branch3x3_2b", 384, 384, (3, 1), padding: (1, 0))
+        dbl = [try conv("branch3x3dbl_1", c, 448, (1, 1)), try conv("branch3x3dbl_2", 448, 384, (3, 3), padding: (1, 1))]
+        dbla = try conv("branch3x3dbl_3a", 384, 384, (1, 3), padding: (0, 1))
+        dblb = try conv("branch3x3dbl_3b", 384, 384, (3, 1), padding: (1, 0))
+        pool = try conv("branch_pool", c, 192, (1, 1))
     }
     override func forward(_ x: Tensor) throws -> Tensor {
         let y3 = try b3(x), yd = try chain(dbl, x)
@@ -157,11 +157,11 @@ final class InceptionE: InceptionBlock {
 public final class InceptionAux: InceptionBlock {
     var conv0: BasicConv2d!, conv1: BasicConv2d!
     var fc: Linear!
-    init(_ c: Int, classes: Int) {
+    init(_ c: Int, classes: Int) throws {
         super.init()
-        conv0 = conv("conv0", c, 128, (1, 1))
-        conv1 = conv("conv1", 128, 768, (5, 5))
-        fc = Linear(768, classes)
+        conv0 = try conv("conv0", c, 128, (1, 1))
+        conv1 = try conv("conv1", 128, 768, (5, 5))
+        fc = try Linear(768, classes)
         named.append(("fc", fc))
     }
     override public func forward(_ x: Tensor) throws -> Tensor {

@@ -10,12 +10,12 @@ public final class LeNet5: Module {
     let features: Sequential
     let classifier: Sequential
 
-    public init(classes: Int = 10, inputChannels: Int = 1) {
+    public init(classes: Int = 10, inputChannels: Int = 1) throws {
         features = Sequential([
-            Conv2d(inputChannels, 6, kernel: 5, padding: 2, bias: true), ReLU(), MaxPool2d(kernel: 2, stride: 2),
-            Conv2d(6, 16, kernel: 5, bias: true), ReLU(), MaxPool2d(kernel: 2, stride: 2),
+            try Conv2d(inputChannels, 6, kernel: 5, padding: 2, bias: true), ReLU(), MaxPool2d(kernel: 2, stride: 2),
+            try Conv2d(6, 16, kernel: 5, bias: true), ReLU(), MaxPool2d(kernel: 2, stride: 2),
         ])
-        classifier = Sequential([Linear(16 * 5 * 5, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, classes)])
+        classifier = Sequential([try Linear(16 * 5 * 5, 120), ReLU(), try Linear(120, 84), ReLU(), try Linear(84, classes)])
     }
 
     override public var children: [(String, Module)] { [("features", features), ("classifier", classifier)] }

@@ -22,18 +22,18 @@ public final class MobileNetV1: Module {
     let activation: Activation
 
     public init(widthMultiplier: Double = 1.0, classes: Int = 1000, inputChannels: Int = 3, activation: Activation = .relu,
-                smallInput: Bool = false) {
+                smallInput: Bool = false) throws {
         func scaled(_ c: Int) -> Int { max(8, Int(Double(c) * widthMultiplier)) }
         var channels = scaled(32)
-        convStem = Conv2d(inputChannels, channels, kernel: 3, stride: smallInput ? 1 : 2, padding: 1)
-        bn1 = BatchNorm2d(channels)
-        blocks = Sequential(MobileNetV1.stages.map { stage in
-            Sequential(stage.map { out, stride in
+        convStem = try Conv2d(inputChannels, channels, kernel: 3, stride: smallInput ? 1 : 2, padding: 1)
+        bn1 = try BatchNorm2d(channels)
+        blocks = Sequential(try MobileNetV1.stages.map { stage in
+            Sequential(try stage.map { out, stride in
                 defer { channels = scaled(out) }
-                return DepthwiseSeparable(channels, scaled(out), stride: stride, activation: activation)
+                return try DepthwiseSeparable(channels, scaled(out), stride: stride, activation: activation)
             })
         })
-        classifier = Linear(channels, classes)
+        classifier = try Linear(channels, classes)
         self.activation = activation
     }
 
@@ -52,11 +52,11 @@ final class DepthwiseSeparable: Module {
     let convDW: Conv2d, bn1: BatchNorm2d, convPW: Conv2d, bn2: BatchNorm2d
     let activation: MobileNetV1.Activation
 
-    init(_ inChannels: Int, _ outChannels: Int, stride: Int, activation: MobileNetV1.Activation) {
-        convDW = Conv2d(inChannels, inChannels, kernel: 3, stride: stride, padding: 1, groups: inChannels)
-        bn1 = BatchNorm2d(inChannels)
-        convPW = Conv2d(inChannels, outChannels, kernel: 1)
-        bn2 = BatchNorm2d(outChannels)
+    init(_ inChannels: Int, _ outChannels: Int, stride: Int, activation: MobileNetV1.Activation) throws {
+        convDW = try Conv2d(inChannels, inChannels, kernel: 3, stride: stride, padding: 1, groups: inChannels)
+        bn1 = try BatchNorm2d(inChannels)
+        convPW = try Conv2d(inChannels, outChannels, kernel: 1)
+        bn2 = try BatchNorm2d(outChannels)
         self.activation = activation
     }
 

@@ -77,7 +77,7 @@ public struct ResNetConfig: Sendable, Equatable {
     public func tweaked(_ letter: Character) -> ResNetConfig {
         var config = self
         let small = stem == .small || stem == .smallDeep
-        if "bcd".contains(letter) { config.strideOn3x3 = true }
+        if "bcd".contains(letter), block == .bottleneck { config.strideOn3x3 = true }  // basic blocks stride on their first 3x3 already
         if "cd".contains(letter) { config.stem = small ? .smallDeep : .deep }
         if letter == "d" { config.averagePoolShortcut = true }
         return config
@@ -95,23 +95,23 @@ public final class ResNet: Module {
     /// Channels out of each stage.
     public let stageChannels: [Int]
 
-    public init(_ config: ResNetConfig) {
+    public init(_ config: ResNetConfig) throws {
         self.config = config
         let stemOut = 2 * config.stemWidth
         switch config.stem {
         case .standard:
-            conv1 = Conv2d(config.inputChannels, stemOut, kernel: 7, stride: 2, padding: 3)
+            conv1 = try Conv2d(config.inputChannels, stemOut, kernel: 7, stride: 2, padding: 3)
         case .small:
-            conv1 = Conv2d(config.inputChannels, stemOut, kernel: 3, stride: 1, padding: 1)
+            conv1 = try Conv2d(config.inputChannels, stemOut, kernel: 3, stride: 1, padding: 1)
         case .deep, .smallDeep:
             let w = config.stemWidth, firstStride = config.stem == .deep ? 2 : 1
             conv1 = Sequential([
-                Conv2d(config.inputChannels, w, kernel: 3, stride: firstStride, padding: 1), BatchNorm2d(w), ReLU(),
-                Conv2d(w, w, kernel: 3, padding: 1), BatchNorm2d(w), ReLU(),
-                Conv2d(w, stemOut, kernel: 3, padding: 1),
+                try Conv2d(config.inputChannels, w, kernel: 3, stride: firstStride, padding: 1), try BatchNorm2d(w), ReLU(),
+                try Conv2d(w, w, kernel: 3, padding: 1), try BatchNorm2d(w), ReLU(),
+                try Conv2d(w, stemOut, kernel: 3, padding: 1),
             ])
         }
-        bn1 = BatchNorm2d(stemOut)
+        bn1 = try BatchNorm2d(stemOut)
         maxPool = config.stem == .standard || config.stem == .deep
         var inChannels = stemOut
         var stages: [Sequential] = []
@@ -130,8 +130,8 @@ public final class ResNet: Module {
                 // GluonCV's dilated blocks: the first one's first 3x3 keeps the previous dilation.
                 let first = i == 0 ? previousDilation : dilation
                 let block: Module = config.block == .basic
-                    ? BasicBlock(inChannels, width, stride: stride, dilations: (first, dilation), config: config)
-                    : Bottleneck(inChannels, width, stride: stride, dilation: first, config: config)
+                    ? try BasicBlock(inChannels, width, stride: stride, dilations: (first, dilation), config: config)
+                    : try Bottleneck(inChannels, width, stride: stride, dilation: first, config: config)
                 inChannels = width * (config.block == .basic ? 1 : 4)
                 blocks.append(block)
             }
@@ -140,7 +140,7 @@ public final class ResNet: Module {
         }
         self.stages = stages
         self.stageChannels = stageChannels
-        fc = config.classes > 0 ? Linear(inChannels, config.classes) : nil
+        fc = config.classes > 0 ? try Linear(inChannels, config.classes) : nil
     }
 
     override public var children: [(String, Module)] {
@@ -170,13 +170,13 @@ public final class ResNet: Module {
 /// The shortcut of a block that changes shape: 1x1 conv (stride s) + BN, or with ResNet-D,
 /// average pool + stride-1 1x1 conv + BN (timm's `downsample_avg`; an Identity stands in
 /// for the pool at stride 1, as in timm, so that the keys match).
-func downsample(_ inChannels: Int, _ outChannels: Int, stride: Int, config: ResNetConfig) -> Sequential? {
+func downsample(_ inChannels: Int, _ outChannels: Int, stride: Int, config: ResNetConfig) throws -> Sequential? {
     guard stride != 1 || inChannels != outChannels else { return nil }
     guard config.averagePoolShortcut else {
-        return Sequential([Conv2d(inChannels, outChannels, kernel: 1, stride: stride), BatchNorm2d(outChannels)])
+        return Sequential([try Conv2d(inChannels, outChannels, kernel: 1, stride: stride), try BatchNorm2d(outChannels)])
     }
     let pool: Module = stride == 1 ? Identity() : AvgPool2d(kernel: 2, stride: stride, ceilMode: true, countIncludePad: false)
-    return Sequential([pool, Conv2d(inChannels, outChannels, kernel: 1), BatchNorm2d(outChannels)])
+    return Sequential([pool, try Conv2d(inChannels, outChannels, kernel: 1), try BatchNorm2d(outChannels)])
 }
 
 /// Two 3x3 convs (ResNet-18/34 and the CIFAR ResNets).
@@ -185,12 +185,12 @@ public final class BasicBlock: Module, ResidualBlock {
     let shortcut: Sequential?
 
     /// `dilations`: of the first and the second 3x3 conv (GluonCV's `dilation` and `previous_dilation`).
-    init(_ inChannels: Int, _ width: Int, stride: Int, dilations: (Int, Int) = (1, 1), config: ResNetConfig) {
-        conv1 = Conv2d(inChannels, width, kernel: 3, stride: stride, padding: dilations.0, dilation: dilations.0)
-        bn1 = BatchNorm2d(width)
-        conv2 = Conv2d(width, width, kernel: 3, padding: dilations.1, dilation: dilations.1)
-        bn2 = BatchNorm2d(width)
-        shortcut = downsample(inChannels, width, stride: stride, config: config)
+    init(_ inChannels: Int, _ width: Int, stride: Int, dilations: (Int, Int) = (1, 1), config: ResNetConfig) throws {
+        conv1 = try Conv2d(inChannels, width, kernel: 3, stride: stride, padding: dilations.0, dilation: dilations.0)
+        bn1 = try BatchNorm2d(width)
+        conv2 = try Conv2d(width, width, kernel: 3, padding: dilations.1, dilation: dilations.1)
+        bn2 = try BatchNorm2d(width)
+        shortcut = try downsample(inChannels, width, stride: stride, config: config)
     }
 
     public var lastBatchNorm: BatchNorm2d { bn2 }
@@ -211,15 +211,15 @@ public final class Bottleneck: Module, ResidualBlock {
     let shortcut: Sequential?
 
     /// `dilation`: of the 3x3 conv.
-    init(_ inChannels: Int, _ width: Int, stride: Int, dilation: Int = 1, config: ResNetConfig) {
+    init(_ inChannels: Int, _ width: Int, stride: Int, dilation: Int = 1, config: ResNetConfig) throws {
         let out = width * 4
-        conv1 = Conv2d(inChannels, width, kernel: 1, stride: config.strideOn3x3 ? 1 : stride)
-        bn1 = BatchNorm2d(width)
-        conv2 = Conv2d(width, width, kernel: 3, stride: config.strideOn3x3 ? stride : 1, padding: dilation, dilation: dilation)
-        bn2 = BatchNorm2d(width)
-        conv3 = Conv2d(width, out, kernel: 1)
-        bn3 = BatchNorm2d(out)
-        shortcut = downsample(inChannels, out, stride: stride, config: config)
+        conv1 = try Conv2d(inChannels, width, kernel: 1, stride: config.strideOn3x3 ? 1 : stride)
+        bn1 = try BatchNorm2d(width)
+        conv2 = try Conv2d(width, width, kernel: 3, stride: config.strideOn3x3 ? stride : 1, padding: dilation, dilation: dilation)
+        bn2 = try BatchNorm2d(width)
+        conv3 = try Conv2d(width, out, kernel: 1)
+        bn3 = try BatchNorm2d(out)
+        shortcut = try downsample(inChannels, out, stride: stride, config: config)
     }
 
     public var lastBatchNorm: BatchNorm2d { bn3 }

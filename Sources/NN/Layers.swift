@@ -1,23 +1,25 @@
 import Tensors
 
 /// `nn.Conv2d`. Weights start at zero; a model's `initialize` fills them (Xavier or Kaiming).
+/// Layers are made on `Device.current`, so making one throws where that device cannot hold
+/// tensors (cuda without a GPU).
 public final class Conv2d: Module {
     public let weight: Tensor
     public let bias: Tensor?
     public let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
-                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = false) {
+                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = false) throws {
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "channels \(inChannels)->\(outChannels) not divisible by groups \(groups)")
-        weight = try! Tensor.zeros([outChannels, inChannels / groups, kernel.0, kernel.1], requiresGrad: true)
-        self.bias = bias ? try! Tensor.zeros([outChannels], requiresGrad: true) : nil
+        weight = try Tensor.zeros([outChannels, inChannels / groups, kernel.0, kernel.1], requiresGrad: true)
+        self.bias = bias ? try Tensor.zeros([outChannels], requiresGrad: true) : nil
         (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
     }
 
     /// Square kernel, stride, padding and dilation.
     public convenience init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                            dilation: Int = 1, groups: Int = 1, bias: Bool = false) {
-        self.init(inChannels, outChannels, kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding),
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = false) throws {
+        try self.init(inChannels, outChannels, kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding),
                   dilation: (dilation, dilation), groups: groups, bias: bias)
     }
 
@@ -39,11 +41,11 @@ public final class BatchNorm2d: Module {
     public var numBatchesTracked = 0
     public let eps: Float, momentum: Float
 
-    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
-        weight = try! Tensor.full([channels], 1, requiresGrad: true)
-        bias = try! Tensor.zeros([channels], requiresGrad: true)
-        runningMean = try! Tensor.zeros([channels])
-        runningVar = try! Tensor.full([channels], 1)
+    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) throws {
+        weight = try Tensor.full([channels], 1, requiresGrad: true)
+        bias = try Tensor.zeros([channels], requiresGrad: true)
+        runningMean = try Tensor.zeros([channels])
+        runningVar = try Tensor.full([channels], 1)
         (self.eps, self.momentum) = (eps, momentum)
     }
 
@@ -71,9 +73,9 @@ public final class Linear: Module {
     public let weight: Tensor
     public let bias: Tensor?
 
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
-        weight = try! Tensor.zeros([outFeatures, inFeatures], requiresGrad: true)
-        self.bias = bias ? try! Tensor.zeros([outFeatures], requiresGrad: true) : nil
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) throws {
+        weight = try Tensor.zeros([outFeatures, inFeatures], requiresGrad: true)
+        self.bias = bias ? try Tensor.zeros([outFeatures], requiresGrad: true) : nil
     }
 
     override public var parameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }

@@ -15,6 +15,9 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public var augment: String
     /// The side of the model's input: the crop size, or the small training images' size.
     public var inputSize: Int?
+    /// What plain ResNet names mean here (`TrainConfig.resnetNames`); nil in files written when
+    /// `resnet50` was the original ResNet, whose names `loadModel` translates.
+    public var resnetNames: String? = ModelZoo.resnetNames
 }
 
 extension ModelInfo {
@@ -38,6 +41,19 @@ extension ModelInfo {
         if let names, names.count != head.shape[0] {
             throw TrainError("--classes", "\(names.count) names given, but \(source) has \(head.shape[0]) outputs")
         }
+    }
+
+    /// The description in a weights file's metadata, with its model named as today (files from
+    /// before `resnetNames` named the original ResNet `resnet50`); nil if it has none.
+    public init?(metadata: [String: String]) {
+        guard let json = metadata["tricks.model_info"], var described = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)) else {
+            return nil
+        }
+        if described.resnetNames == nil {
+            described.model = ModelZoo.nameBeforeTorchvisionNaming(described.model)
+            described.resnetNames = ModelZoo.resnetNames
+        }
+        self = described
     }
 
     /// The transform the model was validated with (`tricks eval` and `predict` reuse it).
@@ -115,8 +131,8 @@ public enum Checkpoint {
     /// the architecture; `classes` names the outputs (default: their indices).
     public static func loadModel(_ path: String, model name: String? = nil, classes: [String]? = nil) throws -> (Module, ModelInfo) {
         let (entries, metadata) = try SafeTensors.read(path)
-        let info: ModelInfo
-        if let json = metadata["tricks.model_info"], let described = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)) {
+        var info: ModelInfo
+        if let described = ModelInfo(metadata: metadata) {
             if let name, name != described.model {
                 throw TrainError("--model", "\(path) holds \(described.model), not \(name); drop --model for files written by `tricks train`")
             }
@@ -127,9 +143,11 @@ public enum Checkpoint {
             throw TrainError(path, "has no BagOfTricks model description: for a torchvision or timm state dict give --model NAME "
                              + "(and --classes FILE for the class names)")
         }
-        if let classes, classes != info.classes {
+        if let classes, classes.count != info.classes.count {
             throw TrainError("--classes", "\(classes.count) names given, but \(path) has \(info.classes.count) classes (\(info.classes.prefix(5).joined(separator: ", "))...)")
         }
+        // Names given for a file that has its own rename its classes (only the count must agree).
+        if let classes { info.classes = classes }
         // With the auxiliary head the file has (FCN's, Inception's): it is part of the state dict.
         let auxiliary = entries.keys.contains { $0.hasPrefix("aux_classifier.") || $0.hasPrefix("AuxLogits.") }
         let model = try ModelZoo.make(info.model, classes: info.classes.count, inputChannels: info.inputChannels, auxiliaryHead: auxiliary)

@@ -18,7 +18,7 @@ public enum Recipe: String, CaseIterable, Sendable {
 
     public func apply(to c: inout TrainConfig) {
         c.recipe = rawValue
-        c.lrPer256 = 0.1
+        c.learningRate = .per256(0.1)
         c.schedule = "step"
         c.initializer = "xavier"
         guard self != .baseline else { return }
@@ -49,10 +49,15 @@ public enum Recipe: String, CaseIterable, Sendable {
     }
 }
 
-/// "cifar_resnet20" -> "cifar_resnet20d"; "resnet50b" -> "resnet50d"; other models unchanged.
+/// "cifar_resnet20" -> "cifar_resnet20d"; "resnet50a" -> "resnet50d"; GluonCV's "resnet50_v1b" ->
+/// "resnet50d"; other models unchanged.
 func resnetD(_ model: String) -> String {
     guard model.contains("resnet") else { return model }
     var base = Substring(model)
-    if let last = base.last, "bcd".contains(last) { base = base.dropLast() }
+    if let range = base.range(of: "_v1") {
+        base = base[..<range.lowerBound]
+    } else if let last = base.last, "abcd".contains(last) {
+        base = base.dropLast()
+    }
     return base + "d"
 }

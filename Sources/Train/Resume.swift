@@ -12,7 +12,7 @@ extension TrainConfig {
     /// The settings a run in `folder` was started with, if it wrote them.
     public static func savedRun(in folder: String) throws -> TrainConfig? {
         let path = folder + "/config.json"
-        return FileManager.default.fileExists(atPath: path) ? try TrainConfig.load(path) : nil
+        return FileManager.default.fileExists(atPath: path) ? try TrainConfig.load(path, writtenByARun: true) : nil
     }
 
     /// Throws, naming each setting, if this config changes anything but `changeableOnResume`

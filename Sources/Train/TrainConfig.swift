@@ -3,11 +3,16 @@ import Data
 import Foundation
 import NN
 import Optim
+import Models
 
 /// Every setting of a training run. Flags, a JSON config file and these defaults resolve to
 /// one value, printed at start and saved beside the checkpoints as `config.json`.
 public struct TrainConfig: Codable, Sendable, Equatable {
     public var model = "cifar_resnet20"
+    /// What plain ResNet names mean in this file: "torchvision" (`resnet50` is ResNet-B). Files
+    /// without it were written when `resnet50` was the original ResNet and are read that way
+    /// (`ModelZoo.nameBeforeTorchvisionNaming`); a `--config` file a person wrote uses today's names.
+    public var resnetNames = ModelZoo.resnetNames
     public var data = DataSource()
     /// "small" (pad 4 + random crop + flip) or "imagenet" (the paper's pipeline); nil picks
     /// small for small-image models (`cifar_*`, `lenet5`) and imagenet otherwise.
@@ -19,7 +24,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var std: [Float]?
     public var batchSize = 128
     public var epochs = 5
-    public var lr = 0.05
+    /// The learning rate, one of the two: absolute (`--lr`, "lr" in JSON), or per 256 images and
+    /// scaled by the global batch (`--lr-per-256`, "lrPer256": the paper's linear scaling, 3.1).
+    /// Set through `learningRate`, which keeps exactly one of them.
+    public private(set) var lr: Double? = TrainConfig.defaultLR
+    public private(set) var lrPer256: Double?
     /// "step", "cosine" or "constant".
     public var schedule = "step"
     /// Epochs (fractions allowed) at which the step schedule divides the LR by 10; nil: 50% and 75%.
@@ -40,8 +49,6 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var trainPerClass: Int?
     public var valPerClass: Int?
     // The tricks (sections 3 and 5), each off by default.
-    /// Linear scaling: when set, lr = lrPer256 * batchSize / 256 (the paper: 0.1).
-    public var lrPer256: Double?
     public var zeroGamma = false
     public var noBiasDecay = false
     /// Micro-batches per optimiser step (the batch is split k ways, gradients summed).
@@ -79,6 +86,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = TrainConfig()
         model = try c.decodeIfPresent(String.self, forKey: .model) ?? defaults.model
+        if try c.decodeIfPresent(String.self, forKey: .resnetNames) == nil { model = ModelZoo.nameBeforeTorchvisionNaming(model) }
         data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? defaults.data
         augment = try c.decodeIfPresent(String.self, forKey: .augment)
         inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize)
@@ -86,7 +94,6 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         std = try c.decodeIfPresent([Float].self, forKey: .std)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
-        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? defaults.lr
         schedule = try c.decodeIfPresent(String.self, forKey: .schedule) ?? defaults.schedule
         milestones = try c.decodeIfPresent([Double].self, forKey: .milestones)
         warmupEpochs = try c.decodeIfPresent(Double.self, forKey: .warmupEpochs) ?? defaults.warmupEpochs
@@ -101,7 +108,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         dropLast = try c.decodeIfPresent(Bool.self, forKey: .dropLast) ?? defaults.dropLast
         trainPerClass = try c.decodeIfPresent(Int.self, forKey: .trainPerClass)
         valPerClass = try c.decodeIfPresent(Int.self, forKey: .valPerClass)
-        lrPer256 = try c.decodeIfPresent(Double.self, forKey: .lrPer256)
+        // Files from before the learning rate was one value hold both keys; lrPer256 won then too.
+        if let perImages = try c.decodeIfPresent(Double.self, forKey: .lrPer256) {
+            learningRate = .per256(perImages)
+        } else {
+            learningRate = .absolute(try c.decodeIfPresent(Double.self, forKey: .lr) ?? TrainConfig.defaultLR)
+        }
         zeroGamma = try c.decodeIfPresent(Bool.self, forKey: .zeroGamma) ?? defaults.zeroGamma
         noBiasDecay = try c.decodeIfPresent(Bool.self, forKey: .noBiasDecay) ?? defaults.noBiasDecay
         accumulation = try c.decodeIfPresent(Int.self, forKey: .accumulation) ?? defaults.accumulation
@@ -132,31 +144,64 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Reads a JSON config file: any subset of the fields above, keys in camelCase as written
     /// (`batchSize`) or in the flags' kebab-case (`batch-size`); an unknown key or a value of the
     /// wrong type is an error naming it.
-    public static func load(_ path: String) throws -> TrainConfig {
-        guard let bytes = FileManager.default.contents(atPath: path) else { throw TrainError("--config", "cannot read \(path)") }
-        guard let written = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
-            throw TrainError(path, "is not a JSON object")
+    /// `base` gives every setting the file leaves out (a recipe's, or the defaults).
+    /// `writtenByARun`: the file is a run's `config.json`, whose model names are read as the
+    /// version that wrote it meant them (`resnetNames`).
+    public static func load(_ path: String, over base: TrainConfig = TrainConfig(), writtenByARun: Bool = false) throws -> TrainConfig {
+        let given = try settings(in: path)
+        if !writtenByARun && given["lr"] != nil && given["lrPer256"] != nil {
+            throw TrainError(path, "gives both \"lr\" (absolute) and \"lrPer256\" (scaled by the batch): keep one")
         }
-        let given = camelCaseKeys(written) as! [String: Any]
-        let data = try JSONSerialization.data(withJSONObject: given)
         let trickKeys = Set(TrickRegistry.settings.map(\.key))
         if let unknown = given.keys.sorted().first(where: { CodingKeys(stringValue: $0) == nil && !trickKeys.contains($0) }) {
-            throw TrainError(path, "unknown setting \"\(unknown)\"")
+            throw TrainError(path, "unknown setting \"\(unknown)\" (the keys are the settings of `tricks train --help`, "
+                             + "as flags (batch-size) or in camelCase (batchSize))")
         }
         if let nested = given["trickSettings"] as? [String: Any], let unknown = nested.keys.sorted().first(where: { !trickKeys.contains($0) }) {
             throw TrainError(path, "unknown trick setting \"\(unknown)\" (see `tricks train --help`)")
         }
+        var merged = try settingsDictionary(base)
+        if given["lr"] != nil { merged["lrPer256"] = nil }
+        if given["lrPer256"] != nil { merged["lr"] = nil }
+        merged["resnetNames"] = writtenByARun ? nil : ModelZoo.resnetNames
+        for (key, value) in given {
+            if key == "trickSettings", let nested = value as? [String: Any] {
+                merged[key] = ((merged[key] as? [String: Any]) ?? [:]).merging(nested) { $1 }
+            } else {
+                merged[key] = value
+            }
+        }
         do {
-            return try JSONDecoder().decode(TrainConfig.self, from: data)
+            return try JSONDecoder().decode(TrainConfig.self, from: try JSONSerialization.data(withJSONObject: merged))
         } catch let error as DecodingError {
             throw TrainError(path, error.settingMessage)
         }
     }
 
+    /// The keys a config file gives, as `TrainConfig` names them.
+    public static func keys(in path: String) throws -> Set<String> { Set(try settings(in: path).keys) }
+
+    /// A config file's object, its keys in camelCase: the flags' kebab-case (`batch-size`) and
+    /// the flags whose names differ from the setting (`sched`, `wd`, `init`, `lr-steps`) map to
+    /// the setting's key.
+    static func settings(in path: String) throws -> [String: Any] {
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw TrainError("--config", "cannot read \(path)") }
+        guard let written = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
+            throw TrainError(path, "is not a JSON object")
+        }
+        var given = camelCaseKeys(written) as! [String: Any]
+        for (flag, key) in ["sched": "schedule", "wd": "weightDecay", "init": "initializer", "lrSteps": "milestones"] {
+            guard let value = given.removeValue(forKey: flag) else { continue }
+            guard given[key] == nil else { throw TrainError(path, "gives both \"\(flag)\" and \"\(key)\", the same setting: keep one") }
+            given[key] = value
+        }
+        return given
+    }
+
     /// One line for the start of a run; `config.json` in the output folder has every setting.
     public var summary: String {
         var parts = ["\(model) on \(data.path)", "\(epochs) epochs", "batch \(batchSize)" + (worldSize > 1 ? " x \(worldSize) processes" : ""),
-                     String(format: "lr %.4g", effectiveLR) + (lrPer256 != nil ? " (linear scaling)" : ""), "\(schedule) schedule"]
+                     String(format: "lr %.4g", effectiveLR) + " (\(learningRateRule))", "\(schedule) schedule"]
         if warmupEpochs > 0 { parts.append("warmup \(warmupEpochs) epochs") }
         if zeroGamma { parts.append("zero-gamma") }
         if noBiasDecay { parts.append("no bias decay") }
@@ -176,7 +221,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public func validate() throws {
         guard batchSize >= 1 else { throw TrainError("--batch-size", "must be at least 1, got \(batchSize)") }
         guard epochs >= 1 else { throw TrainError("--epochs", "must be at least 1, got \(epochs)") }
-        guard lr > 0, lr.isFinite else { throw TrainError("--lr", "must be positive, got \(lr)") }
+        switch learningRate {
+        case .absolute(let value): guard value > 0, value.isFinite else { throw TrainError("--lr", "must be positive, got \(value)") }
+        case .per256(let value): guard value > 0, value.isFinite else { throw TrainError("--lr-per-256", "must be positive, got \(value)") }
+        }
         guard ["step", "cosine", "constant"].contains(schedule) else { throw TrainError("--schedule", "must be step, cosine or constant, got \(schedule)") }
         guard Initializer(rawValue: initializer) != nil else { throw TrainError("--init", "must be xavier or kaiming, got \(initializer)") }
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
@@ -189,7 +237,6 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard DataType(flagName: precision) != nil else { throw TrainError("--precision", "must be fp32, fp16 or bf16, got \(precision)") }
         for trick in TrickRegistry.registered { try trick.validate(self) }
         guard bucketMB > 0 else { throw TrainError("--bucket-mb", "must be positive, got \(bucketMB)") }
-        if let lrPer256 { guard lrPer256 > 0 else { throw TrainError("--lr-per-256", "must be positive, got \(lrPer256)") } }
         if let milestones, let outside = milestones.first(where: { !($0 > 0) }) {
             throw TrainError("--lr-steps", "epoch \(outside) is not after the start: each step must fall after epoch 0")
         }
@@ -211,8 +258,36 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         return lines
     }
 
-    /// The learning rate the run starts from (after warmup): `lr`, or linearly scaled.
-    public var effectiveLR: Double { lrPer256.map { $0 * Double(globalBatchSize) / 256 } ?? lr }
+    /// The learning rate as one value: what the user gave (`--lr`, `--lr-per-256`, or a config
+    /// file's key) wins over a recipe's, and giving both flags is an error.
+    public var learningRate: LearningRate {
+        get { lrPer256.map(LearningRate.per256) ?? .absolute(lr ?? TrainConfig.defaultLR) }
+        set {
+            switch newValue {
+            case .absolute(let value): (lr, lrPer256) = (value, nil)
+            case .per256(let value): (lr, lrPer256) = (nil, value)
+            }
+        }
+    }
+
+    public static let defaultLR = 0.05
+
+    /// The learning rate the run starts from (after warmup): absolute, or linearly scaled.
+    public var effectiveLR: Double {
+        switch learningRate {
+        case .absolute(let value): value
+        case .per256(let value): value * Double(globalBatchSize) / 256
+        }
+    }
+
+    /// Which rule made `effectiveLR`, for the run's first lines.
+    public var learningRateRule: String {
+        switch learningRate {
+        case .absolute: recipe == nil ? "absolute" : "absolute, given over the recipe's linear scaling"
+        case .per256(let value):
+            String(format: "linear scaling: %.4g per 256 images x batch %d / 256", value, globalBatchSize)
+        }
+    }
 
     /// Images per optimiser step over all processes.
     public var globalBatchSize: Int { batchSize * worldSize }
@@ -239,6 +314,21 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             main = StepSchedule(base: effectiveLR, milestones: steps)
         }
         return warmup > 0 ? WarmupSchedule(iterations: warmup, then: main) : main
+    }
+}
+
+/// The learning rate a run starts from (after warmup).
+public enum LearningRate: Sendable, Equatable, CustomStringConvertible {
+    /// As given.
+    case absolute(Double)
+    /// Per 256 images, scaled by the global batch (the paper's linear scaling, section 3.1).
+    case per256(Double)
+
+    public var description: String {
+        switch self {
+        case .absolute(let value): "\(value)"
+        case .per256(let value): "\(value) per 256 images"
+        }
     }
 }
 

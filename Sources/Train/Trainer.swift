@@ -110,8 +110,7 @@ public final class Trainer {
             log("data-parallel: \(collective.size) processes x batch \(config.batchSize) = global batch \(config.globalBatchSize); "
                 + "\(trainLoader.batchCount / config.accumulation) steps per epoch; BatchNorm statistics \(config.syncBN ? "synchronised (SyncBN)" : "per process")")
         }
-        log(String(format: "lr %.5g%@; parameter groups: %@", config.effectiveLR,
-                   config.lrPer256.map { String(format: " (%.4g per 256 images x batch %d / 256)", $0, config.globalBatchSize) } ?? "",
+        log(String(format: "lr %.5g (%@); parameter groups: %@", config.effectiveLR, config.learningRateRule,
                    optimizer.groups.map { "\($0.name) (\($0.parameters.count) tensors, weight decay \($0.weightDecay))" }.joined(separator: ", ")))
         if resume && isPrimary { try restore() }
         try synchronizeFromPrimary()
@@ -188,7 +187,7 @@ public final class Trainer {
         }
         let (saved, momentum, masters, trickState) = try Checkpoint.loadState(lastCheckpoint)
         let metadata = try SafeTensors.read(lastCheckpoint)
-        let savedInfo = metadata.metadata["tricks.model_info"].flatMap { try? JSONDecoder().decode(ModelInfo.self, from: Data($0.utf8)) }
+        let savedInfo = ModelInfo(metadata: metadata.metadata)
         guard let savedInfo, savedInfo.model == info.model, savedInfo.classes == info.classes else {
             throw TrainError(lastCheckpoint, "was written for model \(savedInfo?.model ?? "?") with \(savedInfo?.classes.count ?? 0) classes, "
                              + "not \(info.model) with \(info.classes.count)")

@@ -47,7 +47,9 @@ struct PredictCommand: ParsableCommand {
         let (model, info) = try Device.with(target) { try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames()) }
         let k = min(topk, info.classes.count)
         var predictions: [Prediction] = [], failures: [Failure] = []
-        for path in try imageFiles(images) {
+        let files = try imageInputs(images).map(\.path)
+        guard !files.isEmpty else { throw CommandError("no JPEG or PNG image in \(images.joined(separator: ", "))") }
+        for path in files {
             do {
                 let logProbabilities = try predict(model, info: info, path: path)
                 let top = try topK(Tensor(shape: [1, logProbabilities.count], scalars: logProbabilities), k: k)[0]
@@ -98,16 +100,36 @@ struct PredictCommand: ParsableCommand {
     }
 }
 
-/// The files named, and every JPEG or PNG under the folders named, in a stable order.
-func imageFiles(_ paths: [String]) throws -> [String] {
+/// The files named, and every JPEG or PNG under the folders named, in a stable order: an image
+/// to predict is its path, and a name for what is written from it that is unique among
+/// the inputs and says where it came from: the path under the folder argument it was found in
+/// (`day/0001.png`), or a file argument's own name; a name met twice gets `-2`, `-3`, ...
+struct ImageInput: Equatable {
+    var path: String
+    var name: String
+}
+
+func imageInputs(_ paths: [String]) throws -> [ImageInput] {
     let extensions: Set<String> = ["jpg", "jpeg", "png"]
-    return try paths.flatMap { path -> [String] in
+    let found = try paths.flatMap { path -> [(String, String)] in
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [path] }  // reported when read
-        guard isDirectory.boolValue else { return [path] }
+        let own = (path as NSString).lastPathComponent
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [(path, own)] }  // reported when read
+        guard isDirectory.boolValue else { return [(path, own)] }
         guard let walker = FileManager.default.enumerator(atPath: path) else { throw CommandError("\(path): cannot list the folder") }
-        let found = walker.compactMap { $0 as? String }.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-        return found.map { (path as NSString).appendingPathComponent($0) }
+        let inside = walker.compactMap { $0 as? String }.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        return inside.map { ((path as NSString).appendingPathComponent($0), $0) }
+    }
+    var used: Set<String> = []
+    return found.map { path, relative in
+        let stem = (relative as NSString).deletingPathExtension
+        var name = stem, copy = 1
+        while used.contains(name) {
+            copy += 1
+            name = "\(stem)-\(copy)"
+        }
+        used.insert(name)
+        return ImageInput(path: path, name: name)
     }
 }
 

@@ -106,8 +106,7 @@ struct SegmentEvalCommand: ParsableCommand {
 /// A checkpoint of `tricks segment train`, built and loaded (with its auxiliary head if it has one).
 func loadSegmentationModel(_ path: String) throws -> (FCN, ModelInfo) {
     let (entries, metadata) = try SafeTensors.read(path)
-    guard let json = metadata["tricks.model_info"], let info = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)),
-          info.augment == "segmentation" else {
+    guard let info = ModelInfo(metadata: metadata), info.augment == "segmentation" else {
         throw CommandError("\(path) is not a checkpoint written by `tricks segment train`")
     }
     let hasAux = entries.keys.contains { $0.hasPrefix("aux_classifier.") }
@@ -122,7 +121,8 @@ struct SegmentPredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "A class per pixel for image files and folders: NAME.mask.png (palette PNG, the labels as its indices) and "
-            + "NAME.overlay.png (the classes' colours over the image) in --output-dir, and each image's classes by area.",
+            + "NAME.overlay.png (the classes' colours over the image) in --output-dir, and each image's classes by area. "
+            + "NAME is the image's path under the folder given (its subfolders kept), or a file's own name.",
         discussion: "An unreadable file is reported and skipped; the rest are predicted, and the exit status is 1 if any failed.")
 
     @Option(help: "A checkpoint written by `tricks segment train`.") var checkpoint: String
@@ -133,12 +133,13 @@ struct SegmentPredictCommand: ParsableCommand {
         let (model, info) = try loadSegmentationModel(checkpoint)
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         var failures = 0
-        let files = try imageFiles(images)
-        for path in files {
+        let files = try imageInputs(images)
+        guard !files.isEmpty else { throw CommandError("no JPEG or PNG image in \(images.joined(separator: ", "))") }
+        for (path, name) in files.map({ ($0.path, $0.name) }) {
             do {
                 let (image, mask) = try predict(model, info: info, path: path)
-                let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                 let base = (outputDir as NSString).appendingPathComponent(name)
+                try FileManager.default.createDirectory(atPath: (base as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try AtomicFile.write(ImageCodec.encodeMask(mask), to: base + ".mask.png")
                 try AtomicFile.write(ImageCodec.encodePNG(overlay(image, mask)), to: base + ".overlay.png")
                 var areas = [Int](repeating: 0, count: info.classes.count)
@@ -151,6 +152,8 @@ struct SegmentPredictCommand: ParsableCommand {
                 failures += 1
             }
         }
+        let written = files.count - failures
+        print("\(written) of \(files.count) image\(files.count == 1 ? "" : "s") predicted: \(written) mask and \(written) overlay PNGs in \(outputDir)")
         guard failures == 0 else {
             FileHandle.standardError.write(Data("\(failures) of \(files.count) image(s) could not be predicted\n".utf8))
             throw ExitCode(1)

@@ -24,6 +24,13 @@ struct SelfTestCommand: ParsableCommand {
         guard let tested = Device(rawValue: device), let baseline = Device(rawValue: against), tested != baseline else {
             throw CommandError("--device and --against must be two different devices of \(Device.allCases.map(\.rawValue)), got \(device) and \(against)")
         }
+        // One line and status 1 where a device cannot run (cuda without a GPU), before any check.
+        for (flag, device) in [("--device", tested), ("--against", baseline)] {
+            do { _ = try Device.named(device.rawValue) } catch let error as OpError {
+                throw CommandError("\(flag) \(device) cannot run here (\(error.message)); without a GPU, check the CPU backend with "
+                                   + "`tricks selftest --device cpu --against reference`")
+            }
+        }
         // cuDNN's FMA kernels, not TF32's 10-bit products: the comparison is of the arithmetic.
         if getenv("TRICKS_CUDNN_TF32") == nil { setenv("TRICKS_CUDNN_TF32", "0", 1) }
         var check = ParityCheck(tested: tested, baseline: baseline)

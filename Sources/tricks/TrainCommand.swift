@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Training epochs (default: \(defaults.epochs)).")
     var epochs: Int?
 
-    @Option(parsing: .unconditional, help: "Learning rate (default: \(defaults.lr); --lr-per-256 scales it with the batch instead).")
+    @Option(parsing: .unconditional, help: "Learning rate (default: \(TrainConfig.defaultLR); --lr-per-256 scales it with the batch instead; either wins over a --recipe).")
     var lr: Double?
 
     @Option(name: .customLong("sched"), help: "LR schedule: step, cosine or constant (default: \(defaults.schedule)).")
@@ -82,7 +82,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Validate on only this many images per class.")
     var valPerClass: Int?
 
-    @Option(help: "Output folder for checkpoints, logs and plots (default: runs/MODEL, or \(defaults.output) with --config).")
+    @Option(help: "Output folder for checkpoints, logs and plots (default: runs/MODEL, or the config file's \"output\").")
     var output: String?
 
     @Option(parsing: .unconditional, help: "Progress line every N steps when output is not a terminal (default: \(defaults.logEvery)).")
@@ -101,21 +101,43 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var distributed: DistributedOptions
 
-    /// The config from the defaults (or --config) and the flags. With --resume, the run's saved
-    /// settings take the defaults' place, and flags may change only what is safe to change.
+    /// The settings of the run: the defaults, then the recipe (from --recipe or the config
+    /// file), then the config file's keys, then the flags, so that what the user gives wins over
+    /// the recipe. With --resume, the run's saved settings take the place of all but the flags,
+    /// and flags may change only what is safe to change.
     func resolved() throws -> TrainConfig {
-        let c = try resolved(over: config.map(TrainConfig.load) ?? TrainConfig())
+        let c = try resolvedFromUser()
         guard resume, let saved = try TrainConfig.savedRun(in: c.output) else { return c }
-        let continued = config == nil ? try resolved(over: saved) : c
+        let continued = config == nil ? try applyFlags(over: saved) : c
         try continued.checkResumable(from: saved)
         return continued
     }
 
-    private func resolved(over base: TrainConfig) throws -> TrainConfig {
+    private func resolvedFromUser() throws -> TrainConfig {
+        let file = try config.map { path in (path: path, settings: try TrainConfig.load(path), keys: try TrainConfig.keys(in: path)) }
+        var given = try applyFlags(over: file?.settings ?? TrainConfig())
+        if output == nil && !(file?.keys.contains("output") ?? false) { given.output = "runs/\(given.model)" }
+        guard let name = tricks.recipe ?? file?.settings.recipe else { return given }
+        guard let recipe = Recipe(rawValue: name) else {
+            throw CommandError("\(tricks.recipe != nil ? "--recipe" : "\(file!.path): \"recipe\"")): unknown recipe '\(name)'; "
+                               + "choose from \(Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        // The recipe reads the model, epochs and device the user chose (ResNet-D of the model,
+        // warmup from the epochs, the precision the device computes in).
+        var base = TrainConfig()
+        (base.model, base.epochs, base.device) = (given.model, given.epochs, given.device)
+        recipe.apply(to: &base)
+        var c = try applyFlags(over: try file.map { try TrainConfig.load($0.path, over: base) } ?? base)
+        (c.model, c.recipe, c.output) = (base.model, recipe.rawValue, given.output)
+        return c
+    }
+
+    private func applyFlags(over base: TrainConfig) throws -> TrainConfig {
         var c = base
-        if let epochs { c.epochs = epochs }
-        if let model { c.model = model; if output == nil && config == nil { c.output = "runs/\(model)" } }
-        try tricks.applyRecipe(to: &c)
+        if lr != nil && tricks.lrPer256 != nil {
+            throw CommandError("--lr and --lr-per-256 both given: --lr is the learning rate itself, --lr-per-256 scales it with the batch; keep one")
+        }
+        if let model { c.model = model }
         data.apply(to: &c.data)
         if let augment { c.augment = augment }
         if let inputSize { c.inputSize = inputSize }
@@ -123,7 +145,7 @@ struct TrainCommand: ParsableCommand {
         if let std { c.std = std.values }
         if let batchSize { c.batchSize = batchSize }
         if let epochs { c.epochs = epochs }
-        if let lr { c.lr = lr }
+        if let lr { c.learningRate = .absolute(lr) }
         if let schedule { c.schedule = schedule }
         if let milestones {
             let values = milestones.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

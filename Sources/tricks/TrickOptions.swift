@@ -30,16 +30,8 @@ struct TrickOptions: ParsableArguments {
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Plug-in trick flags (listed at the top of --help).", visibility: .hidden))
     var pluginArguments: [String] = []
 
-    func applyRecipe(to c: inout TrainConfig) throws {
-        guard let recipe else { return }
-        guard let preset = Recipe(rawValue: recipe) else {
-            throw CommandError("--recipe: unknown recipe '\(recipe)'; choose from \(Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        preset.apply(to: &c)
-    }
-
     func apply(to c: inout TrainConfig) throws {
-        if let lrPer256 { c.lrPer256 = lrPer256 }
+        if let lrPer256 { c.learningRate = .per256(lrPer256) }
         if let zeroGamma { c.zeroGamma = zeroGamma }
         if noBiasDecay { c.noBiasDecay = true }
         if biasDecay { c.noBiasDecay = false }
@@ -85,7 +77,7 @@ struct RecipesCommand: ParsableCommand {
             recipe.apply(to: &c)
             print("\(recipe.rawValue): \(recipe.summary)")
             let plugins = TrickRegistry.settings.compactMap { s in c.trickSettings[s.key].map { "\(s.flag) \($0.description)" } }
-            print("  model \(c.model), lr \(c.lrPer256!) per 256, sched \(c.schedule), warmup \(c.warmupEpochs) epochs, zero-gamma \(c.zeroGamma), "
+            print("  model \(c.model), lr \(c.learningRate), sched \(c.schedule), warmup \(c.warmupEpochs) epochs, zero-gamma \(c.zeroGamma), "
                   + "no bias decay \(c.noBiasDecay), precision \(c.precision)" + plugins.map { ", " + $0 }.joined())
         }
     }

@@ -67,7 +67,7 @@ final class GoldenTests: XCTestCase {
     func testTinyFCN() throws {
         let config = ResNetConfig(block: .bottleneck, layers: [1, 1, 1, 1], widths: [4, 8, 16, 32], stem: .standard, stemWidth: 32,
                                   strideOn3x3: true)
-        let model = FCN(backbone: config, classes: 5, auxiliaryHead: true, dropout: 0)
+        let model = try FCN(backbone: config, classes: 5, auxiliaryHead: true, dropout: 0)
         XCTAssertEqual(model.backbone.config.dilatedStages, 2, "output stride 8")
         let entries = try fixture("tiny_fcn")
         let weights = Dictionary(uniqueKeysWithValues: entries.compactMap { key, value in
@@ -125,12 +125,12 @@ final class GoldenTests: XCTestCase {
     func testLoadingIntoTheWrongModelNamesTheKeys() throws {
         let entries = try fixture("tiny_resnet")
         let weights = Dictionary(uniqueKeysWithValues: entries.compactMap { k, v in k.hasPrefix("model.") ? (String(k.dropFirst(6)), v) : nil })
-        let other = ResNet(ResNetConfig(block: .basic, layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stem: .deep, stemWidth: 32, classes: 10))
+        let other = try ResNet(ResNetConfig(block: .basic, layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stem: .deep, stemWidth: 32, classes: 10))
         XCTAssertThrowsError(try other.loadStateDict(weights, source: "tiny_resnet")) { error in
             XCTAssertTrue("\(error)".contains("missing keys: conv1.0.weight"), "\(error)")
             XCTAssertTrue("\(error)".contains("unexpected keys: conv1.weight"), "\(error)")
         }
-        let wrongClasses = ResNet(ResNetConfig(block: .basic, layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 32, classes: 5))
+        let wrongClasses = try ResNet(ResNetConfig(block: .basic, layers: [1, 1, 1, 1], widths: [8, 16, 32, 64], stemWidth: 32, classes: 5))
         XCTAssertThrowsError(try wrongClasses.loadStateDict(weights, source: "tiny_resnet")) { error in
             XCTAssertTrue("\(error)".contains("fc.weight has shape [10, 64] in the file but [5, 64] in the model"), "\(error)")
         }

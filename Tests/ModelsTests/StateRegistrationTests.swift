@@ -7,19 +7,22 @@ import XCTest
 /// refused, naming the block, its path and the property.
 final class StateRegistrationTests: XCTestCase {
     final class ForgetfulBlock: Module {
-        let conv1 = Conv2d(4, 4, kernel: 3, padding: 1)
-        let conv2 = Conv2d(4, 4, kernel: 3, padding: 1)
+        let conv1: Conv2d, conv2: Conv2d
+        init(channels: Int = 4) throws {
+            (conv1, conv2) = (try Conv2d(channels, channels, kernel: 3, padding: 1), try Conv2d(channels, channels, kernel: 3, padding: 1))
+        }
         override var children: [(String, Module)] { [("conv1", conv1)] }  // conv2 forgotten
     }
 
     final class HiddenTensor: Module {
-        let scale = try! Tensor.full([4], 1, requiresGrad: true)
+        let scale: Tensor
         let extras: [Module] = [ReLU()]
+        init(channels: Int = 4) throws { scale = try Tensor.full([channels], 1, requiresGrad: true) }
         override var children: [(String, Module)] { [("extras.0", extras[0])] }
     }
 
     func testAForgottenChildIsNamed() throws {
-        let model = Sequential([ReLU(), ForgetfulBlock()])
+        let model = Sequential([ReLU(), try ForgetfulBlock()])
         XCTAssertThrowsError(try model.checkStateIsRegistered()) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("ForgetfulBlock at '1' holds module Conv2d in 'conv2'"), text)

@@ -6,22 +6,10 @@ import XCTest
 
 /// `tricks` as a user runs it: the built binary, its messages and exit status.
 final class CommandLineTests: XCTestCase {
-    var tricks: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tricks").path
-    }
+    var tricks: String { TricksProcess.binary }
 
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tricks)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        (process.standardOutput, process.standardError) = (pipe, pipe)
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try TricksProcess.run(arguments, environment: environment)
     }
 
     /// Negative numbers are values, refused for the real reason (issue 14, item 7).
@@ -69,7 +57,7 @@ final class CommandLineTests: XCTestCase {
         let (status, output) = try run(["train", "--help"])
         XCTAssertEqual(status, 0)
         let defaults = TrainConfig()
-        for text in ["Images per step (default: \(defaults.batchSize))", "(default: \(defaults.epochs))", "(default: \(defaults.lr);",
+        for text in ["Images per step (default: \(defaults.batchSize))", "(default: \(defaults.epochs))", "(default: \(TrainConfig.defaultLR);",
                      "--smoothing <value>", "--mixup <value>", "--cutmix <value>", "--teacher <value>", "--ema-decay <value>", "--reprob <value>", "--randaugment <value>", "--trivialaugment <value>"] {
             XCTAssertTrue(output.contains(text), "--help lacks \(text)")
         }
@@ -97,7 +85,7 @@ final class CommandLineTests: XCTestCase {
     /// trains `--precision bf16` by the emulation and says so in one line; `fp16` is emulated
     /// everywhere and says what it costs (issue 15).
     func testLowPrecisionSaysWhichPathRuns() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         let output = NSTemporaryDirectory() + "bagoftricks-cli-precision-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: output) }
         let tiny = ["train", "--train-per-class", "10", "--val-per-class", "5", "--epochs", "1", "--batch-size", "20", "--output", output]
@@ -115,7 +103,7 @@ final class CommandLineTests: XCTestCase {
     /// with its own settings (flags may change only what is safe); a second run into a folder
     /// that holds one is refused unless `--overwrite`; Ctrl-C exits with 130.
     func testResumeTakesTheRunsSettingsAndOutputFoldersAreNotOverwritten() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         let output = NSTemporaryDirectory() + "bagoftricks-cli-resume-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: output) }
         func epochs() throws -> Int {
@@ -150,7 +138,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testCtrlCWritesACheckpointAndExits130() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
         let output = NSTemporaryDirectory() + "bagoftricks-cli-sigint-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: output) }
@@ -210,7 +198,7 @@ final class CommandLineTests: XCTestCase {
     /// a grey model; `predict` takes folders, reports each bad file, predicts the rest, exits 1,
     /// and writes --topk predictions as JSON and CSV.
     func testEvalAndPredictAsANewUserTriesThem() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         let root = NSTemporaryDirectory() + "bagoftricks-cli-predict-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         // Ten RGB class folders, two images each; a grey model is trained on them.
@@ -276,7 +264,7 @@ final class CommandLineTests: XCTestCase {
     /// as `safetensors.torch.save_file(model.state_dict())` of torchvision's weights) works in
     /// eval, predict and finetune given --model (and --classes for the names).
     func testForeignWeightsWorkWithModel() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         let root = NSTemporaryDirectory() + "bagoftricks-cli-foreign-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let trained = try run(["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "1",
@@ -310,7 +298,7 @@ final class CommandLineTests: XCTestCase {
 
     /// `tricks segment train|eval|predict` as a user runs them (issue 13).
     func testSegmentTrainEvalAndPredict() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         let root = NSTemporaryDirectory() + "bagoftricks-cli-segment-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let trained = try run(["segment", "train", "--train-scenes", "16", "--val-scenes", "8", "--base-size", "48", "--crop-size", "40",
@@ -347,7 +335,7 @@ final class CommandLineTests: XCTestCase {
     /// input size the model cannot take is refused naming the flag. (The file against
     /// onnxruntime: scripts/check_onnx_export.py.)
     func testExportWritesONNXAndASample() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         let root = NSTemporaryDirectory() + "bagoftricks-cli-export-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let trained = try run(["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "1",
@@ -374,7 +362,7 @@ final class CommandLineTests: XCTestCase {
     /// The strong recipe (RandAugment, random erasing, CutMix) trains end to end, and
     /// TrivialAugment too; a bad policy is refused naming the flag.
     func testStrongRecipeAndTrivialAugmentTrain() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "dataset-fashion-mnist is not installed")
+        try TricksProcess.requireFashionMNIST()
         let output = NSTemporaryDirectory() + "bagoftricks-cli-strong-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: output) }
         let tiny = ["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "2", "--batch-size", "20"]

@@ -122,7 +122,7 @@ final class SegmentationTrainerTests: XCTestCase {
     /// Sliding windows: a pointwise model gives the whole image's scores wherever the windows
     /// fall and however they overlap; a window as large as the image is the whole image.
     func testSlidingWindowScores() throws {
-        let pointwise = Conv2d(2, 3, kernel: 1, bias: true)
+        let pointwise = try Conv2d(2, 3, kernel: 1, bias: true)
         try pointwise.initialize(.kaimingNormal, seed: 4)
         try pointwise.bias!.assign([0.1, -0.2, 0.3])
         var generator = SeededGenerator(seed: 9)

@@ -139,7 +139,7 @@ final class TrainerTests: XCTestCase {
         _ = try good.run()
         let saved = try weights(Checkpoint.loadModel(good.lastCheckpoint).0)
         c.epochs = 2
-        c.lr = 1e30
+        c.learningRate = .absolute(1e30)
         let diverging = quiet(try Trainer(config: c, resume: true))
         XCTAssertThrowsError(try diverging.run()) { error in
             XCTAssertTrue("\(error)".contains("step") && "\(error)".contains("loss is"), "\(error)")
@@ -158,7 +158,7 @@ final class TrainerTests: XCTestCase {
         c.batchSize = 1000
         XCTAssertThrowsError(try Trainer(config: c)) { XCTAssertTrue("\($0)".contains("--batch-size"), "\($0)") }
         c = try config()
-        c.lr = -1
+        c.learningRate = .absolute(-1)
         XCTAssertThrowsError(try Trainer(config: c)) { XCTAssertTrue("\($0)".contains("--lr"), "\($0)") }
 
         // Resuming a run of another model is refused.

@@ -12,7 +12,7 @@ final class TricksTests: XCTestCase {
     func testLinearScalingAndWarmupCosineRates() {
         var c = TrainConfig()
         c.batchSize = 1024
-        c.lrPer256 = 0.1
+        c.learningRate = .per256(0.1)
         c.epochs = 10
         c.warmupEpochs = 2
         c.schedule = "cosine"

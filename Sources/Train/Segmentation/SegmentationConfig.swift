@@ -6,6 +6,8 @@ import Models
 public struct SegmentationConfig: Codable, Sendable, Equatable {
     /// `fcn_` and a ResNet of the zoo.
     public var model = "fcn_cifar_resnet20"
+    /// What plain ResNet names mean (`TrainConfig.resnetNames`); nil in files written before.
+    public var resnetNames: String? = ModelZoo.resnetNames
     /// "scenes": the built-in Fashion-MNIST scenes (`GarmentScenes`); or a folder in Pascal
     /// VOC's layout (splits train/val) or ADE20K's (training/validation).
     public var data = "scenes"

@@ -117,8 +117,7 @@ public final class SegmentationTrainer {
     /// A classification checkpoint's weights into the backbone (everything but its classifier).
     static func loadBackbone(_ path: String, into model: FCN, name: String) throws {
         let (entries, metadata) = try SafeTensors.read(path)
-        if let json = metadata["tricks.model_info"], let described = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)),
-           "fcn_" + described.model != name {
+        if let described = ModelInfo(metadata: metadata), "fcn_" + described.model != name {
             throw TrainError("--backbone", "\(path) holds \(described.model); its FCN is fcn_\(described.model), not \(name)")
         }
         try model.backbone.loadStateDict(entries, source: path, excluding: ["fc."])
@@ -198,6 +197,10 @@ public final class SegmentationTrainer {
         guard let json = metadata["tricks.segmentation_state"],
               var saved = try? JSONDecoder().decode(SegmentationState.self, from: Data(json.utf8)) else {
             throw TrainError(Checkpoint.statePath(lastCheckpoint), "holds no segmentation run's state")
+        }
+        if saved.config.resnetNames == nil {  // written when plain ResNet names meant the original ResNet
+            saved.config.model = ModelZoo.nameBeforeTorchvisionNaming(saved.config.model)
+            saved.config.resnetNames = ModelZoo.resnetNames
         }
         try config.checkResumable(from: saved.config)
         try model.loadStateDict(SafeTensors.read(lastCheckpoint).entries, source: lastCheckpoint)

@@ -81,16 +81,15 @@ package final class CUDAHostEmulation: CUDARuntime, @unchecked Sendable {
 
     /// The kernels of a CUDA source, read from their `__global__ void name(...)` lines.
     package static func signatures(of source: String) -> [Signature] {
-        let pattern = try! NSRegularExpression(pattern: #"__global__\s+void\s+(\w+)\s*\(([^)]*)\)"#)
-        let text = source as NSString
-        return pattern.matches(in: source, range: NSRange(location: 0, length: text.length)).map { match in
-            let parameters = text.substring(with: match.range(at: 2)).split(separator: ",").map {
+        // A regex literal: checked when this file compiles, so matching cannot fail at run time.
+        source.matches(of: #/__global__\s+void\s+(\w+)\s*\(([^)]*)\)/#).map { match in
+            let parameters = match.output.2.split(separator: ",").map {
                 // "const float *x" -> "const float *": drop the trailing name.
                 let p = $0.trimmingCharacters(in: .whitespacesAndNewlines)
                 let end = p.lastIndex { !($0.isLetter || $0.isNumber || $0 == "_") }.map { p.index(after: $0) } ?? p.startIndex
                 return String(p[..<end]).trimmingCharacters(in: .whitespaces)
             }
-            return Signature(name: text.substring(with: match.range(at: 1)), parameterTypes: parameters)
+            return Signature(name: String(match.output.1), parameterTypes: parameters)
         }
     }
 
