@@ -39,6 +39,15 @@ final class FirstUseTests: XCTestCase {
         XCTAssertEqual(try TrainConfig.savedRun(in: root)?.model, "resnet101", "a run folder written today")
     }
 
+    /// Item 1: `tricks models` says which variant each ResNet name is.
+    func testModelsSaysWhichResNetEachNameIs() throws {
+        let (status, output) = try run(["models", "resnet50"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("| resnet50 | 25,557,032 | 4.09 | 224x224 | ResNet-B, torchvision's and timm's |"), output)
+        XCTAssertTrue(output.contains("| resnet50a | 25,557,032 | 3.86 | 224x224 | the paper's original ResNet |"), output)
+        XCTAssertTrue(output.contains("| resnet50d | ") && output.contains("| ResNet-D |"), output)
+    }
+
     /// Item 2: a learning rate the user gives wins over a recipe's scaled one, from a flag or a
     /// config file; both flags together are an error naming both; a config file's recipe applies.
     func testTheLearningRateGivenWinsOverTheRecipe() throws {
@@ -76,6 +85,25 @@ final class FirstUseTests: XCTestCase {
         let conflicting = try run(["train", "--config", file, "--output", root + "/conflicting"] + tiny)
         XCTAssertNotEqual(conflicting.status, 0)
         XCTAssertTrue(conflicting.output.contains(#"gives both "lr" (absolute) and "lrPer256""#), conflicting.output)
+    }
+
+    /// Item 7: `predict --classes` renames a checkpoint's classes; only a count that differs is refused.
+    func testPredictClassesRenamesTheClasses() throws {
+        try TricksProcess.requireFashionMNIST()
+        let root = TricksProcess.scratch("classes")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trained = try run(["train", "--model", "lenet5", "--output", root + "/run"] + tiny)
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let image = try ImageCodec.encodePNG(Image(width: 28, height: 28, channels: 1, bytes: (0..<784).map { UInt8($0 % 256) }))
+        FileManager.default.createFile(atPath: root + "/shoe.png", contents: Foundation.Data(image))
+        try Foundation.Data((0..<10).map { "garment \($0)" }.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: root + "/ten.txt"))
+        try Foundation.Data("a\nb\nc".utf8).write(to: URL(fileURLWithPath: root + "/three.txt"))
+        let renamed = try run(["predict", "--checkpoint", root + "/run/best.safetensors", "--classes", root + "/ten.txt", root + "/shoe.png"])
+        XCTAssertEqual(renamed.status, 0, renamed.output)
+        XCTAssertTrue(renamed.output.contains("%  garment "), renamed.output)
+        let wrongCount = try run(["predict", "--checkpoint", root + "/run/best.safetensors", "--classes", root + "/three.txt", root + "/shoe.png"])
+        XCTAssertNotEqual(wrongCount.status, 0)
+        XCTAssertTrue(wrongCount.output.contains("3 names given, but"), wrongCount.output)
     }
 
     /// Item 3: `tricks selftest` on a machine without a GPU: one line saying so, status 1, no crash.
