@@ -7,8 +7,8 @@ import Tensors
 /// - D: C and B, and the projection shortcut becomes 2x2 average pool (stride 2, ceil mode,
 ///   padding not counted) then a stride-1 1x1 conv.
 /// State-dict keys follow torchvision and timm (`conv1`, `bn1`, `layer1.0.conv1`, `fc`), so that
-/// their weights load: torchvision's and timm's `resnet50` are ResNet-B here (`resnet50b`),
-/// timm's `resnet50c`/`resnet50d` are `resnet50c`/`resnet50d`.
+/// their weights load: torchvision's and timm's `resnet50` is ResNet-B, which is what the zoo's
+/// `resnet50` builds (`resnet50a` is the original); timm's `resnet50c`/`resnet50d` are ours.
 public struct ResNetConfig: Sendable, Equatable {
     public enum Block: Sendable { case basic, bottleneck }
     public enum Stem: Sendable, Equatable {
