@@ -87,11 +87,12 @@ public struct DataSource: Sendable, Codable, Equatable {
                 return (try ImageFolder(root: path, channels: channels, minShortSide: minShortSide),
                         try ImageFolder(root: validationPath, channels: channels, minShortSide: minShortSide))
             }
-            if has("train") && has("val") {
+            // train/ with val/, or with test/ as CIFAR-10's public folder mirrors ship it.
+            if has("train"), let held = ["val", "test"].first(where: has) {
                 let train = try ImageFolder(root: path + "/train", channels: channels, minShortSide: minShortSide)
-                let validation = try ImageFolder(root: path + "/val", channels: channels, minShortSide: minShortSide)
+                let validation = try ImageFolder(root: path + "/" + held, channels: channels, minShortSide: minShortSide)
                 guard validation.classes == train.classes else {
-                    throw DataError(path + "/val", "class folders \(validation.classes) differ from train/'s \(train.classes)")
+                    throw DataError(path + "/" + held, "class folders \(validation.classes) differ from train/'s \(train.classes)")
                 }
                 return (train, validation)
             }

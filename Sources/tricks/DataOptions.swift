@@ -3,7 +3,7 @@ import Data
 
 /// Where the images come from: shared by train, eval and stats.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Dataset: a folder (one subfolder per class; or train/ and val/ inside), MNIST IDX or CIFAR binary files, or 'fashion-mnist' for the built-in data.")
+    @Option(help: "Dataset: a folder (one subfolder per class; or train/ and val/ or test/ inside), MNIST IDX or CIFAR binary files, or 'fashion-mnist' for the built-in data.")
     var data: String?
 
     @Option(help: "auto, folder, idx, cifar10 or cifar100.")

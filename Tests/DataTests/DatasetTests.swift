@@ -94,6 +94,28 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try strict.epoch(0).next()) { XCTAssertTrue("\($0)".contains("truncated.jpg"), "\($0)") }
     }
 
+    /// A folder with train/ and test/ (how CIFAR-10's folder mirrors ship) validates on test/;
+    /// val/ is preferred where both are there.
+    func testTrainAndTestSubfoldersAreTheSplits() throws {
+        let root = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let image = try ImageCodec.encodePNG(pattern(width: 8, height: 8, channels: 3, seed: 3))
+        for (split, count) in [("train", 3), ("test", 2)] {
+            for name in ["cat", "dog"] {
+                try FileManager.default.createDirectory(atPath: "\(root)/\(split)/\(name)", withIntermediateDirectories: true)
+                for i in 0..<count { try write(image, to: "\(root)/\(split)/\(name)/\(i).png") }
+            }
+        }
+        var (train, validation) = try DataSource(path: root).load()
+        XCTAssertEqual([train.count, validation.count], [6, 4])
+        for name in ["cat", "dog"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/val/\(name)", withIntermediateDirectories: true)
+            try write(image, to: "\(root)/val/\(name)/0.png")
+        }
+        (train, validation) = try DataSource(path: root).load()
+        XCTAssertEqual([train.count, validation.count], [6, 2])
+    }
+
     func testImageFolderErrors() throws {
         let root = try temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
