@@ -103,6 +103,12 @@ public enum ModelZoo {
     /// names mean torchvision's networks.
     public static let resnetNames = "torchvision"
 
+    /// Today's name of the model a file calls `name`, given the `resnetNames` it records (nil:
+    /// none, written before).
+    public static func name(_ name: String, recordedWith resnetNames: String?) -> String {
+        resnetNames == nil ? nameBeforeTorchvisionNaming(name) : name
+    }
+
     static func resnetConfig(_ name: String) -> ResNetConfig? {
         var rest = Substring(name)
         let small = rest.hasPrefix("cifar_")

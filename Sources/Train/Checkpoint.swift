@@ -49,10 +49,8 @@ extension ModelInfo {
         guard let json = metadata["tricks.model_info"], var described = try? JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8)) else {
             return nil
         }
-        if described.resnetNames == nil {
-            described.model = ModelZoo.nameBeforeTorchvisionNaming(described.model)
-            described.resnetNames = ModelZoo.resnetNames
-        }
+        described.model = ModelZoo.name(described.model, recordedWith: described.resnetNames)
+        described.resnetNames = ModelZoo.resnetNames
         self = described
     }
 

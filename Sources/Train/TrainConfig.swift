@@ -86,7 +86,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = TrainConfig()
         model = try c.decodeIfPresent(String.self, forKey: .model) ?? defaults.model
-        if try c.decodeIfPresent(String.self, forKey: .resnetNames) == nil { model = ModelZoo.nameBeforeTorchvisionNaming(model) }
+        model = ModelZoo.name(model, recordedWith: try c.decodeIfPresent(String.self, forKey: .resnetNames))
         data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? defaults.data
         augment = try c.decodeIfPresent(String.self, forKey: .augment)
         inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize)

@@ -47,9 +47,7 @@ struct PredictCommand: ParsableCommand {
         let (model, info) = try Device.with(target) { try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames()) }
         let k = min(topk, info.classes.count)
         var predictions: [Prediction] = [], failures: [Failure] = []
-        let files = try imageInputs(images).map(\.path)
-        guard !files.isEmpty else { throw CommandError("no JPEG or PNG image in \(images.joined(separator: ", "))") }
-        for path in files {
+        for path in try imageInputs(images).map(\.path) {
             do {
                 let logProbabilities = try predict(model, info: info, path: path)
                 let top = try topK(Tensor(shape: [1, logProbabilities.count], scalars: logProbabilities), k: k)[0]
@@ -104,6 +102,7 @@ struct PredictCommand: ParsableCommand {
 /// to predict is its path, and a name for what is written from it that is unique among
 /// the inputs and says where it came from: the path under the folder argument it was found in
 /// (`day/0001.png`), or a file argument's own name; a name met twice gets `-2`, `-3`, ...
+/// Finding no image at all is an error.
 struct ImageInput: Equatable {
     var path: String
     var name: String
@@ -120,6 +119,7 @@ func imageInputs(_ paths: [String]) throws -> [ImageInput] {
         let inside = walker.compactMap { $0 as? String }.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
         return inside.map { ((path as NSString).appendingPathComponent($0), $0) }
     }
+    guard !found.isEmpty else { throw CommandError("no JPEG or PNG image in \(paths.joined(separator: ", "))") }
     var used: Set<String> = []
     return found.map { path, relative in
         let stem = (relative as NSString).deletingPathExtension

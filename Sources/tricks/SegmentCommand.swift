@@ -134,7 +134,6 @@ struct SegmentPredictCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         var failures = 0
         let files = try imageInputs(images)
-        guard !files.isEmpty else { throw CommandError("no JPEG or PNG image in \(images.joined(separator: ", "))") }
         for (path, name) in files.map({ ($0.path, $0.name) }) {
             do {
                 let (image, mask) = try predict(model, info: info, path: path)

@@ -198,10 +198,8 @@ public final class SegmentationTrainer {
               var saved = try? JSONDecoder().decode(SegmentationState.self, from: Data(json.utf8)) else {
             throw TrainError(Checkpoint.statePath(lastCheckpoint), "holds no segmentation run's state")
         }
-        if saved.config.resnetNames == nil {  // written when plain ResNet names meant the original ResNet
-            saved.config.model = ModelZoo.nameBeforeTorchvisionNaming(saved.config.model)
-            saved.config.resnetNames = ModelZoo.resnetNames
-        }
+        saved.config.model = ModelZoo.name(saved.config.model, recordedWith: saved.config.resnetNames)
+        saved.config.resnetNames = ModelZoo.resnetNames
         try config.checkResumable(from: saved.config)
         try model.loadStateDict(SafeTensors.read(lastCheckpoint).entries, source: lastCheckpoint)
         try optimizer.loadBuffers(Dictionary(uniqueKeysWithValues: try buffers.compactMap { key, entry in
