@@ -58,12 +58,16 @@ public final class DataLoader: Sendable {
     }
 
     /// The batches of `epoch`, from batch `start` on, prepared ahead on a background thread.
+    /// How many other images are tried in place of an unreadable one before a batch stays short.
+    static let replacementTries = 16
+
     public func epoch(_ epoch: Int, startingAt start: Int = 0) -> EpochIterator {
         EpochIterator(loader: self, epoch: epoch, start: start)
     }
 
-    /// Builds one batch synchronously (the iterator's producer calls this).
-    public func batch(_ index: Int, of order: [Int], epoch: Int) throws -> Batch {
+    /// Builds one batch synchronously (the iterator's producer calls this); nil for an evaluation
+    /// batch of which no image could be read.
+    public func batch(_ index: Int, of order: [Int], epoch: Int) throws -> Batch? {
         let indices = Array(order[index * batchSize ..< min(order.count, (index + 1) * batchSize)])
         let results = SlotResults(count: indices.count)
         let transform = self.transform, dataset = self.dataset, seed = self.seed
@@ -75,25 +79,54 @@ public final class DataLoader: Sendable {
             }
         }
         var images: [Image] = [], labels: [Int] = [], kept: [Int] = []
+        func keep(_ image: Image, _ index: Int) throws {
+            if let first = images.first, (first.width, first.height, first.channels) != (image.width, image.height, image.channels) {
+                throw DataError(dataset.source(of: index), "gives a \(image.width)x\(image.height)x\(image.channels) sample but "
+                                + "the batch holds \(first.width)x\(first.height)x\(first.channels): add a crop or resize to the transform")
+            }
+            images.append(image)
+            labels.append(dataset.label(at: index))
+            kept.append(index)
+        }
+        var failed: [Int] = []
         for (slot, result) in results.all.enumerated() {
             switch result {
             case .success(let image):
-                if let first = images.first, (first.width, first.height, first.channels) != (image.width, image.height, image.channels) {
-                    throw DataError(dataset.source(of: indices[slot]), "gives a \(image.width)x\(image.height)x\(image.channels) sample but "
-                                    + "the batch holds \(first.width)x\(first.height)x\(first.channels): add a crop or resize to the transform")
-                }
-                images.append(image)
-                labels.append(dataset.label(at: indices[slot]))
-                kept.append(indices[slot])
+                try keep(image, indices[slot])
             case .failure(let error):
                 if strict { throw error }
                 skips.record(dataset.source(of: indices[slot]), error)
+                failed.append(indices[slot])
             case nil:
                 fatalError("sample slot \(slot) was never filled")
             }
         }
+        // A training batch keeps its size: each unreadable image is replaced by one drawn from the
+        // epoch's order with a generator seeded by (seed, epoch, the bad image), so that the
+        // batch is the same on a rerun. Evaluation (no shuffle) reads each image once and leaves
+        // the bad ones out.
+        if shuffle {
+            for bad in failed {
+                var draw = SeededGenerator(seed: seed, UInt64(epoch), UInt64(bad), 0xBAD)
+                for _ in 0..<DataLoader.replacementTries {
+                    let candidate = order[Int(draw.next() % UInt64(order.count))]
+                    guard !skips.contains(dataset.source(of: candidate)) else { continue }
+                    var rng = SeededGenerator(seed: seed, UInt64(epoch), UInt64(candidate))
+                    do {
+                        try keep(try transform(dataset.image(at: candidate), rng: &rng), candidate)
+                        break
+                    } catch let error as DataError where error.message.hasPrefix("gives a ") {
+                        throw error
+                    } catch {
+                        skips.record(dataset.source(of: candidate), error)
+                    }
+                }
+            }
+        }
         guard !images.isEmpty else {
-            throw DataError(dataset.source(of: indices[0]), "every image of batch \(index) failed to load")
+            if !shuffle { return nil }
+            throw DataError(dataset.source(of: indices[0]), "every image of batch \(index) failed to load"
+                            + ", and \(DataLoader.replacementTries) replacements for each as well")
         }
         return Batch(images: try nchwTensor(images), labels: labels, indices: kept)
     }
@@ -138,24 +171,36 @@ public struct Shard: Sendable, Equatable {
     }
 }
 
-/// Bad images seen so far: each path reported once on standard error, then counted.
+/// Bad images seen by one loader: each path reported once per process on standard error (the
+/// statistics pass and the loaders share the report), then counted here.
 public final class SkipLog: @unchecked Sendable {
     private let lock = NSLock()
+    private var seen: [String: String] = [:]
+    private static let reported = ReportedPaths()
 
     public init() {}
-    private var seen: [String: String] = [:]
 
     public var count: Int { lock.withLock { seen.count } }
     public var entries: [String: String] { lock.withLock { seen } }
 
+    func contains(_ path: String) -> Bool { lock.withLock { seen[path] != nil } }
+
     func record(_ path: String, _ error: Error) {
-        let isNew = lock.withLock { () -> Bool in
-            guard seen[path] == nil else { return false }
-            seen[path] = "\(error)"
-            return true
+        lock.withLock { seen[path] = seen[path] ?? "\(error)" }
+        if SkipLog.reported.insert(path) {
+            // The error names the file already (DataError is "path: reason").
+            let message = "\(error)"
+            FileHandle.standardError.write(Data("skipped \(message.hasPrefix(path) ? message : path + ": " + message)\n".utf8))
         }
-        if isNew { FileHandle.standardError.write(Data("skipped \(error)\n".utf8)) }
     }
+}
+
+/// The paths already reported, across every SkipLog of the process.
+private final class ReportedPaths: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths: Set<String> = []
+    /// True the first time `path` is given.
+    func insert(_ path: String) -> Bool { lock.withLock { paths.insert(path).inserted } }
 }
 
 /// One result slot per sample, written by worker threads at distinct indices.
@@ -182,9 +227,10 @@ public final class EpochIterator {
         // The thread holds the queue, not the iterator, so that dropping the iterator cancels it.
         Thread {
             for index in start..<count {
-                let result = Result { try loader.batch(index, of: order, epoch: epoch) }
-                guard queue.put(result) else { return }
-                if case .failure = result { break }
+                let made = Result { try loader.batch(index, of: order, epoch: epoch) }
+                if case .success(nil) = made { continue }
+                guard queue.put(made.map { $0! }) else { return }
+                if case .failure = made { break }
             }
             queue.finish()
         }.start()

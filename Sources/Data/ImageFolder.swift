@@ -11,9 +11,6 @@ public struct ImageFolder: Dataset {
     public let minShortSide: Int?
     let files: [String]
     let labels: [Int]
-    /// Files passed over at scan time (empty or not an image), with the reason.
-    public let skipped: [(path: String, reason: String)]
-
     static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
     public init(root: String, channels: Int = 3, minShortSide: Int? = nil) throws {
@@ -25,7 +22,9 @@ public struct ImageFolder: Dataset {
             var dir: ObjCBool = false
             return !name.hasPrefix(".") && fm.fileExists(atPath: root + "/" + name, isDirectory: &dir) && dir.boolValue
         }.sorted()
-        var files: [String] = [], labels: [Int] = [], skipped: [(String, String)] = []
+        // A bad file (empty, truncated, not an image) is found when it is read: the loader
+        // reports it once and skips it, or stops there with --strict.
+        var files: [String] = [], labels: [Int] = []
         for (label, name) in classes.enumerated() {
             let folder = root + "/" + name
             guard let enumerator = fm.enumerator(atPath: folder) else { continue }
@@ -33,19 +32,14 @@ public struct ImageFolder: Dataset {
             for case let relative as String in enumerator where ImageFolder.extensions.contains((relative as NSString).pathExtension.lowercased()) {
                 found.append(folder + "/" + relative)
             }
-            for path in found.sorted() {
-                let size = (try? fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-                if size == 0 { skipped.append((path, "empty file")); continue }
-                files.append(path)
-                labels.append(label)
-            }
+            files += found.sorted()
+            labels += Array(repeating: label, count: found.count)
         }
         guard !classes.isEmpty else { throw DataError(root, "has no class subfolders (expected one folder per class)") }
         guard classes.count >= 2 else { throw DataError(root, "has only one class folder (\(classes[0])); classification needs at least two") }
         guard !files.isEmpty else { throw DataError(root, "the class folders hold no .jpg, .jpeg or .png files") }
         (self.root, self.classes, self.channels, self.minShortSide) = (root, classes, channels, minShortSide)
-        (self.files, self.labels, self.skipped) = (files, labels, skipped)
-        for (path, reason) in skipped { FileHandle.standardError.write(Data("skipped \(path): \(reason)\n".utf8)) }
+        (self.files, self.labels) = (files, labels)
     }
 
     public var count: Int { files.count }
@@ -55,6 +49,7 @@ public struct ImageFolder: Dataset {
     public func image(at index: Int) throws -> Image {
         let path = files[index]
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path, "cannot read file") }
+        guard !data.isEmpty else { throw DataError(path, "empty file") }
         return try ImageCodec.decode(Array(data), path: path, channels: channels, minShortSide: minShortSide)
     }
 }

@@ -152,8 +152,8 @@ extension ModelZoo {
     }
 
     /// Parameters and multiply-accumulates of one forward pass at the default input size.
-    public static func summary(_ name: String, classes: Int = 1000, inputChannels: Int = 3) throws -> Summary {
-        let model = try make(name, classes: classes, inputChannels: inputChannels)
+    public static func summary(_ name: String, classes: Int = 1000, inputChannels: Int = 3, auxiliaryHead: Bool = false) throws -> Summary {
+        let model = try make(name, classes: classes, inputChannels: inputChannels, auxiliaryHead: auxiliaryHead)
         model.eval()
         let size = defaultInputSize(name)
         let x = try Tensor.zeros([1, inputChannels, size, size])

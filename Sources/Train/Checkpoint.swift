@@ -131,6 +131,10 @@ public enum Checkpoint {
         let (entries, metadata) = try SafeTensors.read(path)
         var info: ModelInfo
         if let described = ModelInfo(metadata: metadata) {
+            if described.augment == "segmentation" {
+                throw TrainError(path, "is a segmentation checkpoint (\(described.model), written by `tricks segment train`): "
+                                 + "score it with `tricks segment eval`, run it with `tricks segment predict`")
+            }
             if let name, name != described.model {
                 throw TrainError("--model", "\(path) holds \(described.model), not \(name); drop --model for files written by `tricks train`")
             }
@@ -156,9 +160,13 @@ public enum Checkpoint {
 
     /// The data a checkpoint was trained on (from the training state beside it), if it has one.
     public static func recordedData(_ path: String) -> DataSource? {
-        guard let metadata = try? SafeTensors.read(statePath(path)).metadata, let json = metadata["tricks.state"],
-              let state = try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)) else { return nil }
-        return state.config.data
+        recordedState(path)?.config.data
+    }
+
+    /// Where the run stood when it wrote the checkpoint at `path`, from the training state beside it.
+    public static func recordedState(_ path: String) -> TrainingState? {
+        guard let metadata = try? SafeTensors.read(statePath(path)).metadata, let json = metadata["tricks.state"] else { return nil }
+        return try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
     }
 
     /// Training state, momentum buffers, master weights and the tricks' state, checked against

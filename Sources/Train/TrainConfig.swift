@@ -200,7 +200,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// One line for the start of a run; `config.json` in the output folder has every setting.
     public var summary: String {
-        var parts = ["\(model) on \(data.path)", "\(epochs) epochs", "batch \(batchSize)" + (worldSize > 1 ? " x \(worldSize) processes" : ""),
+        var parts = ["\(model) on \(data.path)", counted(epochs, "epoch"), "batch \(batchSize)" + (worldSize > 1 ? " x \(worldSize) processes" : ""),
                      String(format: "lr %.4g", effectiveLR) + " (\(learningRateRule))", "\(schedule) schedule"]
         if warmupEpochs > 0 { parts.append("warmup \(warmupEpochs) epochs") }
         if zeroGamma { parts.append("zero-gamma") }
@@ -225,7 +225,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case .absolute(let value): guard value > 0, value.isFinite else { throw TrainError("--lr", "must be positive, got \(value)") }
         case .per256(let value): guard value > 0, value.isFinite else { throw TrainError("--lr-per-256", "must be positive, got \(value)") }
         }
-        guard ["step", "cosine", "constant"].contains(schedule) else { throw TrainError("--schedule", "must be step, cosine or constant, got \(schedule)") }
+        guard ["step", "cosine", "constant"].contains(schedule) else { throw TrainError("--sched", "must be step, cosine or constant, got \(schedule)") }
         guard Initializer(rawValue: initializer) != nil else { throw TrainError("--init", "must be xavier or kaiming, got \(initializer)") }
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
         if let augment, !["small", "imagenet"].contains(augment) { throw TrainError("--augment", "must be small or imagenet, got \(augment)") }

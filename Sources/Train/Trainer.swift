@@ -112,6 +112,7 @@ public final class Trainer {
         }
         log(String(format: "lr %.5g (%@); parameter groups: %@", config.effectiveLR, config.learningRateRule,
                    optimizer.groups.map { "\($0.name) (\($0.parameters.count) tensors, weight decay \($0.weightDecay))" }.joined(separator: ", ")))
+        if let path = config.finetuneFrom, !resume { log(finetuneSummary(from: path)) }
         if resume && isPrimary { try restore() }
         try synchronizeFromPrimary()
     }
@@ -160,6 +161,20 @@ public final class Trainer {
 
     /// State-dict prefixes of the classifier heads that fine-tuning replaces.
     public static let headPrefixes = ["fc.", "AuxLogits.fc.", "classifier."]
+
+    /// What fine-tuning did, in words: the weights loaded, the head replaced, what trains when.
+    func finetuneSummary(from path: String) -> String {
+        let names = (model.namedParameters() + model.namedBuffers()).map(\.0)
+        let head = names.filter { name in Trainer.headPrefixes.contains { name.hasPrefix($0) } }
+        let headModules = Set(head.map { $0.split(separator: ".").dropLast().joined(separator: ".") }).sorted()
+        let before = (try? SafeTensors.read(path).entries.first { $0.key.hasSuffix("fc.weight") || $0.key.hasSuffix("classifier.weight") }?.value.shape.first) ?? nil
+        let frozen = config.freezeEpochs == 0 ? "every layer trains from the first epoch (--freeze-epochs 0)"
+            : "only \(headModules.joined(separator: ", ")) train\(headModules.count == 1 ? "s" : "") in "
+                + (config.freezeEpochs == 1 ? "epoch 1, " : "epochs 1-\(config.freezeEpochs), ")
+                + "every layer from epoch \(config.freezeEpochs + 1) on"
+        return "finetune: \(names.count - head.count) of \(names.count) tensors loaded from \(path); head \(headModules.joined(separator: ", ")) replaced "
+            + "(\(before.map { "\($0) outputs there, " } ?? "")\(info.classes.count) classes here, initialised afresh); \(frozen)"
+    }
 
     /// Fine-tuning's frozen phase: only the head trains for the first `freezeEpochs` epochs.
     func setFrozen(_ frozen: Bool) {

@@ -8,8 +8,7 @@ struct AblateCommand: ParsableCommand {
         commandName: "ablate",
         abstract: "The paper's cumulative ablation on your data: one training run per row; writes ablation.md, ablation.json and ablation.svg to --output.",
         discussion: "Rows (each adds one trick to the row above; --rows picks some):\n"
-            + Ablation.rows.enumerated().map { "  \($0.offset + 1). \($0.element.name)" }.joined(separator: "\n")
-            + "\n\nThe plug-in tricks' flags, as for `tricks train`:\n" + TrickRegistry.help)
+            + Ablation.rows.enumerated().map { "  \($0.offset + 1). \($0.element.name)" }.joined(separator: "\n"))
 
     @OptionGroup var train: TrainCommand
 

@@ -3,10 +3,10 @@ import Data
 
 /// Where the images come from: shared by train, eval and stats.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Dataset: a folder (one subfolder per class; or train/ and val/ or test/ inside), MNIST IDX or CIFAR binary files, or 'fashion-mnist' for the built-in data.")
+    @Option(help: ArgumentHelp("Dataset: 'fashion-mnist' (built in; the default), \(DataSource.expectedFolders).", valueName: "folder"))
     var data: String?
 
-    @Option(help: "auto, folder, idx, cifar10 or cifar100.")
+    @Option(help: "auto (from the files the folder holds), folder, idx, cifar10 or cifar100 (default: auto).")
     var format: DataSource.Format?
 
     @Option(name: .customLong("val-data"), help: "Validation image folder.")
@@ -15,13 +15,15 @@ struct DataOptions: ParsableArguments {
     @Option(name: .customLong("val-split"), help: "Hold out this fraction of the training set for validation (when there is no validation set).")
     var validationSplit: Double?
 
-    @Option(help: "Image-folder channels: 3 (RGB) or 1 (grey).")
+    @Option(help: "Image-folder channels: 3 (RGB) or 1 (grey) (default: 3; eval and predict: the model's).")
     var channels: Int?
 
+    /// Folders given are recorded from the root (a run's config.json, a checkpoint's state), so
+    /// that `eval` and `--resume` find them from any working directory.
     func apply(to source: inout DataSource) {
-        if let data { source.path = data }
+        if let data { source.path = data == DataSource.builtIn ? data : DataSource.absolute(data) }
         if let format { source.format = format }
-        if let validationData { source.validationPath = validationData }
+        if let validationData { source.validationPath = DataSource.absolute(validationData) }
         if let validationSplit { source.validationSplit = validationSplit }
         if let channels { source.channels = channels }
     }

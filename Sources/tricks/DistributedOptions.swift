@@ -9,7 +9,7 @@ struct DistributedOptions: ParsableArguments {
     @Flag(name: .customLong("sync-bn"), help: "Under mpirun: BatchNorm statistics over the global batch (SyncBatchNorm) instead of per process.")
     var syncBN = false
 
-    @Option(help: "Under mpirun: gradients are averaged in buckets of about this many MB.")
+    @Option(help: "Under mpirun: gradients are averaged in buckets of about this many MB (default: \(TrainConfig().bucketMB)).")
     var bucketMB: Double?
 
     @Option(help: "Under mpirun: seconds a collective may wait for the other processes before this one gives up (a rank died or hung).")

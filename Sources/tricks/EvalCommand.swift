@@ -6,7 +6,9 @@ import Tensors
 import Train
 
 struct EvalCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "eval", abstract: "Loss, top-1 and top-5 of a checkpoint on a dataset's validation set.")
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Loss, top-1 and top-5 of a checkpoint on a dataset: its validation set, or every image of a plain folder of class folders.")
 
     @Option(help: "Weights written by `tricks train` (e.g. runs/NAME/best.safetensors), or a state dict with --model.")
     var checkpoint: String
@@ -25,11 +27,13 @@ struct EvalCommand: ParsableCommand {
         let (model, info) = try Device.with(target) { try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames()) }
         // Without --data, the data the checkpoint was trained on; image folders read with as many
         // channels as the model takes (grey or RGB), unless --channels says otherwise.
-        var source = data.data == nil ? Checkpoint.recordedData(checkpoint) ?? data.source : data.source
+        let recorded = data.data == nil ? Checkpoint.recordedData(checkpoint) : nil
+        var source = recorded ?? data.source
         if data.channels == nil { source.channels = info.inputChannels }
-        let validation = try source.load(minShortSide: info.inputSize).validation
+        let (validation, whole) = try source.evaluationImages(minShortSide: info.inputSize)
         guard validation.classes.count == info.classes.count else {
-            throw CommandError("\(checkpoint) was trained on \(info.classes.count) classes; \(source.path) has \(validation.classes.count) (give --data)")
+            throw CommandError("\(checkpoint) was trained on \(info.classes.count) classes; \(source.path) has \(validation.classes.count)"
+                               + (data.data == nil ? " (give --data with images of its classes)" : ""))
         }
         guard validation.channels == info.inputChannels else {
             throw CommandError("\(checkpoint) takes \(info.inputChannels)-channel images; \(source.path) has \(validation.channels)-channel ones"
@@ -37,6 +41,7 @@ struct EvalCommand: ParsableCommand {
         }
         let loader = try DataLoader(dataset: validation, transform: info.evaluationTransform, batchSize: batchSize, shuffle: false)
         let result = try evaluate(model, loader: loader)
+        if whole { print("\(source.path) has no validation split (val/ or test/ inside): scoring every image in it") }
         print(String(format: "%@ on %@ (%d images): loss %.4f, top-1 %.2f%%, top-5 %.2f%%",
                      info.model, source.path, result.count, result.loss, result.top1, result.top5))
     }

@@ -7,8 +7,8 @@ struct ModelsCommand: ParsableCommand {
         abstract: "List the models: parameters and multiply-accumulates (the paper's FLOPs) at the default input size, and which ResNet variant each name is.",
         discussion: "Names mean what they mean in torchvision and timm: resnet50 is their ResNet-B (stride on the 3x3 conv; resnet50b is the same), resnet50a the paper's original, resnet50c/d the paper's tweaks; GluonCV's resnet50_v1, _v1b, _v1c, _v1d work too.")
 
-    @Option(help: "Number of classes.")
-    var classes = 1000
+    @Option(help: "Number of classes (default: 1000, ImageNet's; the segmentation models: 21, Pascal VOC's, as torchvision's).")
+    var classes: Int?
 
     @Option(help: "Input channels (1 for greyscale).")
     var inputChannels = 3
@@ -17,15 +17,28 @@ struct ModelsCommand: ParsableCommand {
     var filter: String?
 
     func run() throws {
-        let names = ModelZoo.names.filter { name in filter.map { name.contains($0) } ?? true }
-        guard !names.isEmpty else {
+        let chosen = { (name: String) in filter.map { name.contains($0) } ?? true }
+        let (names, segmentation) = (ModelZoo.names.filter(chosen), ModelZoo.segmentationNames.filter(chosen))
+        guard !names.isEmpty || !segmentation.isEmpty else {
             throw CommandError("no model name contains '\(filter ?? "")'; `tricks models` lists them all")
         }
+        if !names.isEmpty {
+            print("Classification (`tricks train`), \(classes ?? 1000) classes:\n")
+            try table(names, classes: classes ?? 1000)
+        }
+        if !segmentation.isEmpty {
+            print("\(names.isEmpty ? "" : "\n")Segmentation (`tricks segment train`): FCN with the auxiliary head, \(classes ?? 21) classes:\n")
+            try table(segmentation, classes: classes ?? 21)
+        }
+    }
+
+    func table(_ names: [String], classes: Int) throws {
         print("| model | parameters | GMACs | input | variant |")
         print("|---|---:|---:|---:|---|")
         for name in names {
-            let s = try ModelZoo.summary(name, classes: classes, inputChannels: inputChannels)
-            print("| \(name) | \(grouped(s.parameters)) | \(format(Double(s.macs) / 1e9, digits: 2)) | \(s.inputSize)x\(s.inputSize) | \(ModelZoo.variant(name) ?? "") |")
+            let s = try ModelZoo.summary(name, classes: classes, inputChannels: inputChannels, auxiliaryHead: name.hasPrefix("fcn_"))
+            let variant = ModelZoo.variant(name.hasPrefix("fcn_") ? String(name.dropFirst(4)) : name) ?? ""
+            print("| \(name) | \(grouped(s.parameters)) | \(format(Double(s.macs) / 1e9, digits: 2)) | \(s.inputSize)x\(s.inputSize) | \(variant) |")
         }
     }
 }

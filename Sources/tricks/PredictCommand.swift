@@ -41,6 +41,11 @@ struct PredictCommand: ParsableCommand {
         var error: String
     }
 
+    struct Report: Encodable {
+        var predictions: [Prediction]
+        var failures: [Failure]
+    }
+
     func run() throws {
         guard topk >= 1 else { throw CommandError("--topk must be at least 1, got \(topk)") }
         let target = try placement.resolve()
@@ -52,21 +57,20 @@ struct PredictCommand: ParsableCommand {
                 let logProbabilities = try predict(model, info: info, path: path)
                 let top = try topK(Tensor(shape: [1, logProbabilities.count], scalars: logProbabilities), k: k)[0]
                 let prediction = Prediction(path: path, classes: top.map { info.classes[$0] },
-                                            probabilities: top.map { exp(Double(logProbabilities[$0])) })
+                                            probabilities: top.map { (exp(Double(logProbabilities[$0])) * 1e6).rounded() / 1e6 })  // 6 digits: what float32 logits hold
                 print(path)
                 for (name, p) in zip(prediction.classes, prediction.probabilities) { print(String(format: "  %6.2f%%  %@", 100 * p, name)) }
                 predictions.append(prediction)
             } catch {
-                FileHandle.standardError.write(Data("\(path): skipped: \(error)\n".utf8))
-                failures.append(Failure(path: path, error: "\(error)"))
+                FileHandle.standardError.write(Data("skipped \(describe(error, of: path))\n".utf8))
+                failures.append(Failure(path: path, error: describe(error, of: path)))
             }
         }
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let report = ["predictions": try JSONSerialization.jsonObject(with: encoder.encode(predictions)),
-                          "failures": try JSONSerialization.jsonObject(with: encoder.encode(failures))]
-            try AtomicFile.write(Array(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), to: json)
+            // JSONEncoder writes the shortest decimal that reads back as the same number.
+            try AtomicFile.write(Array(try encoder.encode(Report(predictions: predictions, failures: failures))), to: json)
         }
         if let csv {
             var text = "path,rank,class,probability\n"
@@ -137,4 +141,10 @@ func imageInputs(_ paths: [String]) throws -> [ImageInput] {
 func csvField(_ text: String) -> String {
     guard text.contains(where: { ",\"\n".contains($0) }) else { return text }
     return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// "path: reason" for a file that failed, without the path twice where the error names it.
+func describe(_ error: Error, of path: String) -> String {
+    let message = "\(error)"
+    return message.hasPrefix(path) ? message : path + ": " + message
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Train
 
@@ -8,8 +9,7 @@ private let defaults = TrainConfig()
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model with the paper's baseline procedure; checkpoints, metrics.jsonl and curves.svg go to --output.",
-        discussion: "Plug-in tricks (Sources/Train/Tricks), each flag also a config-file key:\n" + TrickRegistry.help)
+        abstract: "Train a model with the paper's baseline procedure; checkpoints, metrics.jsonl and curves.svg go to --output.")
 
     @Option(help: "JSON file with any of the settings; flags override it.")
     var config: String?
@@ -107,14 +107,22 @@ struct TrainCommand: ParsableCommand {
     /// and flags may change only what is safe to change.
     func resolved() throws -> TrainConfig {
         let c = try resolvedFromUser()
-        guard resume, let saved = try TrainConfig.savedRun(in: c.output) else { return c }
+        guard resume else { return c }
+        // Said before any data is read.
+        guard FileManager.default.fileExists(atPath: c.output + "/last.safetensors"), let saved = try TrainConfig.savedRun(in: c.output) else {
+            throw CommandError("--resume: \(c.output) holds no run to continue (no last.safetensors and config.json); "
+                               + "start one there without --resume")
+        }
         let continued = config == nil ? try applyFlags(over: saved) : c
         try continued.checkResumable(from: saved)
         return continued
     }
 
     private func resolvedFromUser() throws -> TrainConfig {
-        let file = try config.map { path in (path: path, settings: try TrainConfig.load(path), keys: try TrainConfig.keys(in: path)) }
+        // A config file's data folders are recorded from the root too (relative to where the run starts).
+        let file = try config.map { path in
+            (path: path, settings: try TrainConfig.load(path).withAbsoluteData, keys: try TrainConfig.keys(in: path))
+        }
         var given = try applyFlags(over: file?.settings ?? TrainConfig())
         if output == nil && !(file?.keys.contains("output") ?? false) { given.output = "runs/\(given.model)" }
         guard let name = tricks.recipe ?? file?.settings.recipe else { return given }
@@ -127,7 +135,7 @@ struct TrainCommand: ParsableCommand {
         var base = TrainConfig()
         (base.model, base.epochs, base.device) = (given.model, given.epochs, given.device)
         recipe.apply(to: &base)
-        var c = try applyFlags(over: try file.map { try TrainConfig.load($0.path, over: base) } ?? base)
+        var c = try applyFlags(over: try file.map { try TrainConfig.load($0.path, over: base).withAbsoluteData } ?? base)
         (c.model, c.recipe, c.output) = (base.model, recipe.rawValue, given.output)
         return c
     }
@@ -179,6 +187,13 @@ struct TrainCommand: ParsableCommand {
         let (collective, mpi) = try distributed.collective(config: &config)
         let primary = collective.rank == 0
         if primary && !resume { try clearForNewRun(config.output, overwrite: overwrite) }
+        if resume, let state = Checkpoint.recordedState(config.output + "/last.safetensors"), state.epoch >= config.epochs {
+            if primary {
+                print("\(config.output) has finished its \(counted(config.epochs, "epoch")): nothing to do "
+                      + "(give --epochs with more to train further; the schedule then stretches to the new length)")
+            }
+            return
+        }
         if primary {
             print("settings: \(config.summary) (all in \(config.output)/config.json)")
             for warning in config.warnings { print("warning: \(warning)") }
@@ -186,7 +201,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(config: config, resume: resume, collective: collective)
         if primary {
             print("model: \(config.model), \(trainer.model.parameterCount) parameters, \(trainer.info.classes.count) classes; "
-                  + "\(trainer.trainLoader.batchCount) steps per epoch")
+                  + "\(counted(trainer.trainLoader.batchCount, "step")) per epoch")
         }
         let state = try trainer.run()
         mpi?.finalize()
@@ -196,6 +211,14 @@ struct TrainCommand: ParsableCommand {
             print(String(format: "final: top-1 %.2f%%, top-5 %.2f%% (best top-1 %.2f%%) after %d epochs; checkpoints in %@",
                          last.top1, last.top5, state.bestTop1, config.epochs, config.output))
         }
+    }
+}
+
+extension TrainConfig {
+    var withAbsoluteData: TrainConfig {
+        var copy = self
+        copy.data = data.absolute
+        return copy
     }
 }
 

@@ -22,12 +22,13 @@ struct TrickOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Micro-batches per step (gradient accumulation; must divide the batch size).")
     var accumulation: Int?
 
-    @Option(help: "fp32, bf16 or fp16. bf16 runs oneDNN's bf16 kernels where the CPU has AVX-512 BF16 (FP32 master weights, no loss scaling); elsewhere, and fp16 always, it is emulated: FP32 kernels with results rounded to 16 bits, FP32 master weights, dynamic loss scaling (slower than fp32).")
+    @Option(help: "fp32, bf16 or fp16. bf16 runs oneDNN's bf16 kernels where the CPU has AVX-512 BF16 (FP32 master weights, no loss scaling); elsewhere, and fp16 always, it is emulated: FP32 kernels with results rounded to 16 bits, FP32 master weights, dynamic loss scaling (slower than fp32). Default: fp32.")
     var precision: String?
 
     /// The plug-in tricks' flags (`--smoothing 0.1`, `--mixup=0.2`, `--teacher PATH`): whatever
     /// ArgumentParser does not know, read against `TrickRegistry.registered` (listed in `--help`).
-    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Plug-in trick flags (listed at the top of --help).", visibility: .hidden))
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Plug-in tricks (Sources/Train/Tricks), each flag also a config-file key:",
+                                                            discussion: TrickRegistry.help(), valueName: "plug-in flags"))
     var pluginArguments: [String] = []
 
     func apply(to c: inout TrainConfig) throws {

@@ -72,8 +72,8 @@ final class DatasetTests: XCTestCase {
 
         let dataset = try ImageFolder(root: root)
         XCTAssertEqual(dataset.classes, ["cats", "dogs"])
-        XCTAssertEqual(dataset.count, 4, "a.png, b.jpg, c.PNG, truncated.jpg; the empty file is skipped at scan, notes.txt ignored")
-        XCTAssertEqual(dataset.skipped.map(\.path), ["\(root)/dogs/empty.jpg"])
+        XCTAssertEqual(dataset.count, 5, "a.png, b.jpg, c.PNG, empty.jpg, truncated.jpg; notes.txt ignored")
+        XCTAssertThrowsError(try dataset.image(at: 3)) { XCTAssertEqual("\($0)", "\(root)/dogs/empty.jpg: empty file") }
         XCTAssertEqual(try dataset.image(at: 0), colour, "PNG is lossless")
         let decoded = try dataset.image(at: 1)
         let errors = zip(decoded.pixels, colour.pixels).map { abs($0 - $1) }
@@ -82,16 +82,35 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(greyAsRGB.channels, 3)
         XCTAssertEqual(greyAsRGB[4, 5, 0], grey[4, 5, 0])
         XCTAssertEqual(greyAsRGB[4, 5, 2], grey[4, 5, 0])
-        XCTAssertThrowsError(try dataset.image(at: 3)) { XCTAssertTrue("\($0)".contains("truncated.jpg") && "\($0)".contains("corrupt"), "\($0)") }
+        XCTAssertThrowsError(try dataset.image(at: 4)) { XCTAssertTrue("\($0)".contains("truncated.jpg") && "\($0)".contains("corrupt"), "\($0)") }
 
-        // The loader reports the truncated file and delivers the other three.
+        // Evaluation (no shuffle) reads each image once and leaves the two bad ones out, even
+        // where a whole batch is bad.
         let loader = try DataLoader(dataset: dataset, transform: Compose([CenterCrop(8)]), batchSize: 4, shuffle: false)
-        let batch = try XCTUnwrap(loader.epoch(0).next())
+        let epoch = loader.epoch(0)
+        let batch = try XCTUnwrap(epoch.next())
         XCTAssertEqual(batch.images.shape, [3, 3, 8, 8])
         XCTAssertEqual(batch.labels, [0, 0, 1])
-        XCTAssertEqual(loader.skips.count, 1)
+        XCTAssertNil(try epoch.next(), "the second batch holds only truncated.jpg")
+        XCTAssertEqual(loader.skips.count, 2)
+        // Training keeps every batch full: a bad image's place is taken by a readable one, the
+        // same on every run.
+        for batchSize in [1, 2, 4] {
+            let training = try DataLoader(dataset: dataset, transform: Compose([CenterCrop(8)]), batchSize: batchSize, shuffle: true, seed: 3)
+            let again = try DataLoader(dataset: dataset, transform: Compose([CenterCrop(8)]), batchSize: batchSize, shuffle: true, seed: 3)
+            let (first, second) = (training.epoch(0), again.epoch(0))
+            var seen = 0
+            while let batch = try first.next() {
+                let twin = try XCTUnwrap(second.next())
+                XCTAssertEqual(batch.indices, twin.indices)
+                XCTAssertTrue(batch.indices.allSatisfy { $0 < 3 }, "only a.png, b.jpg and c.PNG are readable: \(batch.indices)")
+                seen += batch.labels.count
+            }
+            XCTAssertEqual(seen, 5, "batch \(batchSize): five places, every one filled")
+            XCTAssertEqual(training.skips.count, 2)
+        }
         let strict = try DataLoader(dataset: dataset, transform: Compose([CenterCrop(8)]), batchSize: 4, shuffle: false, strict: true)
-        XCTAssertThrowsError(try strict.epoch(0).next()) { XCTAssertTrue("\($0)".contains("truncated.jpg"), "\($0)") }
+        XCTAssertThrowsError(try strict.epoch(0).next()) { XCTAssertEqual("\($0)", "\(root)/dogs/empty.jpg: empty file") }
     }
 
     /// A folder with train/ and test/ (how CIFAR-10's folder mirrors ship) validates on test/;

@@ -89,18 +89,35 @@ public final class SegmentationTrainer {
 
     /// The built-in scenes, or a Pascal VOC or ADE20K folder (told apart by their subfolders).
     public static func datasets(_ config: SegmentationConfig) throws -> (train: any SegmentationDataset, validation: any SegmentationDataset) {
-        if config.data == "scenes" {
-            return (try GarmentScenes.builtIn(train: true, count: config.trainScenes, size: config.baseSize),
-                    try GarmentScenes.builtIn(train: false, count: config.valScenes, size: config.baseSize))
+        (try trainingSet(config), try validationSet(data: config.data, scenes: config.valScenes, size: config.baseSize))
+    }
+
+    static func trainingSet(_ config: SegmentationConfig) throws -> any SegmentationDataset {
+        switch try layout(of: config.data) {
+        case .scenes: try GarmentScenes.builtIn(train: true, count: config.trainScenes, size: config.baseSize)
+        case .voc: try VOCSegmentation(root: config.data, split: "train")
+        case .ade20k: try ADE20K(root: config.data, split: "training")
         }
-        let has = { (name: String) in FileManager.default.fileExists(atPath: config.data + "/" + name) }
-        if has("JPEGImages") && has("SegmentationClass") {
-            return (try VOCSegmentation(root: config.data, split: "train"), try VOCSegmentation(root: config.data, split: "val"))
+    }
+
+    /// The validation images of `data`: `scenes` built-in scenes of side `size` from the test
+    /// garments, VOC's val split or ADE20K's validation split.
+    public static func validationSet(data: String, scenes: Int, size: Int) throws -> any SegmentationDataset {
+        switch try layout(of: data) {
+        case .scenes: try GarmentScenes.builtIn(train: false, count: scenes, size: size)
+        case .voc: try VOCSegmentation(root: data, split: "val")
+        case .ade20k: try ADE20K(root: data, split: "validation")
         }
-        if has("images") && has("annotations") {
-            return (try ADE20K(root: config.data, split: "training"), try ADE20K(root: config.data, split: "validation"))
-        }
-        throw TrainError("--data", "\(config.data) is neither 'scenes' nor a Pascal VOC folder (JPEGImages/, SegmentationClass/, "
+    }
+
+    enum Layout { case scenes, voc, ade20k }
+
+    static func layout(of data: String) throws -> Layout {
+        if data == "scenes" { return .scenes }
+        let has = { (name: String) in FileManager.default.fileExists(atPath: data + "/" + name) }
+        if has("JPEGImages") && has("SegmentationClass") { return .voc }
+        if has("images") && has("annotations") { return .ade20k }
+        throw TrainError("--data", "\(data) is neither 'scenes' nor a Pascal VOC folder (JPEGImages/, SegmentationClass/, "
                          + "ImageSets/Segmentation/) nor an ADE20K folder (images/, annotations/)")
     }
 
@@ -191,15 +208,24 @@ public final class SegmentationTrainer {
         try model.save(to: path, metadata: ["tricks.model_info": String(decoding: try encoder.encode(info), as: UTF8.self)])
     }
 
-    func restore() throws {
-        guard FileManager.default.fileExists(atPath: lastCheckpoint) else { throw TrainError("--resume", "no checkpoint at \(lastCheckpoint)") }
-        let (buffers, metadata) = try SafeTensors.read(Checkpoint.statePath(lastCheckpoint))
+    /// The saved state of the run in `folder` (its settings with model names as today), or nil
+    /// where it holds no checkpoint.
+    public static func savedRun(in folder: String) throws -> SegmentationState? {
+        let last = folder + "/last.safetensors"
+        guard FileManager.default.fileExists(atPath: last) else { return nil }
+        let metadata = try SafeTensors.read(Checkpoint.statePath(last)).metadata
         guard let json = metadata["tricks.segmentation_state"],
               var saved = try? JSONDecoder().decode(SegmentationState.self, from: Data(json.utf8)) else {
-            throw TrainError(Checkpoint.statePath(lastCheckpoint), "holds no segmentation run's state")
+            throw TrainError(Checkpoint.statePath(last), "holds no segmentation run's state")
         }
         saved.config.model = ModelZoo.name(saved.config.model, recordedWith: saved.config.resnetNames)
         saved.config.resnetNames = ModelZoo.resnetNames
+        return saved
+    }
+
+    func restore() throws {
+        guard var saved = try SegmentationTrainer.savedRun(in: config.output) else { throw TrainError("--resume", "no checkpoint at \(lastCheckpoint)") }
+        let buffers = try SafeTensors.read(Checkpoint.statePath(lastCheckpoint)).entries
         try config.checkResumable(from: saved.config)
         try model.loadStateDict(SafeTensors.read(lastCheckpoint).entries, source: lastCheckpoint)
         try optimizer.loadBuffers(Dictionary(uniqueKeysWithValues: try buffers.compactMap { key, entry in

@@ -108,7 +108,7 @@ extension Mixup {
     public static let switchProbability = Setting<Double>(key: "mixupSwitchProb", flag: "mixup-switch-prob", default: 0.5,
                                                           help: "With both mixup and CutMix on: probability of CutMix for a batch.")
     public static let offEpoch = OptionalSetting<Int>(key: "mixupOffEpoch", flag: "mixup-off-epoch",
-                                                      help: "Stop mixup and CutMix after this many epochs.")
+                                                      help: "Stop mixup and CutMix after this many epochs (default: never; GluonCV: the last 20 epochs unmixed).")
 
     public static let registration = TrickRegistration(
         name: "mixup", settings: [alphaSetting, cutmixAlpha, probability, switchProbability, offEpoch],

@@ -18,12 +18,29 @@ public enum TrickRegistry {
     /// The setting a command-line flag names (without dashes), if any.
     public static func setting(flag: String) -> (any AnySetting)? { settings.first { $0.flag == flag } }
 
-    /// The plug-in flags with their help, for `--help`.
-    public static var help: String {
+    /// The plug-in flags with their help, for `--help`: wrapped to `width` columns here, each
+    /// description indented under its flag (ArgumentParser would wrap them flush left).
+    public static func help(width: Int = 70) -> String {
         registered.map { trick in
             "\(trick.name):\n" + trick.settings.map { s in
-                "  --\(s.flag) <value>  \(s.help)" + (s.defaultDescription.map { " (default: \($0))" } ?? "")
+                let shown = s.defaultDescription.map { $0.isEmpty ? "off" : $0 }
+                return "  --\(s.flag) <value>\n" + wrapped(s.help + (shown.map { " (default: \($0))" } ?? ""), width: width, indent: "      ")
             }.joined(separator: "\n")
         }.joined(separator: "\n")
+    }
+
+    /// `text` in lines of at most `width` columns (words longer than that stand alone), each
+    /// starting with `indent`.
+    static func wrapped(_ text: String, width: Int, indent: String) -> String {
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && indent.count + line.count + 1 + word.count > width {
+                lines.append(indent + line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(indent + line) }
+        return lines.joined(separator: "\n")
     }
 }
