@@ -32,6 +32,11 @@ public enum Ablation {
         public var secondsPerEpoch: Double
         public var history: [EpochRecord]
         public var config: TrainConfig
+        /// The images top-1 was measured on (nil in files from before it was recorded).
+        public var validationImages: Int?
+        /// The row above whose settings this row repeats (a trick that changes nothing for this
+        /// model or machine, e.g. ResNet-D of LeNet): its result, not a run of its own.
+        public var sameAsRow: Int?
     }
 
     /// The config of row `index` (0-based) for `base`, with `seed`.
@@ -66,6 +71,19 @@ public enum Ablation {
             for seed in seeds {
                 var c = config(row: index, base: base, seed: seed, teacher: teacher)
                 c.output = folder + String(format: "/rows/%02d-seed%d", index + 1, seed)
+                // A trick that changes no setting here (the row above's settings again) would
+                // train the very same run: its result is the row above's, and says so.
+                if index > 0, let above = results.first(where: { $0.row == index && $0.seed == seed }), above.config.sameTraining(as: c) {
+                    var repeated = above
+                    (repeated.row, repeated.name, repeated.config, repeated.sameAsRow) = (index + 1, rows[index].name, c, above.sameAsRow ?? index)
+                    results.removeAll { $0.row == index + 1 && $0.seed == seed }
+                    results.append(repeated)
+                    results.sort { ($0.row, $0.seed) < ($1.row, $1.seed) }
+                    log("row \(index + 1) seed \(seed) (\(rows[index].name)): changes no setting of row \(index) for \(c.model) here; "
+                        + "not trained, row \(index)'s result repeated")
+                    try write(results, to: folder)
+                    continue
+                }
                 if let done = results.first(where: { $0.row == index + 1 && $0.seed == seed }), done.config.settingsEqual(c) {
                     log("row \(index + 1) seed \(seed) (\(rows[index].name)): done before, top-1 \(String(format: "%.2f", done.top1))%")
                     continue
@@ -84,18 +102,29 @@ public enum Ablation {
                 let seconds = state.history.map(\.seconds).reduce(0, +) / Double(state.history.count)
                 results.removeAll { $0.row == index + 1 && $0.seed == seed }
                 results.append(Result(row: index + 1, name: rows[index].name, seed: seed, top1: last.top1, top5: last.top5,
-                                      secondsPerEpoch: seconds, history: state.history, config: c))
+                                      secondsPerEpoch: seconds, history: state.history, config: c,
+                                      validationImages: trainer.validationLoader.sampleCount))
                 results.sort { ($0.row, $0.seed) < ($1.row, $1.seed) }
                 log(String(format: "  top-1 %.2f%%, top-5 %.2f%%, %.1f s/epoch", last.top1, last.top5, seconds))
                 if let summary = seedSummary(results, row: index + 1) { log("  " + summary) }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(Array(try encoder.encode(results)), to: jsonPath)
-                try AtomicFile.write(Array(table(results).utf8), to: folder + "/ablation.md")
-                try AtomicFile.write(Array(curvesSVG(results).utf8), to: folder + "/ablation.svg")
+                try write(results, to: folder)
             }
         }
         return results
+    }
+
+    /// ablation.json, ablation.md and ablation.svg, each written atomically.
+    static func write(_ results: [Result], to folder: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(Array(try encoder.encode(results)), to: folder + "/ablation.json")
+        try AtomicFile.write(Array(table(results).utf8), to: folder + "/ablation.md")
+        try AtomicFile.write(Array(curvesSVG(results).utf8), to: folder + "/ablation.svg")
+    }
+
+    /// The rows of `chosen` that will train: the distillation row needs a teacher.
+    public static func trained(_ chosen: [Int], teacher: Bool) -> [Int] {
+        chosen.filter { rows.indices.contains($0) && (teacher || $0 != rows.count - 1) }
     }
 
     /// What this budget is too short for, said before the rows run (issue 16). Two rules of thumb,
@@ -140,17 +169,35 @@ public enum Ablation {
 
     /// Markdown: one line per row, the mean over its seeds, and the change from the row above.
     public static func table(_ results: [Result]) -> String {
-        var lines = ["| # | row | seeds | top-1 (%) | top-5 (%) | s/epoch | top-1 vs row above |", "|---|---|---|---|---|---|---|"]
-        var previous: Double?
+        var lines = ["| # | row | seeds | top-1 (%) | top-5 (%) | s/epoch | top-1 vs row above | noise (1 s.e.) |",
+                     "|---|---|---|---|---|---|---|---|"]
+        var previous: (row: Int, top1: Double, images: Int?)?
         for row in Set(results.map(\.row)).sorted() {
             let runs = results.filter { $0.row == row }
             let top1 = runs.map(\.top1).reduce(0, +) / Double(runs.count), top5 = runs.map(\.top5).reduce(0, +) / Double(runs.count)
             let seconds = runs.map(\.secondsPerEpoch).reduce(0, +) / Double(runs.count)
             let spread = runs.count > 1 ? String(format: " (%.2f-%.2f)", runs.map(\.top1).min()!, runs.map(\.top1).max()!) : ""
-            let delta = previous.map { String(format: "%+.2f", top1 - $0) } ?? ""
-            lines.append(String(format: "| %d | %@ | %@ | %.2f%@ | %.2f | %.1f | %@ |", row, runs[0].name,
-                                runs.map { "\($0.seed)" }.joined(separator: ","), top1, spread, top5, seconds, delta))
-            previous = top1
+            let images = runs[0].validationImages.map { $0 * runs.count }
+            var delta = previous.map { String(format: "%+.2f", top1 - $0.top1) } ?? ""
+            if let same = runs[0].sameAsRow, runs.allSatisfy({ $0.sameAsRow == same }) { delta = "same settings as row \(same): not trained" }
+            // Two top-1s measured on n images each differ by chance with a standard error of
+            // sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n) (binomial, seeds pooled): a difference
+            // within about twice that is noise.
+            var noise = ""
+            if let above = previous, let n = images, let m = above.images, n > 0, m > 0 {
+                let p: Double = top1 / 100, q: Double = above.top1 / 100
+                let variance: Double = p * (1 - p) / Double(n) + q * (1 - q) / Double(m)
+                noise = String(format: "±%.2f", 100 * variance.squareRoot())
+            }
+            let seedList = runs.map { "\($0.seed)" }.joined(separator: ",")
+            let cells: [String] = ["\(row)", runs[0].name, seedList, String(format: "%.2f", top1) + spread, String(format: "%.2f", top5),
+                                   String(format: "%.1f", seconds), delta, noise]
+            lines.append("| " + cells.joined(separator: " | ") + " |")
+            previous = (row, top1, images)
+        }
+        if let n = results.first?.validationImages {
+            lines.append("\nTop-1 is measured on \(n) validation images per seed; the noise column is the standard error of the "
+                         + "difference from the row above by chance alone (binomial): differences within about twice it are not evidence.")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -191,6 +238,14 @@ public enum Ablation {
 extension TrainConfig {
     /// Equal but for where the output goes, how progress is printed and how many threads compute
     /// and load (the data order and augmentation do not depend on them).
+    /// Would train the same run as `other` (the same settings but for the recipe's name, where
+    /// output goes and how it is printed and computed).
+    func sameTraining(as other: TrainConfig) -> Bool {
+        var (a, b) = (self, other)
+        (a.recipe, b.recipe) = (nil, nil)
+        return a.settingsEqual(b)
+    }
+
     func settingsEqual(_ other: TrainConfig) -> Bool {
         var (a, b) = (self, other)
         (a.output, b.output, a.logEvery, b.logEvery) = ("", "", 0, 0)

@@ -2,7 +2,8 @@
 public enum Recipe: String, CaseIterable, Sendable {
     /// Section 2: step schedule, Xavier init, FP32, lr 0.1 per 256 images.
     case baseline
-    /// + section 3: linear scaling, warmup, zero-gamma, no bias decay, low precision
+    /// + section 3: warmup, zero-gamma, no bias decay, low precision (the large batch is the
+    /// user's -b: the baseline already scales the learning rate with it)
     /// (bf16 where the CPU computes in it natively, else the paper's FP16, emulated).
     case efficient
     /// + section 4: ResNet-D.
@@ -40,8 +41,8 @@ public enum Recipe: String, CaseIterable, Sendable {
     /// What the recipe sets, for `tricks recipes`.
     public var summary: String {
         switch self {
-        case .baseline: "lr 0.1 per 256 images (scaled by the batch), step schedule (/10 at 50% and 75%), Xavier init, FP32"
-        case .efficient: "baseline + linear scaling, warmup (5/120 of the epochs, at least 1), zero-gamma, no bias decay, low precision: bf16 where the CPU computes in it (AVX-512 BF16), else the paper's FP16 (emulated, with loss scaling)"
+        case .baseline: "lr 0.1 per 256 images (linear scaling: the rate follows the batch, so a larger -b is section 3's large-batch training), step schedule (/10 at 50% and 75%), Xavier init, FP32"
+        case .efficient: "baseline + warmup (5/120 of the epochs, at least 1), zero-gamma, no bias decay, low precision: bf16 where the CPU computes in it (AVX-512 BF16), else the paper's FP16 (emulated, with loss scaling)"
         case .tweaked: "efficient + ResNet-D (the model's d variant)"
         case .full: "tweaked + cosine decay, label smoothing 0.1, mixup alpha 0.2; distillation when --teacher is given"
         case .strong: "full + RandAugment m9-n2, random erasing 0.25, CutMix alpha 1.0 (half the mixed batches; not in the paper)"

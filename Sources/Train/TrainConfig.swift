@@ -195,6 +195,21 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             guard given[key] == nil else { throw TrainError(path, "gives both \"\(flag)\" and \"\(key)\", the same setting: keep one") }
             given[key] = value
         }
+        // The data flags (--data, --format, --val-data, --val-split, --channels) at the top level,
+        // and "data" as a bare path, go into the data object; inside it, the flags' names too.
+        var data: [String: Any] = (given["data"] as? [String: Any]) ?? [:]
+        if let path = given["data"] as? String { data = ["path": path] }
+        for (key, value) in data {
+            guard let setting = ["valData": "validationPath", "valSplit": "validationSplit"][key] else { continue }
+            guard data[setting] == nil else { throw TrainError(path, "gives both \"data.\(key)\" and \"data.\(setting)\", the same setting: keep one") }
+            data[setting] = data.removeValue(forKey: key) ?? value
+        }
+        for (flag, key) in ["format": "format", "valData": "validationPath", "valSplit": "validationSplit", "channels": "channels"] {
+            guard let value = given.removeValue(forKey: flag) else { continue }
+            guard data[key] == nil else { throw TrainError(path, "gives \"\(flag)\" both on its own and inside \"data\": keep one") }
+            data[key] = value
+        }
+        if given["data"] != nil || !data.isEmpty { given["data"] = data }
         return given
     }
 

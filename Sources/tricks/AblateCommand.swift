@@ -33,11 +33,14 @@ struct AblateCommand: ParsableCommand {
             guard let n = UInt64(part.trimmingCharacters(in: .whitespaces)) else { throw CommandError("--seeds: not a number: \(part)") }
             return n
         }
+        let trained = Ablation.trained(chosen, teacher: base[Distillation.teacher] != nil)
         print("rows:")
-        for (i, row) in Ablation.rows.enumerated() { print("  \(i + 1). \(row.name)\(chosen.contains(i) ? "" : " (not run)")") }
+        for (i, row) in Ablation.rows.enumerated() {
+            print("  \(i + 1). \(row.name)" + (trained.contains(i) ? "" : chosen.contains(i) ? " (needs --teacher: not run)" : " (not run)"))
+        }
         var (train, _) = try base.data.load(minShortSide: nil)
         if let n = base.trainPerClass { train = Subset(train, perClass: n, seed: base.seed) }
-        for warning in Ablation.budgetWarnings(epochs: base.epochs, batchSize: base.batchSize, trainImages: train.count, rows: chosen) {
+        for warning in Ablation.budgetWarnings(epochs: base.epochs, batchSize: base.batchSize, trainImages: train.count, rows: trained) {
             print("warning: " + warning)
         }
         let results = try Ablation.run(base: base, rows: chosen, seeds: seedList, teacher: base[Distillation.teacher]) { print($0); fflush(nil) }

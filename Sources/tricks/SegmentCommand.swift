@@ -52,7 +52,7 @@ struct SegmentTrainCommand: ParsableCommand {
 
     /// The defaults (with --resume: the run's saved settings), then the flags given.
     func resolved() throws -> SegmentationConfig {
-        let folder = output ?? segmentationDefaults.output
+        let folder = ((output ?? segmentationDefaults.output) as NSString).standardizingPath
         var c = segmentationDefaults
         if resume {
             guard let saved = try SegmentationTrainer.savedRun(in: folder) else {

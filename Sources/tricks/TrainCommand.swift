@@ -172,7 +172,7 @@ struct TrainCommand: ParsableCommand {
         if keepLast { c.dropLast = false }
         if let trainPerClass { c.trainPerClass = trainPerClass }
         if let valPerClass { c.valPerClass = valPerClass }
-        if let output { c.output = output }
+        if let output { c.output = (output as NSString).standardizingPath }  // "runs/x/" -> "runs/x": no "//" in what is printed
         if let logEvery { c.logEvery = logEvery }
         if strict { c.strict = true }
         try tricks.apply(to: &c)
@@ -190,7 +190,7 @@ struct TrainCommand: ParsableCommand {
         if resume, let state = Checkpoint.recordedState(config.output + "/last.safetensors"), state.epoch >= config.epochs {
             if primary {
                 print("\(config.output) has finished its \(counted(config.epochs, "epoch")): nothing to do "
-                      + "(give --epochs with more to train further; the schedule then stretches to the new length)")
+                      + "(give --epochs with more to train further)")
             }
             return
         }

@@ -53,4 +53,39 @@ final class AblationTests: XCTestCase {
         let replaced = try String(contentsOfFile: base.output + "/rows/01-seed0/metrics.jsonl", encoding: .utf8)
         XCTAssertEqual(replaced.split(separator: "\n").count, 1)
     }
+
+    /// Item 16 of issue 27: a row that changes no setting (ResNet-D of LeNet) is not trained and
+    /// says whose result it repeats; the table gives each difference's noise; a row that will
+    /// not run (distillation without a teacher) is in no budget warning.
+    func testARowThatChangesNothingSaysSoAndDifferencesCarryTheirNoise() throws {
+        try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
+        var base = TrainConfig()
+        (base.model, base.trainPerClass, base.valPerClass, base.batchSize, base.epochs, base.threads, base.logEvery) =
+            ("lenet5", 20, 5, 25, 1, 2, 1000)
+        base.output = NSTemporaryDirectory() + "bagoftricks-ablation-same-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base.output) }
+        let resnetD = try XCTUnwrap(Ablation.rows.firstIndex { $0.name == "+ ResNet-D" })
+        var lines: [String] = []
+        let results = try Ablation.run(base: base, rows: [resnetD - 1, resnetD], seeds: [0], teacher: nil) { lines.append($0) }
+        XCTAssertEqual(results.count, 2)
+        XCTAssertEqual(results[1].sameAsRow, resnetD, "row \(resnetD + 1) repeats row \(resnetD)")
+        XCTAssertEqual(results[1].top1, results[0].top1)
+        XCTAssertTrue(lines.contains { $0.contains("changes no setting of row \(resnetD) for lenet5 here; not trained") }, "\(lines)")
+        XCTAssertEqual(results[0].validationImages, 50)
+        let table = Ablation.table(results)
+        XCTAssertTrue(table.contains("same settings as row \(resnetD): not trained"), table)
+        XCTAssertTrue(table.contains("measured on 50 validation images"), table)
+
+        // The noise of a difference: 80% and 90% on 50 images each differ by chance with a
+        // standard error of sqrt(0.8 x 0.2 / 50 + 0.9 x 0.1 / 50) = 7.07 points.
+        var (first, second) = (results[0], results[0])
+        (first.top1, second.row, second.top1, second.sameAsRow) = (80, results[0].row + 1, 90, nil)
+        let noisy = Ablation.table([first, second])
+        XCTAssertTrue(noisy.contains("| +10.00 | ±7.07 |"), noisy)
+
+        let all = Array(Ablation.rows.indices)
+        XCTAssertEqual(Ablation.trained(all, teacher: false), Array(all.dropLast()), "distillation needs a teacher")
+        let warnings = Ablation.budgetWarnings(epochs: 4, batchSize: 64, trainImages: 10_000, rows: Ablation.trained(all, teacher: false))
+        XCTAssertFalse(warnings[1].contains(",\(Ablation.rows.count) train"), warnings[1])
+    }
 }

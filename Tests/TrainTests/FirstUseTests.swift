@@ -8,8 +8,25 @@ import XCTest
 /// What a new user tripped over (issue 27), each as the user met it: the `tricks` binary, its
 /// output and its exit status.
 final class FirstUseTests: XCTestCase {
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        try TricksProcess.run(arguments, environment: environment)
+    func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> (status: Int32, output: String) {
+        try TricksProcess.run(arguments, environment: environment, directory: directory)
+    }
+
+    /// A folder of class folders `a` and `b` under `root`, `count` 32x32 PNGs each, different per
+    /// class and image; returns their paths.
+    @discardableResult
+    func imageFolder(_ root: String, count: Int, seed: Int = 0) throws -> [String] {
+        var paths: [String] = []
+        for (label, name) in ["a", "b"].enumerated() {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            for i in 0..<count {
+                let bytes = (0..<32 * 32 * 3).map { UInt8(truncatingIfNeeded: $0 * (label + 1) + i * 37 + seed * 11 + (label == 0 ? 0 : 128)) }
+                let path = "\(root)/\(name)/\(i).png"
+                FileManager.default.createFile(atPath: path, contents: Foundation.Data(try ImageCodec.encodePNG(Image(width: 32, height: 32, channels: 3, bytes: bytes))))
+                paths.append(path)
+            }
+        }
+        return paths
     }
 
     /// The run's `config.json`, as an object.
@@ -148,5 +165,221 @@ final class FirstUseTests: XCTestCase {
         let nothing = try run(["segment", "predict", "--checkpoint", root + "/run/best.safetensors", empty])
         XCTAssertNotEqual(nothing.status, 0)
         XCTAssertTrue(nothing.output.contains("no JPEG or PNG image in \(empty)"), nothing.output)
+    }
+
+    /// Item 8: an unreadable training image is reported once and skipped, its place in the batch
+    /// taken by another (at -b 2 a batch of two bad files no longer stops the run); --strict
+    /// stops at the first bad file, naming it, without a "skipped" line before.
+    func testUnreadableImagesAreSkippedOnceAndStrictStopsAtTheFirst() throws {
+        let root = TricksProcess.scratch("bad-images")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try imageFolder(root + "/train", count: 6)
+        try imageFolder(root + "/val", count: 2, seed: 1)
+        let bad = [root + "/train/a/empty.png", root + "/train/a/zz-notes.png", root + "/train/b/truncated.png"]
+        FileManager.default.createFile(atPath: bad[0], contents: Foundation.Data())
+        FileManager.default.createFile(atPath: bad[1], contents: Foundation.Data("not an image".utf8))
+        let png = try Foundation.Data(contentsOf: URL(fileURLWithPath: root + "/train/b/0.png"))
+        FileManager.default.createFile(atPath: bad[2], contents: png.prefix(60))
+        for batch in ["2", "4"] {
+            let trained = try run(["train", "--data", root, "-b", batch, "--epochs", "2", "--threads", "1", "--output", root + "/run" + batch])
+            XCTAssertEqual(trained.status, 0, trained.output)
+            for path in bad {
+                XCTAssertEqual(trained.output.components(separatedBy: "skipped \(path):").count - 1, 1, "-b \(batch): \(path) once: \(trained.output)")
+            }
+            XCTAssertTrue(trained.output.contains("final: top-1"), trained.output)
+        }
+        let strict = try run(["train", "--data", root, "-b", "2", "--epochs", "1", "--strict", "--output", root + "/strict"])
+        XCTAssertNotEqual(strict.status, 0)
+        XCTAssertTrue(strict.output.contains("Error: \(bad[0]): empty file"), strict.output)
+        XCTAssertFalse(strict.output.contains("skipped"), strict.output)
+    }
+
+    /// Item 9 (eval scores a plain folder: every image in it), 13 (data folders are recorded from
+    /// the root, so that eval and --resume work from anywhere) and 6 (the default output is
+    /// runs/MODEL).
+    func testEvalScoresAPlainFolderAndRunsRecordTheirDataFromTheRoot() throws {
+        let root = TricksProcess.scratch("eval-folder")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try imageFolder(root + "/photos/train", count: 6)
+        try imageFolder(root + "/photos/val", count: 2, seed: 1)
+        let trained = try run(["train", "--data", "photos//train/../", "-b", "4", "--epochs", "1", "--threads", "1"], directory: root)
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(trained.output.contains("(all in runs/cifar_resnet20/config.json)"), "default output runs/MODEL: \(trained.output)")
+        let data = try XCTUnwrap(try savedConfig(root + "/runs/cifar_resnet20")["data"] as? [String: Any])
+        XCTAssertEqual(data["path"] as? String, URL(fileURLWithPath: root + "/photos").standardizedFileURL.path, "from the root, without // or ..")
+
+        let elsewhere = NSTemporaryDirectory()
+        let checkpoint = root + "/runs/cifar_resnet20/best.safetensors"
+        let recorded = try run(["eval", "--checkpoint", checkpoint], directory: elsewhere)
+        XCTAssertEqual(recorded.status, 0, recorded.output)
+        XCTAssertTrue(recorded.output.contains("(4 images)"), "the run's validation folder: \(recorded.output)")
+        let plain = try run(["eval", "--checkpoint", checkpoint, "--data", root + "/photos/train"])
+        XCTAssertEqual(plain.status, 0, plain.output)
+        XCTAssertTrue(plain.output.contains("has no validation split (val/ or test/ inside): scoring every image in it")
+                      && plain.output.contains("(12 images)"), plain.output)
+        let resumed = try run(["train", "--output", root + "/runs/cifar_resnet20", "--resume", "--epochs", "2"], directory: elsewhere)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("after 2 epochs"), resumed.output)
+    }
+
+    /// Item 17's --resume cases: a finished run says there is nothing to do; a folder without a
+    /// run says so before any data is read.
+    func testResumeSaysWhenThereIsNothingToContinue() throws {
+        let root = TricksProcess.scratch("resume-nothing")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try imageFolder(root + "/data/train", count: 4)
+        try imageFolder(root + "/data/val", count: 2, seed: 1)
+        let trained = try run(["train", "--data", root + "/data", "-b", "4", "--epochs", "1", "--threads", "1", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(trained.output.contains(", 1 epoch, batch 4,"), "1 epoch, not 1 epochs: \(trained.output)")
+        let again = try run(["train", "--output", root + "/run", "--resume"])
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertEqual(again.output, "\(root)/run has finished its 1 epoch: nothing to do (give --epochs with more to train further)\n")
+        let missing = try run(["train", "--output", root + "/missing", "--resume"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.hasPrefix("Error: --resume: \(root)/missing holds no run to continue"), missing.output)
+        XCTAssertFalse(missing.output.contains("settings:"), "nothing read before the error: \(missing.output)")
+    }
+
+    /// Items 11 and 12: --data naming a file, a format whose files are missing, and a split that
+    /// leaves nothing to train on each say what was expected.
+    func testDataErrorsSayWhatWasExpected() throws {
+        let root = TricksProcess.scratch("data-errors")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let files = try imageFolder(root + "/one", count: 1)
+        let file = try run(["train", "--data", files[0], "--output", root + "/r1"])
+        XCTAssertNotEqual(file.status, 0)
+        XCTAssertTrue(file.output.contains("\(files[0]): is a file; --data takes a folder") && file.output.contains("train-images-idx3-ubyte[.gz]")
+                      && file.output.contains("data_batch_1.bin"), file.output)
+        let cifar = try run(["train", "--data", root + "/one", "--format", "cifar10", "--output", root + "/r2"])
+        XCTAssertTrue(cifar.output.contains("has no CIFAR-10 binary files: expected data_batch_1.bin ... data_batch_5.bin and test_batch.bin"), cifar.output)
+        let idx = try run(["train", "--data", root + "/one", "--format", "idx", "--output", root + "/r3"])
+        XCTAssertTrue(idx.output.contains("has no MNIST IDX files: expected train-images-idx3-ubyte[.gz]"), idx.output)
+        let split = try run(["train", "--data", root + "/one", "--val-split", "0.5", "--output", root + "/r4"])
+        XCTAssertNotEqual(split.status, 0)
+        XCTAssertTrue(split.output.contains("Error: --val-split: 0.5 of \(root)/one's 2 images holds out every one of them"), split.output)
+    }
+
+    /// Items 5 and 10: segment train --resume continues with the run's own settings; segment
+    /// eval takes --data; each command names the kind of checkpoint it was given when it is the
+    /// other kind, and which command takes it.
+    func testSegmentResumesAndEvaluatesOnTheDataGivenAndCheckpointKindsAreNamed() throws {
+        try TricksProcess.requireFashionMNIST()
+        let root = TricksProcess.scratch("segment-resume")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run1 = root + "/seg"
+        let trained = try run(["segment", "train", "--train-scenes", "8", "--val-scenes", "4", "--base-size", "48", "--crop-size", "40",
+                               "-b", "4", "--epochs", "1", "--output", run1])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let resumed = try run(["segment", "train", "--output", run1, "--resume", "--epochs", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resumed from \(run1)/last.safetensors after epoch 1") && resumed.output.contains("after 2 epochs"),
+                      resumed.output)
+        let changed = try run(["segment", "train", "--output", run1, "--resume", "--epochs", "3", "--lr", "0.5"])
+        XCTAssertNotEqual(changed.status, 0)
+        XCTAssertTrue(changed.output.contains("lr"), changed.output)
+
+        let scenes = try run(["segment", "eval", "--checkpoint", run1 + "/best.safetensors"])
+        XCTAssertEqual(scenes.status, 0, scenes.output)
+        XCTAssertTrue(scenes.output.contains("on scenes (4 images)"), "the run's data and scene count: \(scenes.output)")
+        // A Pascal VOC folder: three 3-channel photos in 21 classes, which this model is not for.
+        let voc = root + "/VOC"
+        for folder in ["JPEGImages", "SegmentationClass", "ImageSets/Segmentation"] {
+            try FileManager.default.createDirectory(atPath: voc + "/" + folder, withIntermediateDirectories: true)
+        }
+        for name in ["x1", "x2"] {
+            let photo = Image(width: 40, height: 30, channels: 3, bytes: (0..<3600).map { UInt8($0 % 253) })
+            FileManager.default.createFile(atPath: "\(voc)/JPEGImages/\(name).jpg", contents: Foundation.Data(try ImageCodec.encodeJPEG(photo)))
+            let mask = Mask(width: 40, height: 30, labels: (0..<1200).map { UInt8($0 % 21) })
+            FileManager.default.createFile(atPath: "\(voc)/SegmentationClass/\(name).png", contents: Foundation.Data(try ImageCodec.encodeMask(mask)))
+        }
+        for split in ["train", "val"] { FileManager.default.createFile(atPath: "\(voc)/ImageSets/Segmentation/\(split).txt", contents: Foundation.Data("x1\nx2\n".utf8)) }
+        let other = try run(["segment", "eval", "--checkpoint", run1 + "/best.safetensors", "--data", voc])
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.output.contains("segments 1-channel images into 11 classes; \(voc) has 3-channel images and 21 classes"), other.output)
+
+        let predict = try run(["predict", "--checkpoint", run1 + "/best.safetensors", voc + "/JPEGImages"])
+        XCTAssertNotEqual(predict.status, 0)
+        XCTAssertTrue(predict.output.contains("is a segmentation checkpoint (fcn_cifar_resnet20, written by `tricks segment train`)")
+                      && predict.output.contains("tricks segment predict"), predict.output)
+        let eval = try run(["eval", "--checkpoint", run1 + "/best.safetensors"])
+        XCTAssertTrue(eval.output.contains("tricks segment eval") && !eval.output.contains("give --data"), eval.output)
+
+        try imageFolder(root + "/photos", count: 2)
+        let classifier = try run(["train", "--data", root + "/photos", "--val-data", root + "/photos", "-b", "4", "--epochs", "1",
+                                  "--output", root + "/cls"])
+        XCTAssertEqual(classifier.status, 0, classifier.output)
+        let wrong = try run(["segment", "eval", "--checkpoint", root + "/cls/best.safetensors"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.output.contains("is a classification checkpoint (cifar_resnet20, written by `tricks train`): score it with `tricks eval`"),
+                      wrong.output)
+    }
+
+    /// Item 15: finetune says which weights it loaded, which head it replaced and what trains when.
+    func testFinetuneSaysWhatItDid() throws {
+        let root = TricksProcess.scratch("finetune")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try imageFolder(root + "/data/train", count: 4)
+        try imageFolder(root + "/data/val", count: 2, seed: 1)
+        let trained = try run(["train", "--data", root + "/data", "-b", "4", "--epochs", "1", "--output", root + "/from"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let tuned = try run(["finetune", "--from", root + "/from/best.safetensors", "--data", root + "/data", "-b", "4", "--epochs", "2",
+                             "--freeze-epochs", "1", "--output", root + "/tuned"])
+        XCTAssertEqual(tuned.status, 0, tuned.output)
+        XCTAssertTrue(tuned.output.contains("finetune: 105 of 107 tensors loaded from \(root)/from/best.safetensors; head fc replaced "
+                                            + "(2 outputs there, 2 classes here, initialised afresh); only fc trains in epoch 1, every layer from epoch 2 on"),
+                      tuned.output)
+        let help = try run(["finetune", "--help"])
+        XCTAssertTrue(help.output.contains("--smoothing <value>") && help.output.contains("--mixup <value>"), "the trick flags: \(help.output)")
+    }
+
+    /// Item 17: help and wording.
+    func testHelpAndWording() throws {
+        let nope = try run(["help", "nope"])
+        XCTAssertNotEqual(nope.status, 0)
+        XCTAssertTrue(nope.output.contains("unknown command 'nope'"), nope.output)
+        let help = try run(["train", "--help"])
+        XCTAssertTrue(help.output.hasPrefix("OVERVIEW:"), help.output)
+        XCTAssertFalse(help.output.contains("(default: )"), help.output)
+        let lines = help.output.components(separatedBy: "\n")
+        for option in ["--format", "--channels", "--precision", "--bucket-mb", "--mixup-off-epoch"] {
+            // The option's line and the lines of its description, up to the next option.
+            guard let first = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(option + " <") }) else {
+                XCTFail("\(option) is not in the help"); continue
+            }
+            let rest = lines[(first + 1)...].prefix { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("-") }
+            let described = ([lines[first]] + rest).joined(separator: " ")
+            XCTAssertTrue(described.lowercased().contains("default:"), "\(option): \(described)")
+        }
+        // Wrapped help lines of the plug-in flags stay indented under their flag.
+        let plugin = help.output.components(separatedBy: "\n").filter { $0.contains("--smoothing <value>") }
+        XCTAssertEqual(plugin.count, 1)
+        XCTAssertTrue(help.output.contains("--smoothing <value>\n              Label smoothing"), help.output)
+        let segment = try run(["segment", "--help"])
+        XCTAssertTrue(segment.output.contains("train, eval and predict"), segment.output)
+        let models = try run(["models", "fcn_resnet50"])
+        XCTAssertTrue(models.output.contains("| fcn_resnet50 | 35,322,218 |"), "torchvision's fcn_resnet50 (21 classes, auxiliary head): \(models.output)")
+        let error = try run(["train", "--sched", "linear", "--output", TricksProcess.scratch("sched")])
+        XCTAssertTrue(error.output.contains("--sched: must be step, cosine or constant"), error.output)
+    }
+
+    /// Item 17: predict's JSON holds numbers as short as they are precise, and a bad file is
+    /// named once in its line (not "path: skipped: path: ...").
+    func testPredictWritesShortNumbersAndNamesABadFileOnce() throws {
+        let root = TricksProcess.scratch("predict-json")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try imageFolder(root + "/data", count: 2)
+        let trained = try run(["train", "--data", root + "/data", "--val-data", root + "/data", "-b", "4", "--epochs", "1", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let bad = root + "/data/b/broken.png"
+        FileManager.default.createFile(atPath: bad, contents: Foundation.Data("no".utf8))
+        let predicted = try run(["predict", "--checkpoint", root + "/run/best.safetensors", "--json", root + "/p.json", root + "/data"])
+        XCTAssertEqual(predicted.status, 1, predicted.output)
+        XCTAssertEqual(predicted.output.components(separatedBy: bad).count - 1, 1, predicted.output)
+        XCTAssertTrue(predicted.output.contains("skipped \(bad): "), predicted.output)
+        let json = try String(contentsOfFile: root + "/p.json", encoding: .utf8)
+        let numbers = json.split(whereSeparator: { !"0123456789.e-".contains($0) }).filter { $0.contains(".") }
+        XCTAssertFalse(numbers.isEmpty, json)
+        for number in numbers { XCTAssertLessThanOrEqual(number.count, 10, "\(number) in \(json)") }
     }
 }

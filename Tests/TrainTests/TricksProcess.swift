@@ -19,12 +19,14 @@ enum TricksProcess {
         NSTemporaryDirectory() + "bagoftricks-cli-\(name)-\(UUID().uuidString)"
     }
 
-    /// Runs `tricks` with these arguments; its status and its standard output and error together.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    /// Runs `tricks` with these arguments (in `directory`, or this process's working directory);
+    /// its status and its standard output and error together.
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> (status: Int32, output: String) {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "the tricks binary is not built beside the tests")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         (process.standardOutput, process.standardError) = (pipe, pipe)

@@ -242,6 +242,24 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(c.data.validationSplit, 0.2)
         XCTAssertTrue(c.json.contains(#""batchSize""#) && !c.json.contains("batch-size"))
     }
+
+    /// Issue 27 item 14: the data flags are keys too, at the top level (`"data"` a path) or
+    /// inside the data object; the same setting twice is an error naming both.
+    func testDataFlagsAreConfigKeys() throws {
+        let path = NSTemporaryDirectory() + "bagoftricks-config-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func load(_ json: String) throws -> TrainConfig {
+            try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+            return try TrainConfig.load(path)
+        }
+        let top = try load(#"{"data": "/photos", "val-split": 0.1, "format": "folder", "channels": 1, "val-data": "/held"}"#)
+        XCTAssertEqual(top.data, DataSource(path: "/photos", format: .folder, validationPath: "/held", validationSplit: 0.1, channels: 1))
+        let nested = try load(#"{"data": {"path": "/photos", "val-split": 0.1}}"#)
+        XCTAssertEqual(nested.data, DataSource(path: "/photos", validationSplit: 0.1))
+        XCTAssertThrowsError(try load(#"{"data": {"path": "/photos", "channels": 3}, "channels": 1}"#)) {
+            XCTAssertTrue("\($0)".contains(#"gives "channels" both on its own and inside "data""#), "\($0)")
+        }
+    }
 }
 
 /// Issue 14's plots: round ticks with gridlines, per-step loss and LR, a readable 1-epoch run.
