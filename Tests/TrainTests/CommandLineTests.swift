@@ -124,7 +124,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try epochs(), 2)
         let lines = try String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertTrue(lines[0].contains(#""epoch":1,"#) && lines[1].contains(#""epoch":2,"#), "epochs counted from 1, as steps.jsonl: \(lines)")
-        XCTAssertTrue(first.output.contains("settings: lenet5 on fashion-mnist, 1 epochs") && !first.output.contains("\"batchSize\""),
+        XCTAssertTrue(first.output.contains("settings: lenet5 on fashion-mnist, 1 epoch,") && !first.output.contains("\"batchSize\""),
                       "one summary line, not the whole config: \(first.output)")
 
         let changed = try run(["train", "--output", output, "--resume", "--epochs", "3", "--lr", "0.1"])
@@ -226,7 +226,7 @@ final class CommandLineTests: XCTestCase {
         let (status, output) = try run(["predict", "--checkpoint", checkpoint, "--topk", "2", "--json", root + "/p.json",
                                         "--csv", root + "/p.csv", root + "/rgb", root + "/missing.jpg"])
         XCTAssertEqual(status, 1, "some files failed: \(output)")
-        XCTAssertTrue(output.contains("broken.png: skipped") && output.contains("missing.jpg: skipped"), output)
+        XCTAssertTrue(output.contains("skipped \(root)/rgb/class3/broken.png: ") && output.contains("skipped \(root)/missing.jpg: "), output)
         XCTAssertTrue(output.contains("2 of 22 image(s) could not be predicted"), output)
         let report = try JSONSerialization.jsonObject(with: Foundation.Data(contentsOf: URL(fileURLWithPath: root + "/p.json"))) as! [String: Any]
         let predictions = report["predictions"] as! [[String: Any]]
@@ -311,7 +311,7 @@ final class CommandLineTests: XCTestCase {
 
         let evaluated = try run(["segment", "eval", "--checkpoint", root + "/run/best.safetensors", "--val-scenes", "8"])
         XCTAssertEqual(evaluated.status, 0, evaluated.output)
-        XCTAssertTrue(evaluated.output.contains("fcn_cifar_resnet20 on 8 scenes: pixel accuracy") && evaluated.output.contains("| Ankle boot |"),
+        XCTAssertTrue(evaluated.output.contains("fcn_cifar_resnet20 on scenes (8 images): pixel accuracy") && evaluated.output.contains("| Ankle boot |"),
                       evaluated.output)
 
         let image = Image(width: 60, height: 50, channels: 1, bytes: (0..<3000).map { UInt8($0 % 200) })
@@ -328,7 +328,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(classifier.status, 0, classifier.output)
         let refused = try run(["segment", "eval", "--checkpoint", root + "/classifier/last.safetensors"])
         XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.output.contains("is not a checkpoint written by `tricks segment train`"), refused.output)
+        XCTAssertTrue(refused.output.contains("is a classification checkpoint (lenet5, written by `tricks train`)"), refused.output)
     }
 
     /// `tricks export` (issue 14, item 16): an ONNX file and a sample to check it with; an
