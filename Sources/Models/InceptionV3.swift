@@ -59,7 +59,7 @@ public final class BasicConv2d: Module {
     }
 
     override public var children: [(String, Module)] { [("conv", conv), ("bn", bn)] }
-    override public func forward(_ x: Tensor) throws -> Tensor { try bn(conv(x), relu: true) }
+    override public func forward(_ x: Tensor) throws -> Tensor { try conv.inference(x, bn, activation: .relu) ?? bn(conv(x), relu: true) }
 }
 
 /// A block of parallel branches joined along channels; subclasses name the branches.

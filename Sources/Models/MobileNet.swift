@@ -42,7 +42,7 @@ public final class MobileNetV1: Module {
     }
 
     override public func forward(_ x: Tensor) throws -> Tensor {
-        let stem = try activate(bn1, convStem(x), activation)
+        let stem = try convStem.inference(x, bn1, activation: activation.fused) ?? activate(bn1, convStem(x), activation)
         return try classifier(flatten(globalAveragePool(blocks(stem))))
     }
 }
@@ -63,7 +63,10 @@ final class DepthwiseSeparable: Module {
     override var children: [(String, Module)] { [("conv_dw", convDW), ("bn1", bn1), ("conv_pw", convPW), ("bn2", bn2)] }
 
     override func forward(_ x: Tensor) throws -> Tensor {
-        try activate(bn2, convPW(activate(bn1, convDW(x), activation)), activation)
+        if let y = try convDW.inference(x, bn1, activation: activation.fused), let out = try convPW.inference(y, bn2, activation: activation.fused) {
+            return out
+        }
+        return try activate(bn2, convPW(activate(bn1, convDW(x), activation)), activation)
     }
 }
 
@@ -73,4 +76,9 @@ func activate(_ bn: BatchNorm2d, _ x: Tensor, _ activation: MobileNetV1.Activati
     case .relu: try bn(x, relu: true)
     case .relu6: try relu6(bn(x))
     }
+}
+
+extension MobileNetV1.Activation {
+    /// The same activation as an inference convolution's post-op.
+    var fused: FusedActivation { self == .relu ? .relu : .relu6 }
 }

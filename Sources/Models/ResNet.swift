@@ -154,8 +154,16 @@ public final class ResNet: Module {
     }
 
     /// The output of each stage (layer1, layer2, ...), for dense heads such as FCN's.
-    public func stageOutputs(_ x: Tensor) throws -> [Tensor] {
-        var x = try bn1(conv1(x), relu: true)
+    public func stageOutputs(_ input: Tensor) throws -> [Tensor] {
+        var x: Tensor
+        if let conv = conv1 as? Conv2d, let y = try conv.inference(input, bn1, activation: .relu) {
+            x = y
+        } else if let deep = conv1 as? Sequential, let last = deep.layers.last as? Conv2d, last.fusesInference(bn1, input: input) {
+            // ResNet-C/D's three convs: the last one fused with bn1.
+            x = try last.inference(Sequential(Array(deep.layers.dropLast()))(input), bn1, activation: .relu)!
+        } else {
+            x = try bn1(conv1(input), relu: true)
+        }
         if maxPool { x = try maxPool2d(x, kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
         var outputs: [Tensor] = []
         for stage in stages {
@@ -200,6 +208,8 @@ public final class BasicBlock: Module, ResidualBlock {
     }
 
     override public func forward(_ x: Tensor) throws -> Tensor {
+        if let y = try conv1.inference(x, bn1, activation: .relu),
+           let out = try conv2.inference(y, bn2, residual: shortcut?(x) ?? x, activation: .relu) { return out }
         let branch = try bn2(conv2(bn1(conv1(x), relu: true)))
         return try addReLU(branch, shortcut?(x) ?? x)
     }
@@ -230,6 +240,8 @@ public final class Bottleneck: Module, ResidualBlock {
     }
 
     override public func forward(_ x: Tensor) throws -> Tensor {
+        if let a = try conv1.inference(x, bn1, activation: .relu), let b = try conv2.inference(a, bn2, activation: .relu),
+           let out = try conv3.inference(b, bn3, residual: shortcut?(x) ?? x, activation: .relu) { return out }
         var y = try bn1(conv1(x), relu: true)
         y = try bn2(conv2(y), relu: true)
         y = try bn3(conv3(y))

@@ -7,6 +7,8 @@ public final class Conv2d: Module {
     public let weight: Tensor
     public let bias: Tensor?
     public let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int
+    /// Evaluation's BatchNorm-folded weights (`InferenceFusion.swift`).
+    let folded = FoldedConvolution()
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = false) throws {
@@ -58,7 +60,12 @@ public final class BatchNorm2d: Module {
 
     /// With `relu: true`, BatchNorm and the ReLU after it run as one kernel.
     public func callAsFunction(_ x: Tensor, relu: Bool) throws -> Tensor {
-        if isTraining { numBatchesTracked += 1 }
+        if isTraining {
+            numBatchesTracked += 1
+            // The kernels update the running statistics in place.
+            runningMean.markChanged()
+            runningVar.markChanged()
+        }
         if isTraining, let collective = BatchNormSync.collective {
             return try syncBatchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                                      collective: collective, momentum: momentum, eps: eps, fusedReLU: relu)

@@ -75,6 +75,15 @@ public final class Sequential: Module {
     override public func forward(_ x: Tensor) throws -> Tensor {
         var x = x, i = 0
         while i < layers.count {
+            // In evaluation: conv, BatchNorm and a ReLU after them as one fused kernel.
+            if let conv = layers[i] as? Conv2d, i + 1 < layers.count, let bn = layers[i + 1] as? BatchNorm2d {
+                let relu = i + 2 < layers.count && layers[i + 2] is ReLU
+                if let y = try conv.inference(x, bn, activation: relu ? .relu : .none) {
+                    x = y
+                    i += relu ? 3 : 2
+                    continue
+                }
+            }
             if let bn = layers[i] as? BatchNorm2d, i + 1 < layers.count, layers[i + 1] is ReLU {
                 x = try bn(x, relu: true)
                 i += 2

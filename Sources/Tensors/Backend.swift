@@ -46,6 +46,10 @@ package protocol Backend: AnyObject, Sendable {
     func syncBatchNorm(_ input: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
                        collective: any Collective, momentum: Float, eps: Float, fusedReLU: Bool,
                        recording: Bool) throws -> (Tensor, Pullback?)
+    /// activation(conv(input) + bias + residual), evaluation only (`InferenceConvolution.swift`);
+    /// backends without a fused kernel get the composition.
+    func inferenceConv2d(_ input: Tensor, weights: KernelWeights, geometry: ConvGeometry, residual: Tensor?,
+                         activation: FusedActivation) throws -> Tensor
     func relu(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?)
     func relu6(_ x: Tensor, recording: Bool) throws -> (Tensor, Pullback?)
     func pool2d(_ x: Tensor, geometry: PoolGeometry, recording: Bool) throws -> (Tensor, Pullback?)

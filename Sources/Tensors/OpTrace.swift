@@ -36,6 +36,10 @@ public final class OpTrace: @unchecked Sendable {
 
     @TaskLocal static var current: OpTrace?
 
+    /// Whether a trace is being recorded (the exporter wants the ops as the model is written,
+    /// not inference's fused ones).
+    public static var isRecording: Bool { current != nil }
+
     /// Runs `body` (a forward pass), recording every op it runs.
     public static func recording<T>(_ body: () throws -> T) throws -> (T, OpTrace) {
         let trace = OpTrace()

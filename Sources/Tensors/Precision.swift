@@ -10,6 +10,7 @@ extension Tensor {
     /// Rounds every stored element to `type` in place (the tensor stays Float32).
     public func roundInPlace(to type: DataType) throws {
         try backend.roundInPlace(self, to: type)
+        markChanged()
     }
 }
 

@@ -95,7 +95,18 @@ public final class Tensor {
     public func assign(_ source: Tensor) throws {
         guard source.shape == shape else { throw OpError(op: "assign", "source shape \(source.shape) differs from \(shape)") }
         try backend.assign(self, from: source.to(device))
+        markChanged()
     }
+
+    /// Which write of its storage this tensor's values are: changes with every in-place write
+    /// (`assign`, `withUnsafeMutableFloats`, a kernel that updates it and says so).
+    public var version: Int { storage.version }
+
+    /// The storage's identity: a tensor given new storage is new values whatever its version.
+    package var storageIdentity: ObjectIdentifier { ObjectIdentifier(storage) }
+
+    /// Records that the values changed in place (a kernel's running statistics).
+    public func markChanged() { storage.version &+= 1 }
 
     /// Whether the elements are in host memory (the CPU backends), where
     /// `withUnsafeMutableFloats` can reach them; a GPU's tensors are not.
@@ -108,6 +119,7 @@ public final class Tensor {
         guard isPlain, dataType == .float32, let host = storage as? HostStorage else {
             throw OpError(op: "in-place access", "needs a plain float32 tensor in host memory, got \(layout) on \(device)")
         }
+        defer { markChanged() }
         return try body(UnsafeMutableBufferPointer(start: host.floats, count: count))
     }
 
@@ -152,6 +164,9 @@ public final class Tensor {
 /// backends; device memory for an accelerator). Only the backend that made it reads inside.
 package class Storage {
     package let byteCount: Int
+    /// Counts the writes through `Tensor.assign`, `withUnsafeMutableFloats` and `markChanged`:
+    /// how what is derived from a parameter (inference's folded weights) knows to recompute.
+    package var version = 0
     package init(byteCount: Int) { self.byteCount = byteCount }
 }
 
