@@ -30,14 +30,16 @@ extension ModelInfo {
         guard let (stemKey, _) = parameters.first, let stem = entries[stemKey], stem.shape.count == 4 else {
             throw TrainError(source, "has no \(parameters.first?.0 ?? "first weight") entry of rank 4: not a \(name) state dict")
         }
-        let headKey = parameters.last { $0.1.rank == 2 }?.0 ?? ""
-        guard let head = entries[headKey], head.shape.count == 2 else { throw TrainError(source, "has no \(headKey) entry: not a \(name) state dict") }
+        // The classifier: the last fully connected layer, or FCN's last 1x1 convolution.
+        let segmentation = name.hasPrefix("fcn_")
+        let headKey = parameters.last { $0.1.rank == (segmentation ? 4 : 2) }?.0 ?? ""
+        guard let head = entries[headKey], head.shape.count == (segmentation ? 4 : 2) else { throw TrainError(source, "has no \(headKey) entry: not a \(name) state dict") }
         let channels = stem.shape[1]
         let small = name.hasPrefix("cifar_") || name == "lenet5"
         self.init(model: name, classes: names ?? (0..<head.shape[0]).map(String.init), inputChannels: channels,
                   mean: channels == 3 ? [123.675, 116.28, 103.53] : [Float](repeating: 127.5, count: channels),
                   std: channels == 3 ? [58.395, 57.12, 57.375] : [Float](repeating: 127.5, count: channels),
-                  augment: small ? "small" : "imagenet", inputSize: name == "lenet5" ? 28 : small ? 32 : name == "inception_v3" ? 299 : 224)
+                  augment: segmentation ? "segmentation" : small ? "small" : "imagenet", inputSize: name == "lenet5" ? 28 : small ? 32 : name == "inception_v3" ? 299 : 224)
         if let names, names.count != head.shape[0] {
             throw TrainError("--classes", "\(names.count) names given, but \(source) has \(head.shape[0]) outputs")
         }

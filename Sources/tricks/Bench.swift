@@ -1,13 +1,14 @@
 import Tensors
 import ArgumentParser
 import Benchmarks
+import Train
 import Distributed
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed; prints tables you can compare across runs on the same machine.",
-        subcommands: [Conv.self, Loader.self, Train.self, Allreduce.self])
+        subcommands: [Conv.self, Loader.self, Train.self, Infer.self, Allreduce.self])
 
     struct Conv: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -225,6 +226,77 @@ extension Bench {
                 }
             }
             mpi.finalize()
+        }
+    }
+}
+
+extension Bench {
+    struct Infer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Inference images/s and milliseconds per batch (median and 90th percentile), fused (as predict and eval run) and unfused.",
+            discussion: "Without --model, issue 31's rows (ResNet-20 at 32x32; ResNet-50, ResNet-50-D, MobileNet v1 and FCN ResNet-50 at "
+                + "224x224), each at batch 1 and 16. bench/inference_reference.py runs onnxruntime and PyTorch beside it.")
+
+        @Option(help: "Model name (default: issue 31's rows).")
+        var model: String?
+
+        @Option(name: [.customShort("b"), .long], help: "Batch sizes, comma-separated.")
+        var batchSizes = "1,16"
+
+        @Option(help: "Input side (default: 32 for cifar_ models, 224 otherwise).")
+        var inputSize: Int?
+
+        @Option(help: "Timed rounds (after 3 warm-up ones).")
+        var rounds = 20
+
+        @Option(help: "oneDNN threads.")
+        var threads: Int?
+
+        @Option(help: "fp32, or bf16 where the CPU computes in it natively.")
+        var precision = "fp32"
+
+        @Option(help: "Weights for --model: a checkpoint, or a torchvision/timm state dict (default: random).")
+        var weights: String?
+
+        @Flag(help: "Only the fused path (skip the unfused comparison).")
+        var fusedOnly = false
+
+        @Flag(help: "One JSON object per line.")
+        var json = false
+
+        func run() throws {
+            if let threads { try Threads.set(threads) }
+            guard let type = DataType(flagName: precision), type != .float16, Autocast.isNative(type) else {
+                throw CommandError("--precision must be fp32, or bf16 on a CPU with AVX-512 BF16; got \(precision)")
+            }
+            let batches = try batchSizes.split(separator: ",").map { part -> Int in
+                guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n > 0 else { throw CommandError("--batch-sizes: not a batch size: \(part)") }
+                return n
+            }
+            let rows = model.map { [($0, inputSize ?? ($0.hasPrefix("cifar_") ? 32 : 224))] } ?? InferenceBenchmark.standardRows.map { ($0.model, inputSize ?? $0.input) }
+            if !json {
+                print("\(Threads.count) threads, \(precision), \(rounds) rounds after 3 warm-up; oneDNN \(OneDNNBackend.instructionSet)")
+                print("| model | input | batch | fused img/s | fused ms (median, p90) | unfused img/s | fused / unfused |")
+                print("|---|---|---:|---:|---|---:|---:|")
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            if weights != nil && model == nil { throw CommandError("--weights needs --model") }
+            let loaded = try weights.map { try Checkpoint.loadModel($0, model: model).0 }
+            for (name, side) in rows {
+                for batch in batches {
+                    let fused = try InferenceBenchmark(model: name, batchSize: batch, inputSize: side, rounds: rounds, precision: type).run(loaded)
+                    let plain = fusedOnly ? nil : try InferenceBenchmark(model: name, batchSize: batch, inputSize: side, rounds: rounds,
+                                                                        precision: type, fused: false).run(loaded)
+                    if json {
+                        for r in [fused] + (plain.map { [$0] } ?? []) { print(String(decoding: try encoder.encode(r), as: UTF8.self)) }
+                        continue
+                    }
+                    print("| \(name) | \(side)x\(side) | \(batch) | \(format(fused.imagesPerSecond)) | \(format(fused.medianMilliseconds)), "
+                          + "\(format(fused.p90Milliseconds)) | \(plain.map { format($0.imagesPerSecond) } ?? "-") | "
+                          + "\(plain.map { format(fused.imagesPerSecond / $0.imagesPerSecond, digits: 2) } ?? "-") |")
+                }
+            }
         }
     }
 }
