@@ -40,9 +40,17 @@ struct EvalCommand: ParsableCommand {
                                + " (an image folder is read with --channels \(info.inputChannels); other formats have the channels they have)")
         }
         let loader = try DataLoader(dataset: validation, transform: info.evaluationTransform, batchSize: batchSize, shuffle: false)
-        let result = try evaluate(model, loader: loader)
+        let precision = try placement.resolvedPrecision(on: target)
+        let result = try evaluate(model, loader: loader, precision: precision)
         if whole { print("\(source.path) has no validation split (val/ or test/ inside): scoring every image in it") }
-        print(String(format: "%@ on %@ (%d images): loss %.4f, top-1 %.2f%%, top-5 %.2f%%",
-                     info.model, source.path, result.count, result.loss, result.top1, result.top5))
+        print(String(format: "%@ on %@ (%d images)%@: loss %.4f, top-1 %.2f%%, top-5 %.2f%%",
+                     info.model, source.validationPath ?? source.path, result.count, precision == .float32 ? "" : " in \(precision.flagName)", result.loss, result.top1, result.top5))
+        if precision != .float32 {
+            // What bf16 changes: FP32's numbers on the same images, and how often the top-1 class is the same.
+            let reference = try evaluate(model, loader: loader)
+            let same = zip(result.predictions, reference.predictions).filter { $0 == $1 }.count
+            print(String(format: "in fp32: loss %.4f, top-1 %.2f%%, top-5 %.2f%%; the same top-1 class for %d of %d images (%.2f%%)",
+                         reference.loss, reference.top1, reference.top5, same, result.count, 100 * Double(same) / Double(max(1, result.count))))
+        }
     }
 }

@@ -51,10 +51,11 @@ struct PredictCommand: ParsableCommand {
         let target = try placement.resolve()
         let (model, info) = try Device.with(target) { try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames()) }
         let k = min(topk, info.classes.count)
+        let precision = try placement.resolvedPrecision(on: target)
         var predictions: [Prediction] = [], failures: [Failure] = []
         for path in try imageInputs(images).map(\.path) {
             do {
-                let logProbabilities = try predict(model, info: info, path: path)
+                let logProbabilities = try predict(model, info: info, path: path, precision: precision)
                 let top = try topK(Tensor(shape: [1, logProbabilities.count], scalars: logProbabilities), k: k)[0]
                 let prediction = Prediction(path: path, classes: top.map { info.classes[$0] },
                                             probabilities: top.map { (exp(Double(logProbabilities[$0])) * 1e6).rounded() / 1e6 })  // 6 digits: what float32 logits hold
@@ -88,7 +89,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     /// Log-probabilities of one image, prepared as the model was validated.
-    func predict(_ model: Module, info: ModelInfo, path: String) throws -> [Float] {
+    func predict(_ model: Module, info: ModelInfo, path: String, precision: DataType) throws -> [Float] {
         guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read the file") }
         var rng = SeededGenerator(seed: 0)  // the evaluation transforms draw nothing
         var image = try ImageCodec.decode(Array(bytes), path: path, channels: info.inputChannels)
@@ -98,7 +99,9 @@ struct PredictCommand: ParsableCommand {
         }
         image = try info.evaluationTransform(image, rng: &rng)
         let input = try nchwTensor([image]).to(model.namedParameters().first?.1.device ?? .cpu)
-        return try GradMode.withoutGradient { try logSoftmax(model(input)) }.scalars
+        return try GradMode.withoutGradient {
+            try logSoftmax(precision == .float32 ? model(input) : Autocast.with(precision) { try model(input) }.converted(to: .float32))
+        }.scalars
     }
 }
 

@@ -2,6 +2,7 @@ import Data
 import Foundation
 import Models
 import NN
+import Tensors
 import Train
 import XCTest
 
@@ -381,5 +382,26 @@ final class FirstUseTests: XCTestCase {
         let numbers = json.split(whereSeparator: { !"0123456789.e-".contains($0) }).filter { $0.contains(".") }
         XCTAssertFalse(numbers.isEmpty, json)
         for number in numbers { XCTAssertLessThanOrEqual(number.count, 10, "\(number) in \(json)") }
+    }
+
+    /// Issue 31 item 2: eval and predict in bf16 where the CPU computes in it; eval says how
+    /// often bf16's top-1 is FP32's.
+    func testEvalAndPredictInBFloat16() throws {
+        try XCTSkipUnless(Autocast.isNative(.bfloat16), "no native bf16 kernels on this CPU")
+        let root = TricksProcess.scratch("bf16-eval")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try imageFolder(root + "/data/train", count: 4)
+        try imageFolder(root + "/data/val", count: 3, seed: 1)
+        let trained = try run(["train", "--data", root + "/data", "-b", "4", "--epochs", "1", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let eval = try run(["eval", "--checkpoint", root + "/run/best.safetensors", "--precision", "bf16"])
+        XCTAssertEqual(eval.status, 0, eval.output)
+        XCTAssertTrue(eval.output.contains("on \(root)/data (6 images) in bf16: loss") && eval.output.contains("the same top-1 class for "),
+                      eval.output)
+        let predict = try run(["predict", "--checkpoint", root + "/run/best.safetensors", "--precision", "bf16", root + "/data/val"])
+        XCTAssertEqual(predict.status, 0, predict.output)
+        XCTAssertEqual(predict.output.components(separatedBy: "%  ").count - 1, 12, "two classes for each of 6 images: \(predict.output)")
+        let wrong = try run(["eval", "--checkpoint", root + "/run/best.safetensors", "--precision", "fp16"])
+        XCTAssertTrue(wrong.output.contains("--precision must be fp32 or bf16, got fp16"), wrong.output)
     }
 }
