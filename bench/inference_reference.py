@@ -107,6 +107,34 @@ def child(framework, name, side, classes, batch, rounds, threads, onnx_path):
                       "peakResidentMB": peak_mb()}))
 
 
+def latency_child(framework, name, jpeg, rounds, threads, onnx_path, classes):
+    """Milliseconds from the JPEG file to the probabilities: PIL decode, torchvision's resize
+    256, centre crop 224 and normalisation, then the model (as torchvision's reference does)."""
+    import numpy as np, torch
+    from PIL import Image
+    from torchvision import transforms
+    torch.set_num_threads(threads)
+    prepare = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+                                  transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    if framework == "onnxruntime":
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        # The exported graph takes the normalised image (ImageNet's mean and std), as the model does.
+        def run():
+            logits = session.run(None, {"input": prepare(Image.open(jpeg).convert("RGB")).unsqueeze(0).numpy()})[0]
+            e = np.exp(logits - logits.max())
+            return e / e.sum()
+    else:
+        model = randomised(torch_model(name, classes))
+        def run():
+            with torch.inference_mode():
+                return torch.softmax(model(prepare(Image.open(jpeg).convert("RGB")).unsqueeze(0)), 1)
+    median, p90 = timed(run, rounds)
+    print(json.dumps({"medianMilliseconds": 1000 * median, "p90Milliseconds": 1000 * p90}))
+
+
 def run_child(args):
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -118,9 +146,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--rows", default=",".join(r[0] for r in ROWS))
+    parser.add_argument("--latency-rounds", type=int, default=50)
     parser.add_argument("--child", nargs=5, metavar=("FRAMEWORK", "MODEL", "BATCH", "ONNX", "CLASSES"))
+    parser.add_argument("--latency-child", nargs=5, metavar=("FRAMEWORK", "MODEL", "JPEG", "ONNX", "CLASSES"))
     args = parser.parse_args()
     sides = {r[0]: r[1] for r in ROWS}
+    if args.latency_child:
+        framework, name, jpeg, onnx_path, classes = args.latency_child
+        return latency_child(framework, name, jpeg, args.latency_rounds, args.threads, onnx_path, int(classes))
     if args.child:
         framework, name, batch, onnx_path, classes = args.child
         return child(framework, name, sides[name], int(classes), int(batch), args.rounds, args.threads, onnx_path)
@@ -133,6 +166,7 @@ def main():
     print("| model | batch | tricks img/s | onnxruntime img/s | PyTorch img/s | tricks / onnxruntime | tricks p50, p90 ms | onnxruntime p50, p90 ms | peak MB: tricks, ort, torch |")
     print("|---|---:|---:|---:|---:|---:|---|---|---|")
     work = tempfile.mkdtemp()
+    latency_rows = []
     for name, side, classes in ROWS:
         if name not in args.rows.split(","):
             continue
@@ -151,6 +185,27 @@ def main():
                   f"| {ours['imagesPerSecond'] / ort['imagesPerSecond']:.2f} | {ours['medianMilliseconds']:.1f}, {ours['p90Milliseconds']:.1f} "
                   f"| {ort['medianMilliseconds']:.1f}, {ort['p90Milliseconds']:.1f} "
                   f"| {ours['peakResidentMB']:.0f}, {ort['peakResidentMB']:.0f}, {pt['peakResidentMB']:.0f} |", flush=True)
+        if side == 224 and not name.startswith("fcn_"):
+            latency_rows.append((name, weights, onnx_path, classes))
+
+    # Latency of one photo: a 500x375 JPEG (the size of a typical ImageNet validation image).
+    if latency_rows:
+        import torch, torchvision
+        g = torch.Generator().manual_seed(0)
+        y, x = torch.meshgrid(torch.linspace(0, 1, 375), torch.linspace(0, 1, 500), indexing="ij")
+        photo = torch.stack([y * 200, x * 180, (1 - x) * 160]) + torch.rand(3, 375, 500, generator=g) * 55
+        jpeg = f"{work}/photo.jpg"
+        torchvision.io.write_jpeg(photo.clamp(0, 255).to(torch.uint8), jpeg, quality=90)
+        print(f"\nLatency of one 500x375 JPEG, reading, decoding and preprocessing included: median and 90th percentile ms of "
+              f"{args.latency_rounds} runs ({args.threads} threads)\n")
+        print("| model | tricks | onnxruntime (PIL + torchvision transforms) | PyTorch (same) |")
+        print("|---|---|---|---|")
+        for name, weights, onnx_path, classes in latency_rows:
+            ours = run_child([TRICKS, "bench", "infer", "--model", name, "--weights", weights, "--image", jpeg, "--rounds", str(args.latency_rounds),
+                              "--threads", str(args.threads), "--json"])
+            others = [run_child([sys.executable, __file__, "--threads", str(args.threads), "--latency-rounds", str(args.latency_rounds),
+                                 "--latency-child", framework, name, jpeg, onnx_path, str(classes)]) for framework in ("onnxruntime", "torch")]
+            print(f"| {name} | " + " | ".join(f"{r['medianMilliseconds']:.1f}, {r['p90Milliseconds']:.1f}" for r in [ours] + others) + " |", flush=True)
 
 
 if __name__ == "__main__":

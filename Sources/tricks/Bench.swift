@@ -1,6 +1,7 @@
 import Tensors
 import ArgumentParser
 import Benchmarks
+import NN
 import Train
 import Distributed
 import Foundation
@@ -258,6 +259,9 @@ extension Bench {
         @Option(help: "Weights for --model: a checkpoint, or a torchvision/timm state dict (default: random).")
         var weights: String?
 
+        @Option(help: "With --weights: the latency of predicting this JPEG or PNG, reading, decoding and preprocessing included (as `tricks predict` runs it).")
+        var image: String?
+
         @Flag(help: "Only the fused path (skip the unfused comparison).")
         var fusedOnly = false
 
@@ -282,12 +286,16 @@ extension Bench {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             if weights != nil && model == nil { throw CommandError("--weights needs --model") }
-            let loaded = try weights.map { try Checkpoint.loadModel($0, model: model).0 }
+            let loaded = try weights.map { try Checkpoint.loadModel($0, model: model) }
+            if let image {
+                guard let (net, info) = loaded else { throw CommandError("--image needs --weights (and --model for a state dict)") }
+                return try latency(net, info: info, image: image, precision: type)
+            }
             for (name, side) in rows {
                 for batch in batches {
-                    let fused = try InferenceBenchmark(model: name, batchSize: batch, inputSize: side, rounds: rounds, precision: type).run(loaded)
+                    let fused = try InferenceBenchmark(model: name, batchSize: batch, inputSize: side, rounds: rounds, precision: type).run(loaded?.0)
                     let plain = fusedOnly ? nil : try InferenceBenchmark(model: name, batchSize: batch, inputSize: side, rounds: rounds,
-                                                                        precision: type, fused: false).run(loaded)
+                                                                        precision: type, fused: false).run(loaded?.0)
                     if json {
                         for r in [fused] + (plain.map { [$0] } ?? []) { print(String(decoding: try encoder.encode(r), as: UTF8.self)) }
                         continue
@@ -296,6 +304,25 @@ extension Bench {
                           + "\(format(fused.p90Milliseconds)) | \(plain.map { format($0.imagesPerSecond) } ?? "-") | "
                           + "\(plain.map { format(fused.imagesPerSecond / $0.imagesPerSecond, digits: 2) } ?? "-") |")
                 }
+            }
+        }
+
+        /// Milliseconds from the file to the probabilities, median and 90th percentile of `rounds`
+        /// runs after 3 warm-up ones.
+        func latency(_ net: Module, info: ModelInfo, image: String, precision: DataType) throws {
+            var times: [Double] = []
+            for round in 0..<(rounds + 3) {
+                let start = ContinuousClock.now
+                _ = try predictImage(net, info: info, path: image, precision: precision)
+                if round >= 3 { times.append(1000 * (ContinuousClock.now - start).seconds) }
+            }
+            times.sort()
+            let (median, p90) = (times[times.count / 2], times[min(times.count - 1, Int((Double(times.count) * 0.9).rounded(.up)) - 1)])
+            if json {
+                print("{\"medianMilliseconds\":\(median),\"p90Milliseconds\":\(p90)}")
+            } else {
+                print("\(info.model) on \(image), \(Threads.count) threads, \(precision.flagName): median \(format(median)) ms, "
+                      + "90th percentile \(format(p90)) ms over \(rounds) runs (reading, decoding, preprocessing and the model)")
             }
         }
     }
