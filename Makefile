@@ -21,10 +21,11 @@ test: setup
 	TRICKS=$(TEST_BUILD)/release/tricks ./scripts/check_onnx_export.sh
 
 # Benchmarks: training and inference img/s, GFLOP/s against the sgemm peak and peak memory
-# for issue 7's models; conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s;
+# for issue 7's models; inference img/s fused and unfused at batch 1 and 16 (issue 31); conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s;
 # allreduce vs compute on 2 local MPI ranks. Beside PyTorch: bench/pytorch_reference.py.
 bench: build
 	.build/release/tricks bench train
+	.build/release/tricks bench infer
 	.build/release/tricks bench conv
 	.build/release/tricks bench loader
 	mpirun -np 2 --oversubscribe --allow-run-as-root .build/release/tricks bench allreduce
