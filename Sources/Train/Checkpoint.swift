@@ -129,11 +129,14 @@ public enum Checkpoint {
     /// The model described by a weights file, built and loaded, in eval mode. A file without
     /// our description (a torchvision or timm state dict saved with safetensors) needs `model`:
     /// the architecture; `classes` names the outputs (default: their indices).
-    public static func loadModel(_ path: String, model name: String? = nil, classes: [String]? = nil) throws -> (Module, ModelInfo) {
+    /// A segmentation checkpoint is refused (naming the commands that take it) unless
+    /// `segmentation` says the caller handles one (export, benchmarks).
+    public static func loadModel(_ path: String, model name: String? = nil, classes: [String]? = nil,
+                                 segmentation: Bool = false) throws -> (Module, ModelInfo) {
         let (entries, metadata) = try SafeTensors.read(path)
         var info: ModelInfo
         if let described = ModelInfo(metadata: metadata) {
-            if described.augment == "segmentation" {
+            if described.augment == "segmentation" && !segmentation {
                 throw TrainError(path, "is a segmentation checkpoint (\(described.model), written by `tricks segment train`): "
                                  + "score it with `tricks segment eval`, run it with `tricks segment predict`")
             }

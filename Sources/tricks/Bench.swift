@@ -286,7 +286,7 @@ extension Bench {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             if weights != nil && model == nil { throw CommandError("--weights needs --model") }
-            let loaded = try weights.map { try Checkpoint.loadModel($0, model: model) }
+            let loaded = try weights.map { try Checkpoint.loadModel($0, model: model, segmentation: true) }
             if let image {
                 guard let (net, info) = loaded else { throw CommandError("--image needs --weights (and --model for a state dict)") }
                 return try latency(net, info: info, image: image, precision: type)

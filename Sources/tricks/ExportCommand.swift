@@ -39,7 +39,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         guard sampleBatch >= 1 else { throw CommandError("--sample-batch must be at least 1, got \(sampleBatch)") }
         if let inputSize, inputSize < 1 { throw CommandError("--input-size must be positive, got \(inputSize)") }
-        let (model, info) = try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames())
+        let (model, info) = try Checkpoint.loadModel(checkpoint, model: foreign.model, classes: foreign.classNames(), segmentation: true)
         let side = inputSize ?? info.inputSize ?? ModelZoo.defaultInputSize(info.model)
         let shape = [sampleBatch, info.inputChannels, side, side]
         var generator = SeededGenerator(seed: 0)
