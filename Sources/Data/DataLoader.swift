@@ -57,10 +57,10 @@ public final class DataLoader: Sendable {
         return shard.select(order)
     }
 
-    /// The batches of `epoch`, from batch `start` on, prepared ahead on a background thread.
     /// How many other images are tried in place of an unreadable one before a batch stays short.
     static let replacementTries = 16
 
+    /// The batches of `epoch`, from batch `start` on, prepared ahead on a background thread.
     public func epoch(_ epoch: Int, startingAt start: Int = 0) -> EpochIterator {
         EpochIterator(loader: self, epoch: epoch, start: start)
     }
