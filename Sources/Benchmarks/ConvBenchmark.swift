@@ -50,15 +50,7 @@ public struct ConvBenchmark {
 
     /// Median seconds of `rounds` calls after two warm-up calls.
     func median(_ body: () throws -> Void) throws -> Double {
-        try body()
-        try body()
-        var times: [Double] = []
-        for _ in 0..<rounds {
-            let start = ContinuousClock.now
-            try body()
-            times.append((ContinuousClock.now - start).seconds)
-        }
-        return times.sorted()[times.count / 2]
+        try RoundTimes(rounds: rounds, warmUp: 2, body).median
     }
 
     func wrapperTime(_ shape: Shape, pass: Int) throws -> Double {

@@ -36,20 +36,11 @@ public struct InferenceBenchmark: Sendable {
         net.eval()
         var rng = SeededGenerator(seed: 1)
         let x = try Tensor.randn([batchSize, 3, inputSize, inputSize], using: &rng)
-        var times: [Double] = []
-        for round in 0..<(rounds + 3) {
-            let start = ContinuousClock.now
-            _ = try InferenceFusion.with(fused) {
-                try GradMode.withoutGradient {
-                    try precision == .float32 ? net(x) : Autocast.with(precision) { try net(x) }
-                }
-            }
-            if round >= 3 { times.append((ContinuousClock.now - start).seconds) }
+        let times = try RoundTimes(rounds: rounds, warmUp: 3) {
+            _ = try InferenceFusion.with(fused) { try GradMode.withoutGradient { try Autocast.with(precision) { try net(x) } } }
         }
-        times.sort()
-        let median = times[times.count / 2], p90 = times[min(times.count - 1, Int((Double(times.count) * 0.9).rounded(.up)) - 1)]
         return Result(model: model, batchSize: batchSize, inputSize: inputSize, precision: precision.flagName, fused: fused,
-                      imagesPerSecond: Double(batchSize) / median, medianMilliseconds: 1000 * median, p90Milliseconds: 1000 * p90,
+                      imagesPerSecond: Double(batchSize) / times.median, medianMilliseconds: 1000 * times.median, p90Milliseconds: 1000 * times.p90,
                       peakResidentMB: peakResidentMegabytes())
     }
 }

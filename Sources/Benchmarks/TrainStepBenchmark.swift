@@ -84,16 +84,11 @@ public struct TrainStepBenchmark {
     }
 
     /// Two warm-up calls, then `rounds` timed ones.
-    private func timed(_ body: () throws -> Void) throws -> (median: Double, slowest: Double, fastest: Double) {
-        var times: [Double] = []
-        for round in 0..<(rounds + 2) {
-            let start = ContinuousClock.now
+    private func timed(_ body: () throws -> Void) throws -> RoundTimes {
+        try RoundTimes(rounds: rounds, warmUp: 2) {
             try body()
             try device.synchronize()  // a GPU's kernels run after their launch returns
-            if round >= 2 { times.append((ContinuousClock.now - start).seconds) }
         }
-        times.sort()
-        return (times[times.count / 2], times.last!, times.first!)
     }
 }
 

@@ -187,11 +187,7 @@ public final class SkipLog: @unchecked Sendable {
 
     func record(_ path: String, _ error: Error) {
         lock.withLock { seen[path] = seen[path] ?? "\(error)" }
-        if SkipLog.reported.insert(path) {
-            // The error names the file already (DataError is "path: reason").
-            let message = "\(error)"
-            FileHandle.standardError.write(Data("skipped \(message.hasPrefix(path) ? message : path + ": " + message)\n".utf8))
-        }
+        if SkipLog.reported.insert(path) { FileHandle.standardError.write(Data("skipped \(describe(error, of: path))\n".utf8)) }
     }
 }
 

@@ -31,3 +31,10 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
     public init(_ path: String, _ message: String) { (self.path, self.message) = (path, message) }
     public var description: String { "\(path): \(message)" }
 }
+
+/// "path: reason" for a file that failed, without the path twice where the error names it
+/// already (a `DataError` is "path: reason").
+public func describe(_ error: Error, of path: String) -> String {
+    let message = "\(error)"
+    return message.hasPrefix(path) ? message : path + ": " + message
+}

@@ -57,8 +57,8 @@ extension Conv2d {
         }
         let newWeight = try Tensor(shape: weight.shape, scalars: foldedWeight, device: weight.device)
         let newBias = try Tensor(shape: [gamma.count], scalars: foldedBias, device: weight.device)
-        if let made = folded.weights { made.replace(weight: newWeight, bias: newBias) } else { folded.weights = KernelWeights(weight: newWeight, bias: newBias) }
-        (folded.sources, folded.versions) = (sources, versions)
-        return folded.weights!
+        let made = KernelWeights(weight: newWeight, bias: newBias)
+        (folded.weights, folded.sources, folded.versions) = (made, sources, versions)
+        return made
     }
 }

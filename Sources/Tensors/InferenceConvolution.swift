@@ -4,25 +4,19 @@ public enum FusedActivation: Sendable, Equatable {
 }
 
 /// A convolution's weights prepared once for inference: the kernel's own layout (and type) of
-/// them, kept per layout a kernel asked for, until `source` changes (its `version`).
+/// them, kept per layout a kernel asked for. Values, once made: new weights are a new object.
 ///
 /// A training-shaped forward pass reorders every weight into the kernel's layout on each call:
 /// at batch 1 that costs as much as the convolution (ResNet-50: 100 MB a pass). Inference
 /// keeps the reordered copy while the weights stay as they are.
 public final class KernelWeights: @unchecked Sendable {
     /// The plain [O, C/g, kh, kw] weights it was made from, and their bias.
-    public private(set) var weight: Tensor
-    public private(set) var bias: Tensor
+    public let weight: Tensor
+    public let bias: Tensor
     package var prepared: [(layout: AnyHashable, tensor: Tensor)] = []
 
     public init(weight: Tensor, bias: Tensor) {
         (self.weight, self.bias) = (weight, bias)
-    }
-
-    /// New values (the weights changed): what was prepared from the old ones is dropped.
-    public func replace(weight: Tensor, bias: Tensor) {
-        (self.weight, self.bias) = (weight, bias)
-        prepared = []
     }
 
     /// The copy made for `layout` by `make`, made at the first call.

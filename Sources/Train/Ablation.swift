@@ -76,9 +76,7 @@ public enum Ablation {
                 if index > 0, let above = results.first(where: { $0.row == index && $0.seed == seed }), above.config.sameTraining(as: c) {
                     var repeated = above
                     (repeated.row, repeated.name, repeated.config, repeated.sameAsRow) = (index + 1, rows[index].name, c, above.sameAsRow ?? index)
-                    results.removeAll { $0.row == index + 1 && $0.seed == seed }
-                    results.append(repeated)
-                    results.sort { ($0.row, $0.seed) < ($1.row, $1.seed) }
+                    keep(repeated, in: &results)
                     log("row \(index + 1) seed \(seed) (\(rows[index].name)): changes no setting of row \(index) for \(c.model) here; "
                         + "not trained, row \(index)'s result repeated")
                     try write(results, to: folder)
@@ -100,17 +98,22 @@ public enum Ablation {
                 let state = try trainer.run()
                 guard let last = state.history.last, state.epoch == c.epochs else { throw TrainError("ablation", "row \(index + 1) was interrupted") }
                 let seconds = state.history.map(\.seconds).reduce(0, +) / Double(state.history.count)
-                results.removeAll { $0.row == index + 1 && $0.seed == seed }
-                results.append(Result(row: index + 1, name: rows[index].name, seed: seed, top1: last.top1, top5: last.top5,
-                                      secondsPerEpoch: seconds, history: state.history, config: c,
-                                      validationImages: trainer.validationLoader.sampleCount))
-                results.sort { ($0.row, $0.seed) < ($1.row, $1.seed) }
+                keep(Result(row: index + 1, name: rows[index].name, seed: seed, top1: last.top1, top5: last.top5,
+                            secondsPerEpoch: seconds, history: state.history, config: c,
+                            validationImages: trainer.validationLoader.sampleCount), in: &results)
                 log(String(format: "  top-1 %.2f%%, top-5 %.2f%%, %.1f s/epoch", last.top1, last.top5, seconds))
                 if let summary = seedSummary(results, row: index + 1) { log("  " + summary) }
                 try write(results, to: folder)
             }
         }
         return results
+    }
+
+    /// `result` in place of any earlier one of its row and seed, the list kept in row, seed order.
+    static func keep(_ result: Result, in results: inout [Result]) {
+        results.removeAll { $0.row == result.row && $0.seed == result.seed }
+        results.append(result)
+        results.sort { ($0.row, $0.seed) < ($1.row, $1.seed) }
     }
 
     /// ablation.json, ablation.md and ablation.svg, each written atomically.
@@ -236,8 +239,6 @@ public enum Ablation {
 }
 
 extension TrainConfig {
-    /// Equal but for where the output goes, how progress is printed and how many threads compute
-    /// and load (the data order and augmentation do not depend on them).
     /// Would train the same run as `other` (the same settings but for the recipe's name, where
     /// output goes and how it is printed and computed).
     func sameTraining(as other: TrainConfig) -> Bool {
@@ -246,6 +247,8 @@ extension TrainConfig {
         return a.settingsEqual(b)
     }
 
+    /// Equal but for where the output goes, how progress is printed and how many threads compute
+    /// and load (the data order and augmentation do not depend on them).
     func settingsEqual(_ other: TrainConfig) -> Bool {
         var (a, b) = (self, other)
         (a.output, b.output, a.logEvery, b.logEvery) = ("", "", 0, 0)

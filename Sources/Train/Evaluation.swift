@@ -28,7 +28,8 @@ public func evaluate(_ model: Module, loader: DataLoader, collective: any Collec
     while let batch = try iterator.next() {
         try GradMode.withoutGradient {
             let images = try batch.images.to(device)
-            let logits = try precision == .float32 ? model(images) : Autocast.with(precision) { try model(images) }.converted(to: .float32)
+            // Autocast with .float32 changes nothing, and converting a Float32 tensor returns it.
+            let logits = try Autocast.with(precision) { try model(images) }.converted(to: .float32)
             lossSum += Double(try crossEntropy(logits, labels: batch.labels).item()) * Double(batch.labels.count)
             let top = try topK(logits, k: min(5, logits.shape[1]))
             predictions += top.map { $0[0] }

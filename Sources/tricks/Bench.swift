@@ -310,14 +310,8 @@ extension Bench {
         /// Milliseconds from the file to the probabilities, median and 90th percentile of `rounds`
         /// runs after 3 warm-up ones.
         func latency(_ net: Module, info: ModelInfo, image: String, precision: DataType) throws {
-            var times: [Double] = []
-            for round in 0..<(rounds + 3) {
-                let start = ContinuousClock.now
-                _ = try predictImage(net, info: info, path: image, precision: precision)
-                if round >= 3 { times.append(1000 * (ContinuousClock.now - start).seconds) }
-            }
-            times.sort()
-            let (median, p90) = (times[times.count / 2], times[min(times.count - 1, Int((Double(times.count) * 0.9).rounded(.up)) - 1)])
+            let times = try RoundTimes(rounds: rounds, warmUp: 3) { _ = try predictImage(net, info: info, path: image, precision: precision) }
+            let (median, p90) = (1000 * times.median, 1000 * times.p90)
             if json {
                 print("{\"medianMilliseconds\":\(median),\"p90Milliseconds\":\(p90)}")
             } else {

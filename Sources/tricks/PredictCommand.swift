@@ -102,7 +102,7 @@ func predictImage(_ model: Module, info: ModelInfo, path: String, precision: Dat
     image = try info.evaluationTransform(image, rng: &rng)
     let input = try nchwTensor([image]).to(model.namedParameters().first?.1.device ?? .cpu)
     return try GradMode.withoutGradient {
-        try logSoftmax(precision == .float32 ? model(input) : Autocast.with(precision) { try model(input) }.converted(to: .float32))
+        try logSoftmax(Autocast.with(precision) { try model(input) }.converted(to: .float32))
     }.scalars
 }
 
@@ -145,10 +145,4 @@ func imageInputs(_ paths: [String]) throws -> [ImageInput] {
 func csvField(_ text: String) -> String {
     guard text.contains(where: { ",\"\n".contains($0) }) else { return text }
     return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-}
-
-/// "path: reason" for a file that failed, without the path twice where the error names it.
-func describe(_ error: Error, of path: String) -> String {
-    let message = "\(error)"
-    return message.hasPrefix(path) ? message : path + ": " + message
 }

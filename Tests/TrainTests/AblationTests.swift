@@ -6,6 +6,15 @@ import XCTest
 /// `tricks ablate` for long budgets (issue 16): it says when a budget is too short for the rows
 /// it runs, and a row stopped part-way continues instead of starting again.
 final class AblationTests: XCTestCase {
+    /// LeNet on 20 Fashion-MNIST images per class (5 to validate), batch 25, in a new folder.
+    func tinyBase(epochs: Int, name: String) -> TrainConfig {
+        var base = TrainConfig()
+        (base.model, base.trainPerClass, base.valPerClass, base.batchSize, base.epochs, base.threads, base.logEvery) =
+            ("lenet5", 20, 5, 25, epochs, 2, 1000)
+        base.output = NSTemporaryDirectory() + "bagoftricks-ablation-\(name)-\(UUID().uuidString)"
+        return base
+    }
+
     func testBudgetWarningsNameTheRowsAndTheReason() {
         let all = Array(Ablation.rows.indices)
         // The short ablation of docs/ablation-fashion-mnist.md: 4 epochs, 10,000 images, batch 64.
@@ -26,10 +35,7 @@ final class AblationTests: XCTestCase {
     /// two writes, or during a later epoch): the next run continues the row from its checkpoint.
     func testARowWithACheckpointButNoResultContinues() throws {
         try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
-        var base = TrainConfig()
-        (base.model, base.trainPerClass, base.valPerClass, base.batchSize, base.epochs, base.threads, base.logEvery) =
-            ("lenet5", 20, 5, 25, 2, 2, 1000)
-        base.output = NSTemporaryDirectory() + "bagoftricks-ablation-continue-\(UUID().uuidString)"
+        var base = tinyBase(epochs: 2, name: "continue")
         defer { try? FileManager.default.removeItem(atPath: base.output) }
         var lines: [String] = []
         let first = try Ablation.run(base: base, rows: [0], seeds: [0], teacher: nil) { lines.append($0) }
@@ -59,10 +65,7 @@ final class AblationTests: XCTestCase {
     /// not run (distillation without a teacher) is in no budget warning.
     func testARowThatChangesNothingSaysSoAndDifferencesCarryTheirNoise() throws {
         try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
-        var base = TrainConfig()
-        (base.model, base.trainPerClass, base.valPerClass, base.batchSize, base.epochs, base.threads, base.logEvery) =
-            ("lenet5", 20, 5, 25, 1, 2, 1000)
-        base.output = NSTemporaryDirectory() + "bagoftricks-ablation-same-\(UUID().uuidString)"
+        var base = tinyBase(epochs: 1, name: "same")
         defer { try? FileManager.default.removeItem(atPath: base.output) }
         let resnetD = try XCTUnwrap(Ablation.rows.firstIndex { $0.name == "+ ResNet-D" })
         var lines: [String] = []

@@ -13,6 +13,12 @@ final class FirstUseTests: XCTestCase {
         try TricksProcess.run(arguments, environment: environment, directory: directory)
     }
 
+    /// `train/` and `val/` inside `root`, each an `imageFolder` (`val` with other images).
+    func trainAndValFolders(_ root: String, train: Int, val: Int) throws {
+        try imageFolder(root + "/train", count: train)
+        try imageFolder(root + "/val", count: val, seed: 1)
+    }
+
     /// A folder of class folders `a` and `b` under `root`, `count` 32x32 PNGs each, different per
     /// class and image; returns their paths.
     @discardableResult
@@ -174,8 +180,7 @@ final class FirstUseTests: XCTestCase {
     func testUnreadableImagesAreSkippedOnceAndStrictStopsAtTheFirst() throws {
         let root = TricksProcess.scratch("bad-images")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try imageFolder(root + "/train", count: 6)
-        try imageFolder(root + "/val", count: 2, seed: 1)
+        try trainAndValFolders(root, train: 6, val: 2)
         let bad = [root + "/train/a/empty.png", root + "/train/a/zz-notes.png", root + "/train/b/truncated.png"]
         FileManager.default.createFile(atPath: bad[0], contents: Foundation.Data())
         FileManager.default.createFile(atPath: bad[1], contents: Foundation.Data("not an image".utf8))
@@ -201,8 +206,7 @@ final class FirstUseTests: XCTestCase {
     func testEvalScoresAPlainFolderAndRunsRecordTheirDataFromTheRoot() throws {
         let root = TricksProcess.scratch("eval-folder")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try imageFolder(root + "/photos/train", count: 6)
-        try imageFolder(root + "/photos/val", count: 2, seed: 1)
+        try trainAndValFolders(root + "/photos", train: 6, val: 2)
         let trained = try run(["train", "--data", "photos//train/../", "-b", "4", "--epochs", "1", "--threads", "1"], directory: root)
         XCTAssertEqual(trained.status, 0, trained.output)
         XCTAssertTrue(trained.output.contains("(all in runs/cifar_resnet20/config.json)"), "default output runs/MODEL: \(trained.output)")
@@ -228,8 +232,7 @@ final class FirstUseTests: XCTestCase {
     func testResumeSaysWhenThereIsNothingToContinue() throws {
         let root = TricksProcess.scratch("resume-nothing")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try imageFolder(root + "/data/train", count: 4)
-        try imageFolder(root + "/data/val", count: 2, seed: 1)
+        try trainAndValFolders(root + "/data", train: 4, val: 2)
         let trained = try run(["train", "--data", root + "/data", "-b", "4", "--epochs", "1", "--threads", "1", "--output", root + "/run"])
         XCTAssertEqual(trained.status, 0, trained.output)
         XCTAssertTrue(trained.output.contains(", 1 epoch, batch 4,"), "1 epoch, not 1 epochs: \(trained.output)")
@@ -320,8 +323,7 @@ final class FirstUseTests: XCTestCase {
     func testFinetuneSaysWhatItDid() throws {
         let root = TricksProcess.scratch("finetune")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try imageFolder(root + "/data/train", count: 4)
-        try imageFolder(root + "/data/val", count: 2, seed: 1)
+        try trainAndValFolders(root + "/data", train: 4, val: 2)
         let trained = try run(["train", "--data", root + "/data", "-b", "4", "--epochs", "1", "--output", root + "/from"])
         XCTAssertEqual(trained.status, 0, trained.output)
         let tuned = try run(["finetune", "--from", root + "/from/best.safetensors", "--data", root + "/data", "-b", "4", "--epochs", "2",
@@ -390,8 +392,7 @@ final class FirstUseTests: XCTestCase {
         try XCTSkipUnless(Autocast.isNative(.bfloat16), "no native bf16 kernels on this CPU")
         let root = TricksProcess.scratch("bf16-eval")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try imageFolder(root + "/data/train", count: 4)
-        try imageFolder(root + "/data/val", count: 3, seed: 1)
+        try trainAndValFolders(root + "/data", train: 4, val: 3)
         let trained = try run(["train", "--data", root + "/data", "-b", "4", "--epochs", "1", "--output", root + "/run"])
         XCTAssertEqual(trained.status, 0, trained.output)
         let eval = try run(["eval", "--checkpoint", root + "/run/best.safetensors", "--precision", "bf16"])
