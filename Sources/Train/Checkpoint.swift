@@ -71,29 +71,18 @@ public func evaluationTransform(augment: String, inputSize: Int?, normalize: Nor
     return Compose((inputSize.map { [CenterCrop($0)] } ?? []) + [normalize])
 }
 
-/// One epoch's results, as logged.
-public struct EpochRecord: Codable, Sendable, Equatable {
-    public var epoch: Int
-    public var trainLoss: Double
-    public var valLoss: Double
-    public var top1: Double
-    public var top5: Double
-    public var lr: Double
-    public var seconds: Double
-    public var imagesPerSecond: Double
-}
+/// One epoch of a classification run, as logged.
+public typealias EpochRecord = EpochResult<ClassificationMetrics>
 
-/// Where training stands: enough to continue exactly.
-public struct TrainingState: Codable, Sendable, Equatable {
-    /// The epoch in progress (or next), 0-based, and the next batch within it.
-    public var epoch: Int
-    public var batch: Int
-    public var iteration: Int
-    public var bestTop1: Double
-    public var history: [EpochRecord]
-    public var config: TrainConfig
-    /// The dynamic loss scale (low precision only).
-    public var lossScaler: DynamicLossScaler?
+/// Where a classification run stands: enough to continue exactly.
+public typealias TrainingState = RunState<TrainConfig, ClassificationMetrics>
+
+/// The optimiser's and the plug-in tricks' part of a checkpoint, by parameter (trick) name.
+public struct OptimizerState {
+    public var momentum: [String: [Float]]
+    /// FP32 master weights (low precision only).
+    public var masters: [String: [Float]]
+    public var tricks: [String: [Float]]
 }
 
 /// A checkpoint is two safetensors files written atomically:
@@ -101,18 +90,18 @@ public struct TrainingState: Codable, Sendable, Equatable {
 ///   is), with `ModelInfo` in its metadata;
 /// - `NAME.state.safetensors`: SGD momentum buffers (`momentum.<key>`), FP32 master weights in
 ///   low precision (`master.<key>`), the plug-in tricks' state (`trick.<name>.<key>`) and
-///   `TrainingState`.
+///   the run's state (`RunState`) under the task's key (`tricks.state` for classification).
 /// Both carry the iteration, so a pair torn by a crash between the two renames is detected.
 public enum Checkpoint {
     public static func statePath(_ weights: String) -> String {
         (weights.hasSuffix(".safetensors") ? String(weights.dropLast(".safetensors".count)) : weights) + ".state.safetensors"
     }
 
-    public static func save(_ model: Module, info: ModelInfo, state: TrainingState, optimizer: SGD,
+    public static func save(_ model: Module, info: ModelInfo, state: some Encodable, stateKey: String, iteration: Int, optimizer: SGD,
                             tricks: [String: [Float]] = [:], to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let iteration = "\(state.iteration)"
+        let iteration = "\(iteration)"
         let momentum = try optimizer.buffers.sorted { $0.key < $1.key }.map { name, values in
             ("momentum." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
         } + optimizer.masters.sorted { $0.key < $1.key }.map { name, values in
@@ -120,7 +109,7 @@ public enum Checkpoint {
         } + tricks.sorted { $0.key < $1.key }.map { name, values in
             ("trick." + name, SafeTensors.Entry(floats: values, shape: [values.count]))
         }
-        try SafeTensors.write(momentum, metadata: ["tricks.state": String(decoding: try encoder.encode(state), as: UTF8.self),
+        try SafeTensors.write(momentum, metadata: [stateKey: String(decoding: try encoder.encode(state), as: UTF8.self),
                                                    "tricks.iteration": iteration], to: statePath(path))
         try model.save(to: path, metadata: ["tricks.model_info": String(decoding: try encoder.encode(info), as: UTF8.self),
                                             "tricks.iteration": iteration])
@@ -174,13 +163,20 @@ public enum Checkpoint {
         return try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
     }
 
-    /// Training state, momentum buffers, master weights and the tricks' state, checked against
-    /// the weights file beside them.
+    /// A classification run's state, momentum buffers, master weights and the tricks' state,
+    /// checked against the weights file beside them.
     public static func loadState(_ path: String) throws -> (TrainingState, [String: [Float]], [String: [Float]], [String: [Float]]) {
+        let (state, optimizer) = try loadState(path, as: TrainingState.self, key: classificationStateKey)
+        return (state, optimizer.momentum, optimizer.masters, optimizer.tricks)
+    }
+
+    /// The run state saved under `key` beside the weights at `path`, with the optimiser's and
+    /// the tricks' state, checked against the weights file (both carry the iteration).
+    public static func loadState<State: Decodable>(_ path: String, as: State.Type, key: String) throws -> (State, OptimizerState) {
         let weightsIteration = try SafeTensors.read(path).metadata["tricks.iteration"]
         let (entries, metadata) = try SafeTensors.read(statePath(path))
-        guard let json = metadata["tricks.state"], let state = try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)) else {
-            throw TrainError(statePath(path), "has no training state")
+        guard let json = metadata[key], let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)) else {
+            throw TrainError(statePath(path), "has no \(key == classificationStateKey ? "training" : "run") state of this kind (\(key))")
         }
         guard metadata["tricks.iteration"] == weightsIteration else {
             throw TrainError(path, "weights (iteration \(weightsIteration ?? "?")) and training state (iteration \(metadata["tricks.iteration"] ?? "?")) do not belong together")
@@ -190,6 +186,9 @@ public enum Checkpoint {
             for (key, entry) in entries where key.hasPrefix(prefix) { values[String(key.dropFirst(prefix.count))] = try entry.floats() }
             return values
         }
-        return (state, try group("momentum."), try group("master."), try group("trick."))
+        return (state, OptimizerState(momentum: try group("momentum."), masters: try group("master."), tricks: try group("trick.")))
     }
+
+    /// The metadata key of a classification run's state.
+    public static let classificationStateKey = "tricks.state"
 }

@@ -18,20 +18,21 @@ public struct StepPoint: Sendable, Equatable {
 }
 
 /// Training curves as one SVG: loss (each logged step, and each epoch's training and
-/// validation mean), validation top-1, and the learning rate of each logged step (warmup and
+/// validation mean), the validation `metric` (top-1, mIoU), and the learning rate of each logged step (warmup and
 /// step drops show), against epochs. Ticks at round numbers with light gridlines; a y range
 /// never narrower than `minimumSpan` of the panel's scale, so that noise does not fill it.
 /// Plain SVG, so any browser shows it.
-public func trainingCurvesSVG(_ history: [EpochRecord], steps: [StepPoint] = [], stepsPerEpoch: Int = 1, title: String) -> String {
+public func trainingCurvesSVG<Metrics>(_ history: [EpochResult<Metrics>], metric: (name: String, value: KeyPath<Metrics, Double>),
+                                       steps: [StepPoint] = [], stepsPerEpoch: Int = 1, title: String) -> String {
     typealias Series = (name: String, color: String, points: [(Double, Double)], markers: Bool, width: Double)
-    let epochEnds = history.map { Double($0.epoch + 1) }
+    let epochEnds = history.map { Double($0.epoch) }
     let stepX = steps.map { Double($0.iteration) / Double(max(stepsPerEpoch, 1)) }
-    // minimumSpan: of the largest value (loss 10%, lr 100%), or in points for top-1 (5).
+    // minimumSpan: of the largest value (loss 10%, lr 100%), or in points for the metric (5).
     let panels: [(title: String, series: [Series], floorAtZero: Bool, minimumSpan: Double, absoluteSpan: Bool)] = [
         ("loss", [("train (logged steps)", "#aec7e8", Array(zip(stepX, steps.map(\.loss))), false, 1),
                   ("train (epoch mean)", "#1f77b4", Array(zip(epochEnds, history.map(\.trainLoss))), true, 2),
                   ("validation", "#d62728", Array(zip(epochEnds, history.map(\.valLoss))), true, 2)], true, 0.1, false),
-        ("validation top-1 (%)", [("top-1", "#2ca02c", Array(zip(epochEnds, history.map(\.top1))), true, 2)], false, 5, true),
+        (metric.name, [(metric.name, "#2ca02c", Array(zip(epochEnds, history.map { $0.metrics[keyPath: metric.value] })), true, 2)], false, 5, true),
         ("learning rate", [("lr (logged steps)", "#9467bd", Array(zip(stepX, steps.map(\.lr))), false, 1.5),
                            ("lr (end of epoch)", "#9467bd", Array(zip(epochEnds, history.map(\.lr))), true, 0)], true, 1, false),
     ]

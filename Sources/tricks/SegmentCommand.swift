@@ -55,7 +55,7 @@ struct SegmentTrainCommand: ParsableCommand {
         let folder = ((output ?? segmentationDefaults.output) as NSString).standardizingPath
         var c = segmentationDefaults
         if resume {
-            guard let saved = try SegmentationTrainer.savedRun(in: folder) else {
+            guard let saved = try SegmentationTask.savedRun(in: folder) else {
                 throw CommandError("--resume: \(folder) holds no checkpoint (last.safetensors) to continue; start a run there without --resume")
             }
             c = saved.config
@@ -97,7 +97,7 @@ struct SegmentTrainCommand: ParsableCommand {
         let state = try trainer.run()
         guard let last = state.history.last else { return }
         print(String(format: "final: mIoU %.2f%%, pixel accuracy %.2f%% (best mIoU %.2f%%) after %d epochs; checkpoints in %@",
-                     last.meanIoU, last.pixelAccuracy, state.bestMeanIoU, state.epoch, c.output))
+                     last.meanIoU, last.pixelAccuracy, state.best, state.epoch, c.output))
     }
 }
 
@@ -121,9 +121,9 @@ struct SegmentEvalCommand: ParsableCommand {
         let (model, info) = try loadSegmentationModel(checkpoint)
         let size = info.inputSize ?? 96
         // The run the checkpoint came from, when it sits in its run folder.
-        let run = try? SegmentationTrainer.savedRun(in: (checkpoint as NSString).deletingLastPathComponent)
+        let run = try? SegmentationTask.savedRun(in: (checkpoint as NSString).deletingLastPathComponent)
         let source = data ?? run?.config.data ?? "scenes"
-        let validation = try SegmentationTrainer.validationSet(data: source, scenes: valScenes ?? run?.config.valScenes ?? segmentationDefaults.valScenes,
+        let validation = try SegmentationTask.validationSet(data: source, scenes: valScenes ?? run?.config.valScenes ?? segmentationDefaults.valScenes,
                                                                size: size)
         guard validation.classes.count == info.classes.count, validation.channels == info.inputChannels else {
             throw CommandError("\(checkpoint) segments \(info.inputChannels)-channel images into \(info.classes.count) classes; "

@@ -209,7 +209,7 @@ struct TrainCommand: ParsableCommand {
         if state.epoch < config.epochs { throw ExitCode(130) }
         if primary, let last = state.history.last, state.epoch == config.epochs {
             print(String(format: "final: top-1 %.2f%%, top-5 %.2f%% (best top-1 %.2f%%) after %d epochs; checkpoints in %@",
-                         last.top1, last.top5, state.bestTop1, config.epochs, config.output))
+                         last.top1, last.top5, state.best, config.epochs, config.output))
         }
     }
 }

@@ -277,7 +277,7 @@ final class FirstUseTests: XCTestCase {
         XCTAssertEqual(trained.status, 0, trained.output)
         let resumed = try run(["segment", "train", "--output", run1, "--resume", "--epochs", "2"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
-        XCTAssertTrue(resumed.output.contains("resumed from \(run1)/last.safetensors after epoch 1") && resumed.output.contains("after 2 epochs"),
+        XCTAssertTrue(resumed.output.contains("resumed from \(run1)/last.safetensors: epoch 2, batch 0") && resumed.output.contains("after 2 epochs"),
                       resumed.output)
         let changed = try run(["segment", "train", "--output", run1, "--resume", "--epochs", "3", "--lr", "0.5"])
         XCTAssertNotEqual(changed.status, 0)

@@ -83,7 +83,7 @@ final class SegmentationTrainerTests: XCTestCase {
         try classifier.save(to: path, metadata: ["tricks.model_info": String(decoding: try JSONSerialization.data(withJSONObject: info), as: UTF8.self)])
         c.backbone = path
         let trainer = try SegmentationTrainer(config: c)
-        let weights = Dictionary(uniqueKeysWithValues: trainer.model.backbone.namedParameters())
+        let weights = Dictionary(uniqueKeysWithValues: trainer.task.fcn.backbone.namedParameters())
         XCTAssertEqual(try weights["layer3.2.conv2.weight"]?.scalars,
                        try Dictionary(uniqueKeysWithValues: classifier.namedParameters())["layer3.2.conv2.weight"]?.scalars)
         c.model = "fcn_cifar_resnet20d"

@@ -278,7 +278,7 @@ final class PlotTests: XCTestCase {
             #"{"epoch": 0, "trainLoss": 1.2, "valLoss": 0.9, "top1": 71.5, "top5": 98, "lr": 0.1, "seconds": 10, "imagesPerSecond": 100}"#.utf8))
         // 20 logged steps of a 100-step epoch: LR warming up linearly to 0.1, loss falling.
         let steps = (1...20).map { StepPoint(iteration: $0 * 5, loss: 2.3 - Double($0) * 0.05, lr: 0.1 * Double($0) / 20) }
-        let svg = trainingCurvesSVG([record], steps: steps, stepsPerEpoch: 100, title: "one epoch")
+        let svg = trainingCurvesSVG([record], metric: ("validation top-1 (%)", \.top1), steps: steps, stepsPerEpoch: 100, title: "one epoch")
         let polylines = svg.components(separatedBy: "<polyline").dropFirst().map { String($0.prefix(while: { $0 != ">" })) }
         XCTAssertTrue(polylines.contains { $0.components(separatedBy: ",").count - 1 == 20 }, "the per-step loss and LR lines have 20 points")
         XCTAssertTrue(svg.contains("stroke=\"#eee\""), "gridlines")

@@ -3,7 +3,7 @@ import Models
 
 /// Settings of a segmentation run (`tricks segment train`), saved as `config.json` beside its
 /// checkpoints; the defaults are torchvision's FCN recipe scaled to the built-in scenes.
-public struct SegmentationConfig: Codable, Sendable, Equatable {
+public struct SegmentationConfig: RunSettings {
     /// `fcn_` and a ResNet of the zoo.
     public var model = "fcn_cifar_resnet20"
     /// What plain ResNet names mean (`TrainConfig.resnetNames`); nil in files written before.
@@ -60,6 +60,15 @@ public struct SegmentationConfig: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// These settings with the model named as today (files from before `resnetNames` named the
+    /// original ResNet `resnet50`).
+    public var namedAsToday: SegmentationConfig {
+        var config = self
+        config.model = ModelZoo.name(model, recordedWith: resnetNames)
+        config.resnetNames = ModelZoo.resnetNames
+        return config
     }
 
     /// Throws, naming each setting, if this config changes more than `changeableOnResume` from `saved`.

@@ -7,7 +7,7 @@ import Models
 
 /// Every setting of a training run. Flags, a JSON config file and these defaults resolve to
 /// one value, printed at start and saved beside the checkpoints as `config.json`.
-public struct TrainConfig: Codable, Sendable, Equatable {
+public struct TrainConfig: RunSettings {
     public var model = "cifar_resnet20"
     /// What plain ResNet names mean in this file: "torchvision" (`resnet50` is ResNet-B). Files
     /// without it were written when `resnet50` was the original ResNet and are read that way
