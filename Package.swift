@@ -36,7 +36,7 @@ let package = Package(
             ]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "Tensors"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Models", "NN", "Optim", "Tensors"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "Models", "NN", "Optim", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensors"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Models", "NN", "Tensors",
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")]),

@@ -18,9 +18,9 @@ public enum Ablation {
         ("+ LR warmup", { $0.warmupEpochs = Recipe.warmup(epochs: $0.epochs) }),
         ("+ zero gamma", { $0.zeroGamma = true }),
         ("+ no bias decay", { $0.noBiasDecay = true }),
-        ("+ low precision", { $0.precision = Recipe.lowPrecision(on: $0.computeDevice).flagName }),  // the paper's FP16; bf16 where native
+        ("+ low precision", { $0.precision = TrainingPrecision(Recipe.lowPrecision(on: $0.computeDevice)) }),  // the paper's FP16; bf16 where native
         ("+ ResNet-D", { $0.model = resnetD($0.model) }),
-        ("+ cosine decay", { $0.schedule = "cosine" }),
+        ("+ cosine decay", { $0.schedule = .cosine }),
     ]
 
     public struct Result: Codable, Sendable, Equatable {
@@ -46,7 +46,7 @@ public enum Ablation {
         for i in 0...index { rows[i].add(&c) }
         if index == rows.count - 1 { c[Distillation.teacher] = teacher }
         c.seed = seed
-        c.recipe = "ablation row \(index + 1): \(rows[index].name)"
+        (c.recipe, c.ablationRow) = (nil, "\(index + 1): \(rows[index].name)")
         return c
     }
 
@@ -243,7 +243,7 @@ extension TrainConfig {
     /// output goes and how it is printed and computed).
     func sameTraining(as other: TrainConfig) -> Bool {
         var (a, b) = (self, other)
-        (a.recipe, b.recipe) = (nil, nil)
+        (a.recipe, b.recipe, a.ablationRow, b.ablationRow) = (nil, nil, nil, nil)
         return a.settingsEqual(b)
     }
 

@@ -1,5 +1,5 @@
 /// Named presets of the paper's procedures, applied to a config before flags override them.
-public enum Recipe: String, CaseIterable, Sendable {
+public enum Recipe: String, SettingChoice {
     /// Section 2: step schedule, Xavier init, FP32, lr 0.1 per 256 images.
     case baseline
     /// + section 3: warmup, zero-gamma, no bias decay, low precision (the large batch is the
@@ -18,19 +18,19 @@ public enum Recipe: String, CaseIterable, Sendable {
     static func warmup(epochs: Int) -> Double { min(max(1, Double(epochs) * 5 / 120), Double(epochs) / 2) }
 
     public func apply(to c: inout TrainConfig) {
-        c.recipe = rawValue
+        c.recipe = self
         c.learningRate = .per256(0.1)
-        c.schedule = "step"
-        c.initializer = "xavier"
+        c.schedule = .step
+        c.initializer = .xavierUniform
         guard self != .baseline else { return }
         c.warmupEpochs = Recipe.warmup(epochs: c.epochs)
         c.zeroGamma = true
         c.noBiasDecay = true
-        c.precision = Recipe.lowPrecision(on: c.computeDevice).flagName
+        c.precision = TrainingPrecision(Recipe.lowPrecision(on: c.computeDevice))
         guard self != .efficient else { return }
         c.model = resnetD(c.model)
         guard self != .tweaked else { return }
-        c.schedule = "cosine"
+        c.schedule = .cosine
         for trick in TrickRegistry.registered where trick.inFullRecipe { trick.enable(&c) }  // smoothing 0.1, mixup 0.2
         guard self != .full else { return }
         AutoAugment.registration.enable(&c)  // RandAugment m9-n2

@@ -72,10 +72,10 @@ extension Bench {
         var threads: Int?
 
         @Option(help: "fp32, bf16 or fp16, run as `tricks train` runs it: bf16 natively where the CPU has AVX-512 BF16, else emulated.")
-        var precision = "fp32"
+        var precision = TrainingPrecision.fp32
 
         @Option(help: "cpu, cuda, auto (cuda where it loads, else cpu) or reference.")
-        var device = "cpu"
+        var device = DeviceChoice.cpu
 
         @Flag(help: "Print one JSON object (used by the rows table and bench/pytorch_reference.py).")
         var json = false
@@ -83,10 +83,8 @@ extension Bench {
         func run() throws {
             if let threads { try Threads.set(threads) }
             let target: Device
-            do { target = try Device.named(device) } catch { throw CommandError("\(error)") }
-            guard let type = DataType(flagName: precision) else {
-                throw CommandError("--precision must be fp32, bf16 or fp16, got \(precision)")
-            }
+            do { target = try Device.named(device.rawValue) } catch { throw CommandError("\(error)") }
+            let type = precision.dataType
             guard let model else { return try runStandardRows(type) }
             let r = try TrainStepBenchmark(model: model, batchSize: batchSize, inputSize: inputSize, rounds: rounds, precision: type, device: target).run()
             if json {
@@ -108,7 +106,7 @@ extension Bench {
             print("|---|---|---|---|---|---|")
             for row in TrainStepBenchmark.standardRows {
                 var arguments = ["bench", "train", "--model", row.model, "-b", "\(row.batch)", "--input-size", "\(row.input)", "--rounds", "\(rounds)",
-                                 "--precision", precision, "--device", device, "--json"]
+                                 "--precision", precision.rawValue, "--device", device.rawValue, "--json"]
                 if let threads { arguments += ["--threads", "\(threads)"] }
                 let r = try JSONDecoder().decode(TrainStepBenchmark.Result.self, from: try runSelf(arguments))
                 print("| \(row.model) | \(row.batch), \(row.input)x\(row.input)x3 | \(format(r.trainImagesPerSecond)) (\(format(r.trainSlowest))-\(format(r.trainFastest))) "

@@ -40,7 +40,7 @@ struct SegmentTrainCommand: ParsableCommand {
     @Option(help: "Learning rate at the start of the poly (power 0.9) schedule (default: \(segmentationDefaults.lr)).") var lr: Double?
     @Option(help: "Weight of the auxiliary head's loss; 0: no auxiliary head (default: \(segmentationDefaults.auxWeight)).") var auxWeight: Double?
     @Option(name: [.customLong("wd"), .long], help: "Weight decay (default: \(segmentationDefaults.weightDecay)).") var weightDecay: Double?
-    @Option(help: "fp32 or bf16 (native, on CPUs with AVX-512 BF16; default: \(segmentationDefaults.precision)).") var precision: String?
+    @Option(help: "fp32 or bf16 (native, on CPUs with AVX-512 BF16; default: \(segmentationDefaults.precision.rawValue)).") var precision: TrainingPrecision?
     @Option(help: "Random seed (default: \(segmentationDefaults.seed)).") var seed: UInt64?
     @Option(help: "oneDNN threads (default: all cores).") var threads: Int?
     @Option(name: [.customShort("j"), .long], help: "Data loading threads (default: \(segmentationDefaults.workers)).") var workers: Int?

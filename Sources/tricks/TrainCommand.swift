@@ -1,6 +1,7 @@
 import ArgumentParser
 import Data
 import Foundation
+import NN
 import Train
 
 /// The settings a run has when neither a flag nor a config file gives them, for `--help`.
@@ -20,7 +21,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     @Option(help: "small (pad + crop + flip) or imagenet (the paper's pipeline). Default: small for small-image models (cifar_*, lenet5).")
-    var augment: String?
+    var augment: Augmentation?
 
     @Option(parsing: .unconditional, help: "Crop size (imagenet pipeline: 224).")
     var inputSize: Int?
@@ -40,8 +41,8 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate (default: \(TrainConfig.defaultLR); --lr-per-256 scales it with the batch instead; either wins over a --recipe).")
     var lr: Double?
 
-    @Option(name: .customLong("sched"), help: "LR schedule: step, cosine or constant (default: \(defaults.schedule)).")
-    var schedule: String?
+    @Option(name: .customLong("sched"), help: "LR schedule: step, cosine or constant (default: \(defaults.schedule.rawValue)).")
+    var schedule: ScheduleKind?
 
     @Option(name: .customLong("lr-steps"), help: "Epochs at which the step schedule divides the LR by 10, comma-separated (default: 50% and 75% of training).")
     var milestones: String?
@@ -58,8 +59,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: [.customLong("wd"), .customLong("weight-decay")], parsing: .unconditional, help: "Weight decay (default: \(defaults.weightDecay)).")
     var weightDecay: Double?
 
-    @Option(name: .customLong("init"), help: "Weight initialisation: xavier (the paper) or kaiming (default: \(defaults.initializer)).")
-    var initializer: String?
+    @Option(name: .customLong("init"), help: "Weight initialisation: xavier (the paper) or kaiming (default: \(defaults.initializer.rawValue)).")
+    var initializer: Initializer?
 
     @Option(help: "Random seed (weights, data order, augmentation; default: \(defaults.seed)).")
     var seed: UInt64?
@@ -67,8 +68,8 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "oneDNN threads (default: all cores).")
     var threads: Int?
 
-    @Option(help: "Where to train: cpu (oneDNN), cuda (an NVIDIA GPU: CUDA, cuDNN and cuBLAS loaded at run time), auto (cuda where it loads, else cpu) or reference (plain Swift loops: slow, for checking a backend; default: \(defaults.device)).")
-    var device: String?
+    @Option(help: "Where to train: cpu (oneDNN), cuda (an NVIDIA GPU: CUDA, cuDNN and cuBLAS loaded at run time), auto (cuda where it loads, else cpu) or reference (plain Swift loops: slow, for checking a backend; default: \(defaults.device.rawValue)).")
+    var device: DeviceChoice?
 
     @Option(name: [.customShort("j"), .long], parsing: .unconditional, help: "Data loading threads (default: \(defaults.workers)).")
     var workers: Int?
@@ -125,18 +126,14 @@ struct TrainCommand: ParsableCommand {
         }
         var given = try applyFlags(over: file?.settings ?? TrainConfig())
         if output == nil && !(file?.keys.contains("output") ?? false) { given.output = "runs/\(given.model)" }
-        guard let name = tricks.recipe ?? file?.settings.recipe else { return given }
-        guard let recipe = Recipe(rawValue: name) else {
-            throw CommandError("\(tricks.recipe != nil ? "--recipe" : "\(file!.path): \"recipe\"")): unknown recipe '\(name)'; "
-                               + "choose from \(Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        guard let recipe = tricks.recipe ?? file?.settings.recipe else { return given }
         // The recipe reads the model, epochs and device the user chose (ResNet-D of the model,
         // warmup from the epochs, the precision the device computes in).
         var base = TrainConfig()
         (base.model, base.epochs, base.device) = (given.model, given.epochs, given.device)
         recipe.apply(to: &base)
         var c = try applyFlags(over: try file.map { try TrainConfig.load($0.path, over: base).withAbsoluteData } ?? base)
-        (c.model, c.recipe, c.output) = (base.model, recipe.rawValue, given.output)
+        (c.model, c.recipe, c.output) = (base.model, recipe, given.output)
         return c
     }
 

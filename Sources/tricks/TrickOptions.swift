@@ -5,7 +5,7 @@ import Train
 /// The paper's tricks as flags (each off unless a recipe or the flag turns it on).
 struct TrickOptions: ParsableArguments {
     @Option(help: "Start from a preset: baseline, efficient, tweaked, full or strong (see `tricks recipes`); other flags override it.")
-    var recipe: String?
+    var recipe: Recipe?
 
     @Option(name: .customLong("lr-per-256"), parsing: .unconditional, help: "Linear scaling: LR per 256 images, scaled by the batch size (the paper: 0.1).")
     var lrPer256: Double?
@@ -23,7 +23,7 @@ struct TrickOptions: ParsableArguments {
     var accumulation: Int?
 
     @Option(help: "fp32, bf16 or fp16. bf16 runs oneDNN's bf16 kernels where the CPU has AVX-512 BF16 (FP32 master weights, no loss scaling); elsewhere, and fp16 always, it is emulated: FP32 kernels with results rounded to 16 bits, FP32 master weights, dynamic loss scaling (slower than fp32). Default: fp32.")
-    var precision: String?
+    var precision: TrainingPrecision?
 
     /// The plug-in tricks' flags (`--smoothing 0.1`, `--mixup=0.2`, `--teacher PATH`): whatever
     /// ArgumentParser does not know, read against `TrickRegistry.registered` (listed in `--help`).

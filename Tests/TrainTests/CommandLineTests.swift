@@ -74,7 +74,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try run(["models", "resnet50d"]).status, 0)
         let recipe = try run(["train", "--recipe", "fancy"])
         XCTAssertNotEqual(recipe.status, 0)
-        XCTAssertTrue(recipe.output.contains("unknown recipe 'fancy'; choose from baseline"), recipe.output)
+        XCTAssertTrue(recipe.output.contains("The value 'fancy' is invalid for '--recipe <recipe>'. Please provide one of 'baseline', 'efficient', 'tweaked', 'full' or 'strong'"), recipe.output)
         XCTAssertFalse(recipe.output.contains("Usage: tricks <subcommand>"), "no top-level usage for a mistake in a value: \(recipe.output)")
         let version = try run(["--version"])
         XCTAssertEqual(version.status, 0)

@@ -363,7 +363,7 @@ final class FirstUseTests: XCTestCase {
         let models = try run(["models", "fcn_resnet50"])
         XCTAssertTrue(models.output.contains("| fcn_resnet50 | 35,322,218 |"), "torchvision's fcn_resnet50 (21 classes, auxiliary head): \(models.output)")
         let error = try run(["train", "--sched", "linear", "--output", TricksProcess.scratch("sched")])
-        XCTAssertTrue(error.output.contains("--sched: must be step, cosine or constant"), error.output)
+        XCTAssertTrue(error.output.contains("The value 'linear' is invalid for '--sched <sched>'. Please provide one of 'step', 'cosine' or 'constant'"), error.output)
     }
 
     /// Item 17: predict's JSON holds numbers as short as they are precise, and a bad file is
@@ -403,6 +403,6 @@ final class FirstUseTests: XCTestCase {
         XCTAssertEqual(predict.status, 0, predict.output)
         XCTAssertEqual(predict.output.components(separatedBy: "%  ").count - 1, 12, "two classes for each of 6 images: \(predict.output)")
         let wrong = try run(["eval", "--checkpoint", root + "/run/best.safetensors", "--precision", "fp16"])
-        XCTAssertTrue(wrong.output.contains("--precision must be fp32 or bf16, got fp16"), wrong.output)
+        XCTAssertTrue(wrong.output.contains("--precision must be fp32 or bf16 here, not fp16"), wrong.output)
     }
 }

@@ -15,7 +15,7 @@ final class LowPrecisionTests: XCTestCase {
         for folder in folders { try? FileManager.default.removeItem(atPath: folder) }
     }
 
-    func config(_ precision: String, name: String = #function, perClass: Int = 30, epochs: Int = 1) throws -> TrainConfig {
+    func config(_ precision: TrainingPrecision, name: String = #function, perClass: Int = 30, epochs: Int = 1) throws -> TrainConfig {
         try XCTSkipUnless(FashionMNIST.isInstalled, "dataset-fashion-mnist is not installed")
         var c = TrainConfig()
         c.model = "cifar_resnet20"
@@ -40,13 +40,13 @@ final class LowPrecisionTests: XCTestCase {
     var nativeBFloat16: Bool { Autocast.isNative(.bfloat16, on: .cpu) }
 
     func testEachPrecisionTakesItsPath() throws {
-        XCTAssertEqual(try trainer(config("fp32")).precision, .float32)
-        XCTAssertEqual(try trainer(config("bf16")).precision, nativeBFloat16 ? .native(.bfloat16) : .emulated(.bfloat16))
-        XCTAssertEqual(try trainer(config("fp16")).precision, .emulated(.float16), "oneDNN 2.6 has no fp16 training kernels on CPUs")
-        var reference = try config("bf16")
-        reference.device = "reference"
+        XCTAssertEqual(try trainer(config(.fp32)).precision, .float32)
+        XCTAssertEqual(try trainer(config(.bf16)).precision, nativeBFloat16 ? .native(.bfloat16) : .emulated(.bfloat16))
+        XCTAssertEqual(try trainer(config(.fp16)).precision, .emulated(.float16), "oneDNN 2.6 has no fp16 training kernels on CPUs")
+        var reference = try config(.bf16)
+        reference.device = .reference
         XCTAssertEqual(try trainer(reference).precision, .emulated(.bfloat16), "the reference backend computes in Float32 only")
-        let native = try trainer(config("bf16"))
+        let native = try trainer(config(.bf16))
         if nativeBFloat16 {
             XCTAssertTrue(try native.optimizer.masters.isEmpty, "natively the parameters are the Float32 masters")
             XCTAssertNil(native.state.lossScaler, "bf16 has Float32's range: no loss scaling")
@@ -63,8 +63,8 @@ final class LowPrecisionTests: XCTestCase {
     /// with seeds 0, 1 at 0.89, 0.83. A broken bf16 path stays near ln 10 = 2.3 or diverges.
     func testNativeBFloat16TrainsLikeFloat32() throws {
         try XCTSkipUnless(nativeBFloat16, "this CPU has no AVX-512 BF16: bf16 is emulated here (testEachPrecisionTakesItsPath)")
-        let fp32 = try trainer(config("fp32", perClass: 100, epochs: 3)).run()
-        let bf16 = try trainer(config("bf16", perClass: 100, epochs: 3)).run()
+        let fp32 = try trainer(config(.fp32, perClass: 100, epochs: 3)).run()
+        let bf16 = try trainer(config(.bf16, perClass: 100, epochs: 3)).run()
         let (a, b) = (fp32.history.last!, bf16.history.last!)
         XCTAssertLessThan(b.trainLoss, fp32.history.first!.trainLoss, "bf16 learns")
         XCTAssertEqual(b.trainLoss, a.trainLoss, accuracy: 0.15, "final training loss, bf16 vs fp32")
@@ -76,13 +76,13 @@ final class LowPrecisionTests: XCTestCase {
     /// bf16 to fp32, and from fp32 to emulated fp16 (whose masters start from the checkpoint,
     /// not from the initialisation), and from fp16 back to fp32 (from its Float32 masters).
     func testCheckpointsStayFloat32AndResumeAcrossPrecisions() throws {
-        let first = try trainer(config("bf16", epochs: 1))
+        let first = try trainer(config(.bf16, epochs: 1))
         _ = try first.run()
         let saved = try SafeTensors.read(first.lastCheckpoint).entries
         XCTAssertTrue(saved.values.allSatisfy { $0.dtype == "F32" || $0.dtype == "I64" }, "\(Set(saved.values.map(\.dtype)))")
 
         var asFP16 = first.config
-        (asFP16.precision, asFP16.epochs) = ("fp16", 2)
+        (asFP16.precision, asFP16.epochs) = (.fp16, 2)
         let fp16 = try trainer(asFP16, resume: true)
         XCTAssertEqual(fp16.state.epoch, 1)
         XCTAssertNotNil(fp16.state.lossScaler, "the emulation scales the loss")
@@ -92,7 +92,7 @@ final class LowPrecisionTests: XCTestCase {
         _ = try fp16.run()
 
         var asFP32 = asFP16
-        (asFP32.precision, asFP32.epochs) = ("fp32", 3)
+        (asFP32.precision, asFP32.epochs) = (.fp32, 3)
         let fp32 = try trainer(asFP32, resume: true)
         XCTAssertNil(fp32.state.lossScaler)
         let masters = try Checkpoint.loadState(fp16.lastCheckpoint).2

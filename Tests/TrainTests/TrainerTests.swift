@@ -101,7 +101,7 @@ final class TrainerTests: XCTestCase {
     func testARunStoppedOnCUDAResumesOnTheCPU() throws {
         setenv("TRICKS_CUDA_EMULATION", "1", 1)
         var c = try config()
-        c.device = "cuda"
+        c.device = .cuda
         let first = quiet(try Trainer(config: c))
         XCTAssertEqual(first.model.namedParameters().first?.1.device, .cuda)
         let steps = first.trainLoader.batchCount
@@ -109,7 +109,7 @@ final class TrainerTests: XCTestCase {
         _ = try first.run()
         let onGPU = try weights(first.model), momentum = try first.optimizer.buffers
         c.output = first.config.output
-        c.device = "cpu"
+        c.device = .cpu
         let resumed = quiet(try Trainer(config: c, resume: true))
         XCTAssertEqual(resumed.model.namedParameters().first?.1.device, .cpu)
         XCTAssertEqual(try weights(resumed.model), onGPU)

@@ -15,14 +15,14 @@ final class TricksTests: XCTestCase {
         c.learningRate = .per256(0.1)
         c.epochs = 10
         c.warmupEpochs = 2
-        c.schedule = "cosine"
+        c.schedule = .cosine
         XCTAssertEqual(c.effectiveLR, 0.4, accuracy: 1e-12, "0.1 x 1024 / 256")
         let s = c.learningRateSchedule(iterationsPerEpoch: 100)
         XCTAssertEqual(s.rate(0), 0.4 / 200, accuracy: 1e-12, "warmup i = 1 of 200")
         XCTAssertEqual(s.rate(99), 0.2, accuracy: 1e-12, "halfway through warmup")
         XCTAssertEqual(s.rate(199), 0.4, accuracy: 1e-12, "end of warmup")
         XCTAssertEqual(s.rate(600), 0.2, accuracy: 1e-12, "cosine halfway through the 800 iterations after warmup")
-        c.schedule = "step"
+        c.schedule = .step
         c.warmupEpochs = 0
         c.milestones = [3, 6]
         let step = c.learningRateSchedule(iterationsPerEpoch: 100)
@@ -182,25 +182,25 @@ final class TricksTests: XCTestCase {
         c.epochs = 24
         Recipe.full.apply(to: &c)
         XCTAssertEqual(c.model, "cifar_resnet20d")
-        XCTAssertEqual(c.schedule, "cosine")
+        XCTAssertEqual(c.schedule, .cosine)
         XCTAssertEqual(c.warmupEpochs, 1)
         XCTAssertEqual([c[LabelSmoothing.eps], c[Mixup.alphaSetting]], [0.1, 0.2])
         XCTAssertTrue(c.zeroGamma && c.noBiasDecay)
         // The fast 16-bit path where the CPU has one, else the paper's FP16.
-        XCTAssertEqual(c.precision, Autocast.isNative(.bfloat16, on: .cpu) ? "bf16" : "fp16")
+        XCTAssertEqual(c.precision, Autocast.isNative(.bfloat16, on: .cpu) ? .bf16 : .fp16)
         var r = TrainConfig()
-        r.device = "reference"
+        r.device = .reference
         Recipe.efficient.apply(to: &r)
-        XCTAssertEqual(r.precision, "fp16", "the reference backend computes in Float32 only")
+        XCTAssertEqual(r.precision, .fp16, "the reference backend computes in Float32 only")
         var s = TrainConfig()
         s.epochs = 24
         Recipe.strong.apply(to: &s)
         XCTAssertEqual([s[LabelSmoothing.eps], s[Mixup.alphaSetting], s[Mixup.cutmixAlpha], s[RandomErasing.probabilitySetting]], [0.1, 0.2, 1, 0.25])
         XCTAssertEqual(s[AutoAugment.randAugment], "m9-n2")
-        XCTAssertEqual(s.schedule, "cosine")
+        XCTAssertEqual(s.schedule, .cosine)
         var b = TrainConfig()
         Recipe.baseline.apply(to: &b)
-        XCTAssertEqual(b.precision, "fp32")
+        XCTAssertEqual(b.precision, .fp32)
         XCTAssertFalse(b.zeroGamma)
     }
 }

@@ -59,9 +59,9 @@ public final class ClassificationTask: TrainingTask {
         config.worldSize = collective.size
         try config.validate()
         if let threads = config.threads { try Threads.set(threads) }
-        let augment = config.augment ?? (ModelZoo.isSmallImageModel(config.model) ? "small" : "imagenet")
-        let cropSize = config.inputSize ?? (augment == "imagenet" ? 224 : nil)
-        var (train, validation) = try config.data.load(minShortSide: augment == "imagenet" ? cropSize : nil)
+        let augment = config.augment ?? (ModelZoo.isSmallImageModel(config.model) ? .small : .imagenet)
+        let cropSize = config.inputSize ?? (augment == .imagenet ? 224 : nil)
+        var (train, validation) = try config.data.load(minShortSide: augment == .imagenet ? cropSize : nil)
         if let n = config.trainPerClass { train = Subset(train, perClass: n, seed: config.seed) }
         if let n = config.valPerClass { validation = Subset(validation, perClass: n, seed: config.seed) }
         guard validation.classes == train.classes else {
@@ -70,10 +70,10 @@ public final class ClassificationTask: TrainingTask {
         let (mean, std) = try ClassificationTask.statistics(config: config, train: train)
         let normalize = Normalize(mean: mean, std: std)
         let extra = try registrations.compactMap { try $0.augmentation(config) }  // RandAugment, TrivialAugment
-        let trainTransform = augment == "small"
+        let trainTransform = augment == .small
             ? Pipelines.smallImageTrain(normalize: normalize, size: cropSize, extra: extra)
             : Pipelines.imagenetTrain(size: cropSize!, normalize: normalize, extra: extra)
-        let evalTransform = evaluationTransform(augment: augment, inputSize: cropSize, normalize: normalize)
+        let evalTransform = evaluationTransform(augment: augment.rawValue, inputSize: cropSize, normalize: normalize)
         // With gradient accumulation the loader hands out micro-batches.
         trainLoader = try DataLoader(dataset: train, transform: trainTransform, batchSize: config.batchSize / config.accumulation, shuffle: true,
                                      dropLast: config.dropLast, seed: config.seed, workers: config.workers, strict: config.strict,
@@ -84,7 +84,7 @@ public final class ClassificationTask: TrainingTask {
         let device = config.computeDevice
         let model = try Device.with(device) {
             let model = try ModelZoo.make(config.model, classes: train.classes.count, inputChannels: train.channels)
-            try model.initialize(Initializer(rawValue: config.initializer)!, seed: config.seed, zeroGamma: config.zeroGamma)
+            try model.initialize(config.initializer, seed: config.seed, zeroGamma: config.zeroGamma)
             if let path = config.finetuneFrom {
                 // Everything but the classifier head, which keeps its fresh initialisation.
                 try model.loadStateDict(SafeTensors.read(path).entries, source: path, excluding: ClassificationTask.headPrefixes)
@@ -95,7 +95,7 @@ public final class ClassificationTask: TrainingTask {
         precision = PrecisionPath.choose(config.storagePrecision, on: device)
         // Small-image models are evaluated (and `predict` resizes photos) at the training image size.
         info = ModelInfo(model: config.model, classes: train.classes, inputChannels: train.channels, mean: mean, std: std,
-                         augment: augment, inputSize: try cropSize ?? train.image(at: 0).width)
+                         augment: augment.rawValue, inputSize: try cropSize ?? train.image(at: 0).width)
         optimizer = try SGD(groups: parameterGroups(model.namedParameters(), weightDecay: config.weightDecay, noBiasDecay: config.noBiasDecay),
                             momentum: config.momentum, nesterov: config.nesterov, masterPrecision: precision.roundedParameters)
         guard trainLoader.batchCount >= config.accumulation else {

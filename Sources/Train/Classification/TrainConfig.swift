@@ -14,9 +14,9 @@ public struct TrainConfig: RunSettings {
     /// (`ModelZoo.nameBeforeTorchvisionNaming`); a `--config` file a person wrote uses today's names.
     public var resnetNames = ModelZoo.resnetNames
     public var data = DataSource()
-    /// "small" (pad 4 + random crop + flip) or "imagenet" (the paper's pipeline); nil picks
-    /// small for small-image models (`cifar_*`, `lenet5`) and imagenet otherwise.
-    public var augment: String?
+    /// Small (pad 4 + random crop + flip) or imagenet (the paper's pipeline); nil picks small for
+    /// small-image models (`cifar_*`, `lenet5`) and imagenet otherwise.
+    public var augment: Augmentation?
     /// Crop size for the imagenet pipeline (224), or the small pipeline's crop (nil: image size).
     public var inputSize: Int?
     /// Normalisation statistics in [0, 255]; nil computes them from up to 2000 training images.
@@ -29,20 +29,20 @@ public struct TrainConfig: RunSettings {
     /// Set through `learningRate`, which keeps exactly one of them.
     public private(set) var lr: Double? = TrainConfig.defaultLR
     public private(set) var lrPer256: Double?
-    /// "step", "cosine" or "constant".
-    public var schedule = "step"
+    public var schedule = ScheduleKind.step
     /// Epochs (fractions allowed) at which the step schedule divides the LR by 10; nil: 50% and 75%.
     public var milestones: [Double]?
     public var warmupEpochs = 0.0
     public var momentum = 0.9
     public var nesterov = true
     public var weightDecay = 1e-4
-    /// "xavier" (the paper) or "kaiming".
-    public var initializer = Initializer.xavierUniform.rawValue
+    /// Xavier (the paper) or Kaiming.
+    public var initializer = Initializer.xavierUniform
     public var seed: UInt64 = 0
     public var threads: Int?
-    /// Where the model trains: `cpu` (oneDNN) or `reference` (plain Swift loops, slow: for checking).
-    public var device = "cpu"
+    /// Where the model trains: `cpu` (oneDNN), `cuda`, `auto`, or `reference` (plain Swift loops,
+    /// slow: for checking).
+    public var device = DeviceChoice.cpu
     public var workers = 2
     public var dropLast = true
     /// Use only this many training / validation images per class (quick runs and tests).
@@ -53,8 +53,7 @@ public struct TrainConfig: RunSettings {
     public var noBiasDecay = false
     /// Micro-batches per optimiser step (the batch is split k ways, gradients summed).
     public var accumulation = 1
-    /// "fp32", "fp16" or "bf16".
-    public var precision = "fp32"
+    public var precision = TrainingPrecision.fp32
     /// The plug-in tricks' settings (label smoothing, mixup, distillation: `TrickRegistry.registered`)
     /// by config key; read and written through `config[Setting]`. Written under "trickSettings"
     /// in JSON; a config file may also give them at the top level, as before the plug-in seam.
@@ -65,7 +64,9 @@ public struct TrainConfig: RunSettings {
     /// Train only the new head for this many epochs first.
     public var freezeEpochs = 0
     /// The recipe the settings started from, for the record.
-    public var recipe: String?
+    public var recipe: Recipe?
+    /// The ablation row these settings are, for the record ("3: + LR warmup").
+    public var ablationRow: String?
     public var output = "runs/run"
     /// Progress line every this many steps when standard output is not a terminal.
     public var logEvery = 50
@@ -88,22 +89,22 @@ public struct TrainConfig: RunSettings {
         model = try c.decodeIfPresent(String.self, forKey: .model) ?? defaults.model
         model = ModelZoo.name(model, recordedWith: try c.decodeIfPresent(String.self, forKey: .resnetNames))
         data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? defaults.data
-        augment = try c.decodeIfPresent(String.self, forKey: .augment)
+        augment = try c.decodeIfPresent(Augmentation.self, forKey: .augment)
         inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize)
         mean = try c.decodeIfPresent([Float].self, forKey: .mean)
         std = try c.decodeIfPresent([Float].self, forKey: .std)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
-        schedule = try c.decodeIfPresent(String.self, forKey: .schedule) ?? defaults.schedule
+        schedule = try c.decodeIfPresent(ScheduleKind.self, forKey: .schedule) ?? defaults.schedule
         milestones = try c.decodeIfPresent([Double].self, forKey: .milestones)
         warmupEpochs = try c.decodeIfPresent(Double.self, forKey: .warmupEpochs) ?? defaults.warmupEpochs
         momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? defaults.momentum
         nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? defaults.nesterov
         weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? defaults.weightDecay
-        initializer = try c.decodeIfPresent(String.self, forKey: .initializer) ?? defaults.initializer
+        initializer = try c.decodeIfPresent(Initializer.self, forKey: .initializer) ?? defaults.initializer
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
-        device = try c.decodeIfPresent(String.self, forKey: .device) ?? defaults.device
+        device = try c.decodeIfPresent(DeviceChoice.self, forKey: .device) ?? defaults.device
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? defaults.workers
         dropLast = try c.decodeIfPresent(Bool.self, forKey: .dropLast) ?? defaults.dropLast
         trainPerClass = try c.decodeIfPresent(Int.self, forKey: .trainPerClass)
@@ -117,11 +118,18 @@ public struct TrainConfig: RunSettings {
         zeroGamma = try c.decodeIfPresent(Bool.self, forKey: .zeroGamma) ?? defaults.zeroGamma
         noBiasDecay = try c.decodeIfPresent(Bool.self, forKey: .noBiasDecay) ?? defaults.noBiasDecay
         accumulation = try c.decodeIfPresent(Int.self, forKey: .accumulation) ?? defaults.accumulation
-        precision = try c.decodeIfPresent(String.self, forKey: .precision) ?? defaults.precision
+        precision = try c.decodeIfPresent(TrainingPrecision.self, forKey: .precision) ?? defaults.precision
         trickSettings = try TrainConfig.decodeTrickSettings(decoder)
         finetuneFrom = try c.decodeIfPresent(String.self, forKey: .finetuneFrom)
         freezeEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeEpochs) ?? defaults.freezeEpochs
-        recipe = try c.decodeIfPresent(String.self, forKey: .recipe)
+        // Ablation rows were recorded as the recipe ("ablation row 3: + LR warmup") before they had a key.
+        let recipeWord = try c.decodeIfPresent(String.self, forKey: .recipe)
+        recipe = recipeWord.flatMap(Recipe.init(rawValue:))
+        ablationRow = try c.decodeIfPresent(String.self, forKey: .ablationRow)
+            ?? recipeWord.flatMap { $0.hasPrefix("ablation row ") ? String($0.dropFirst("ablation row ".count)) : nil }
+        if let recipeWord, recipe == nil, ablationRow == nil {
+            throw DecodingError.dataCorruptedError(forKey: .recipe, in: c, debugDescription: "must be \(Recipe.choices), got \"\(recipeWord)\"")
+        }
         output = try c.decodeIfPresent(String.self, forKey: .output) ?? defaults.output
         logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? defaults.logEvery
         strict = try c.decodeIfPresent(Bool.self, forKey: .strict) ?? defaults.strict
@@ -220,8 +228,8 @@ public struct TrainConfig: RunSettings {
         if warmupEpochs > 0 { parts.append("warmup \(warmupEpochs) epochs") }
         if zeroGamma { parts.append("zero-gamma") }
         if noBiasDecay { parts.append("no bias decay") }
-        if precision != "fp32" { parts.append(precision) }
-        if device == "auto" { parts.append("on auto (\(computeDevice))") } else if device != "cpu" { parts.append("on \(device)") }
+        if precision != .fp32 { parts.append(precision.rawValue) }
+        if device == .auto { parts.append("on auto (\(computeDevice))") } else if device != .cpu { parts.append("on \(device.rawValue)") }
         parts += TrickRegistry.settings.compactMap { s in trickSettings[s.key].map { "--\(s.flag) \($0.description)" } }
         return parts.joined(separator: ", ") + ", seed \(seed)"
     }
@@ -240,16 +248,12 @@ public struct TrainConfig: RunSettings {
         case .absolute(let value): guard value > 0, value.isFinite else { throw TrainError("--lr", "must be positive, got \(value)") }
         case .per256(let value): guard value > 0, value.isFinite else { throw TrainError("--lr-per-256", "must be positive, got \(value)") }
         }
-        guard ["step", "cosine", "constant"].contains(schedule) else { throw TrainError("--sched", "must be step, cosine or constant, got \(schedule)") }
-        guard Initializer(rawValue: initializer) != nil else { throw TrainError("--init", "must be xavier or kaiming, got \(initializer)") }
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainError("--warmup-epochs", "must be in [0, epochs), got \(warmupEpochs)") }
-        if let augment, !["small", "imagenet"].contains(augment) { throw TrainError("--augment", "must be small or imagenet, got \(augment)") }
         if let threads, threads < 1 { throw TrainError("--threads", "must be at least 1, got \(threads)") }
-        do { _ = try Device.named(device) } catch let error as OpError { throw TrainError("--device", error.message) }
+        do { _ = try Device.named(device.rawValue) } catch let error as OpError { throw TrainError("--device", error.message) }
         guard accumulation >= 1, batchSize % accumulation == 0 else {
             throw TrainError("--accumulation", "must be at least 1 and divide --batch-size \(batchSize), got \(accumulation)")
         }
-        guard DataType(flagName: precision) != nil else { throw TrainError("--precision", "must be fp32, fp16 or bf16, got \(precision)") }
         for trick in TrickRegistry.registered { try trick.validate(self) }
         guard bucketMB > 0 else { throw TrainError("--bucket-mb", "must be positive, got \(bucketMB)") }
         if let milestones, let outside = milestones.first(where: { !($0 > 0) }) {
@@ -298,7 +302,7 @@ public struct TrainConfig: RunSettings {
     /// Which rule made `effectiveLR`, for the run's first lines.
     public var learningRateRule: String {
         switch learningRate {
-        case .absolute: recipe == nil ? "absolute" : "absolute, given over the recipe's linear scaling"
+        case .absolute: recipe == nil && ablationRow == nil ? "absolute" : "absolute, given over the recipe's linear scaling"
         case .per256(let value):
             String(format: "linear scaling: %.4g per 256 images x batch %d / 256", value, globalBatchSize)
         }
@@ -307,13 +311,10 @@ public struct TrainConfig: RunSettings {
     /// Images per optimiser step over all processes.
     public var globalBatchSize: Int { batchSize * worldSize }
 
-    /// The device of `device` (validated); `auto` is cuda where CUDA loads and finds a GPU, else cpu.
-    public var computeDevice: Device {
-        if device == "auto" { return Device.auto }
-        return Device(rawValue: device) ?? .cpu
-    }
+    /// The device of `device`; `auto` is cuda where CUDA loads and finds a GPU, else cpu.
+    public var computeDevice: Device { device.device }
 
-    public var storagePrecision: DataType { DataType(flagName: precision) ?? .float32 }
+    public var storagePrecision: DataType { precision.dataType }
 
     /// The step or cosine schedule over `iterationsPerEpoch` x `epochs`, after any warmup.
     public func learningRateSchedule(iterationsPerEpoch: Int) -> any LearningRateSchedule {
@@ -321,9 +322,9 @@ public struct TrainConfig: RunSettings {
         let total = iterationsPerEpoch * epochs - warmup
         let main: any LearningRateSchedule
         switch schedule {
-        case "cosine": main = CosineSchedule(base: effectiveLR, total: total)
-        case "constant": main = ConstantSchedule(effectiveLR)
-        default:
+        case .cosine: main = CosineSchedule(base: effectiveLR, total: total)
+        case .constant: main = ConstantSchedule(effectiveLR)
+        case .step:
             let steps = milestones?.map { Int(($0 * Double(iterationsPerEpoch)).rounded()) - warmup }
                 ?? [total / 2, total * 3 / 4]
             main = StepSchedule(base: effectiveLR, milestones: steps)

@@ -27,7 +27,8 @@ public struct SegmentationConfig: RunSettings {
     public var auxWeight = 0.4
     /// A classification checkpoint whose weights start the backbone (its `fc` is left out).
     public var backbone: String?
-    public var precision = "fp32"
+    /// fp32, or bf16 where the CPU computes in it natively (no emulation here).
+    public var precision = TrainingPrecision.fp32
     public var seed: UInt64 = 0
     public var threads: Int?
     public var workers = 2
@@ -51,8 +52,8 @@ public struct SegmentationConfig: RunSettings {
         guard cropSize >= 16, cropSize <= 2 * baseSize else { throw TrainError("--crop-size", "must be between 16 and 2 x --base-size, got \(cropSize)") }
         guard lr > 0 else { throw TrainError("--lr", "must be positive, got \(lr)") }
         guard auxWeight >= 0 else { throw TrainError("--aux-weight", "must be non-negative, got \(auxWeight)") }
-        guard ["fp32", "bf16"].contains(precision) else {
-            throw TrainError("--precision", "segmentation trains in fp32 or bf16 (native, on CPUs with AVX-512 BF16), got \(precision)")
+        guard precision != .fp16 else {
+            throw TrainError("--precision", "segmentation trains in fp32 or bf16 (native, on CPUs with AVX-512 BF16), not fp16")
         }
     }
 

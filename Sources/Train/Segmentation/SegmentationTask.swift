@@ -74,7 +74,7 @@ public final class SegmentationTask: TrainingTask {
         (self.model, fcn) = (model, model)
         info = ModelInfo(model: config.model, classes: train.classes, inputChannels: train.channels, mean: mean, std: std,
                          augment: "segmentation", inputSize: config.baseSize)
-        precision = PrecisionPath.choose(config.precision == "bf16" ? .bfloat16 : .float32, on: .cpu)
+        precision = PrecisionPath.choose(config.precision.dataType, on: .cpu)
         if case .emulated = precision {
             throw TrainError("--precision", "bf16 needs a CPU with AVX-512 BF16 for segmentation (the emulation is classification's only); use fp32")
         }
