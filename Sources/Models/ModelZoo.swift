@@ -21,28 +21,74 @@ public enum ModelZoo {
     public static let resnetDepths = [18, 34, 50, 101, 152]
     public static let cifarDepths = [20, 32, 44, 56, 110]
 
-    /// Every distinct model, in listing order: each ResNet once per network (the `a` name only for
-    /// the bottleneck depths, where it differs from the plain name; `b` and GluonCV's names are
-    /// aliases that `make` also accepts).
-    public static var names: [String] {
-        var names: [String] = []
+    /// One model of the zoo: its name, the input side it is designed for, and how to build it
+    /// (zeroed weights) for a number of classes and input channels, with or without the
+    /// auxiliary head (Inception's; FCN's).
+    public struct Entry: Sendable {
+        public let name: String
+        public let inputSize: Int
+        let build: @Sendable (_ classes: Int, _ inputChannels: Int, _ auxiliaryHead: Bool) throws -> Module
+    }
+
+    /// The zoo: every distinct model, in listing order. Each ResNet appears once per network (the
+    /// `a` name only for the bottleneck depths, where it differs from the plain name); `b`,
+    /// GluonCV's names and `fcn_` with any ResNet name are read by `entry(_:)`.
+    public static let table: [Entry] = {
+        var entries: [Entry] = []
         for (prefix, depths) in [("resnet", resnetDepths), ("cifar_resnet", cifarDepths), ("cifar_resnet", resnetDepths)] {
             for depth in depths {
                 let bottleneck = ResNetConfig.depth(depth)?.block == .bottleneck && !(prefix == "cifar_resnet" && cifarDepths.contains(depth))
-                for tweak in bottleneck ? ["", "a", "c", "d"] : ["", "c", "d"] { names.append("\(prefix)\(depth)\(tweak)") }
+                for tweak in bottleneck ? ["", "a", "c", "d"] : ["", "c", "d"] { entries.append(resnetEntry("\(prefix)\(depth)\(tweak)")!) }
             }
         }
-        return names + ["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "mobilenetv1_100", "mobilenetv1_125",
-                        "inception_v3", "lenet5"]
+        // GluonCV's MobileNets (ReLU), then timm's (ReLU6, whose weights load).
+        for (name, width) in [("mobilenet_v1", 1.0), ("mobilenet_v1_075", 0.75), ("mobilenet_v1_050", 0.5), ("mobilenet_v1_025", 0.25)] {
+            entries.append(Entry(name: name, inputSize: 224) { classes, channels, _ in
+                try MobileNetV1(widthMultiplier: width, classes: classes, inputChannels: channels)
+            })
+        }
+        for (name, width) in [("mobilenetv1_100", 1.0), ("mobilenetv1_125", 1.25)] {
+            entries.append(Entry(name: name, inputSize: 224) { classes, channels, _ in
+                try MobileNetV1(widthMultiplier: width, classes: classes, inputChannels: channels, activation: .relu6)
+            })
+        }
+        entries.append(Entry(name: "inception_v3", inputSize: 299) { try InceptionV3(classes: $0, inputChannels: $1, auxiliaryHead: $2) })
+        entries.append(Entry(name: "lenet5", inputSize: 28) { classes, channels, _ in try LeNet5(classes: classes, inputChannels: channels) })
+        return entries
+    }()
+
+    /// Every distinct model, in listing order.
+    public static var names: [String] { table.map(\.name) }
+
+    /// The entry a name means: a name of the table, an alias (`mobilenet_v1_100`; a ResNet's:
+    /// `resnet50b`, `resnet50_v1d`), or `fcn_` and a ResNet's name; nil for anything else.
+    public static func entry(_ name: String) -> Entry? {
+        if let entry = table.first(where: { $0.name == (name == "mobilenet_v1_100" ? "mobilenet_v1" : name) }) { return entry }
+        if name.hasPrefix("fcn_"), let config = resnetConfig(String(name.dropFirst(4))) {
+            let inputSize = entry(String(name.dropFirst(4)))?.inputSize ?? 224
+            return Entry(name: name, inputSize: inputSize) { classes, channels, auxiliary in
+                var backbone = config
+                backbone.inputChannels = channels
+                return try FCN(backbone: backbone, classes: classes, auxiliaryHead: auxiliary)
+            }
+        }
+        return resnetEntry(name)
+    }
+
+    static func resnetEntry(_ name: String) -> Entry? {
+        guard let config = resnetConfig(name) else { return nil }
+        return Entry(name: name, inputSize: name.hasPrefix("cifar_") ? 32 : 224) { classes, channels, _ in
+            var config = config
+            (config.classes, config.inputChannels) = (classes, channels)
+            return try ResNet(config)
+        }
     }
 
     /// Segmentation models: `fcn_` and any ResNet name (`fcn_resnet50d`, `fcn_cifar_resnet20`).
     public static var segmentationNames: [String] { names.filter { resnetConfig($0) != nil }.map { "fcn_" + $0 } }
 
-    /// The input side length the model is designed for.
-    public static func defaultInputSize(_ name: String) -> Int {
-        name == "lenet5" ? 28 : name.hasPrefix("cifar_") ? 32 : name == "inception_v3" ? 299 : 224
-    }
+    /// The input side length the model is designed for (224 for a name the zoo does not know).
+    public static func defaultInputSize(_ name: String) -> Int { entry(name)?.inputSize ?? 224 }
 
     /// Models for small images (CIFAR, MNIST) train with the small augmentation by default.
     public static func isSmallImageModel(_ name: String) -> Bool { defaultInputSize(name) < 64 }
@@ -50,34 +96,12 @@ public enum ModelZoo {
     /// Builds a model with zeroed weights; call `initialize` (or load weights) next. Every
     /// model is checked to list all the state it holds (`checkStateIsRegistered`).
     public static func make(_ name: String, classes: Int = 1000, inputChannels: Int = 3, auxiliaryHead: Bool = false) throws -> Module {
-        let model = try build(name, classes: classes, inputChannels: inputChannels, auxiliaryHead: auxiliaryHead)
-        try model.checkStateIsRegistered()
-        return model
-    }
-
-    private static func build(_ name: String, classes: Int, inputChannels: Int, auxiliaryHead: Bool) throws -> Module {
         guard classes >= 1 else { throw OpError(op: "model", "classes must be at least 1, got \(classes)") }
         guard inputChannels >= 1 else { throw OpError(op: "model", "input channels must be at least 1, got \(inputChannels)") }
-        if name == "lenet5" { return try LeNet5(classes: classes, inputChannels: inputChannels) }
-        if name == "inception_v3" { return try InceptionV3(classes: classes, inputChannels: inputChannels, auxiliaryHead: auxiliaryHead) }
-        if name.hasPrefix("mobilenet_v1") {
-            let widths = ["mobilenet_v1": 1.0, "mobilenet_v1_100": 1.0, "mobilenet_v1_075": 0.75, "mobilenet_v1_050": 0.5, "mobilenet_v1_025": 0.25]
-            if let width = widths[name] { return try MobileNetV1(widthMultiplier: width, classes: classes, inputChannels: inputChannels) }
-        }
-        if let width = ["mobilenetv1_100": 1.0, "mobilenetv1_125": 1.25][name] {  // timm's, with ReLU6
-            return try MobileNetV1(widthMultiplier: width, classes: classes, inputChannels: inputChannels, activation: .relu6)
-        }
-        if name.hasPrefix("fcn_"), let backbone = resnetConfig(String(name.dropFirst(4))) {
-            var config = backbone
-            config.inputChannels = inputChannels
-            return try FCN(backbone: config, classes: classes, auxiliaryHead: auxiliaryHead)
-        }
-        if var config = resnetConfig(name) {
-            config.classes = classes
-            config.inputChannels = inputChannels
-            return try ResNet(config)
-        }
-        throw OpError(op: "model", "unknown model '\(name)'; run `tricks models` for the list")
+        guard let entry = entry(name) else { throw OpError(op: "model", "unknown model '\(name)'; run `tricks models` for the list") }
+        let model = try entry.build(classes, inputChannels, auxiliaryHead)
+        try model.checkStateIsRegistered()
+        return model
     }
 
     /// Which ResNet variant a name means, in words, for `tricks models`; nil for other models.

@@ -4,24 +4,9 @@ import NN
 /// The paper's cumulative ablation (Tables 4-6) on the user's data: each row adds one trick to
 /// the row above, every row with the same seeds, data order and epochs.
 public enum Ablation {
-    /// (name, what the row adds). Row 1 is the baseline recipe on the given config.
-    /// The paper's plug-in tricks (`TrickRegistry.registered`, `inAblation`) follow, one row
-    /// each; distillation, the last, takes its teacher from `--teacher`.
-    public static let rows: [Row] = procedureRows
-        + TrickRegistry.registered.filter(\.inAblation).map { trick in ("+ \(trick.name)", trick.enable) }
-    public typealias Row = (name: String, add: @Sendable (inout TrainConfig) -> Void)
-
-    /// Sections 3 and 4 and cosine decay: settings of the procedure rather than plug-ins.
-    static let procedureRows: [Row] = [
-        ("baseline", { Recipe.baseline.apply(to: &$0) }),
-        ("+ linear scaling, 4x batch", { $0.batchSize *= 4 }),
-        ("+ LR warmup", { $0.warmupEpochs = Recipe.warmup(epochs: $0.epochs) }),
-        ("+ zero gamma", { $0.zeroGamma = true }),
-        ("+ no bias decay", { $0.noBiasDecay = true }),
-        ("+ low precision", { $0.precision = TrainingPrecision(Recipe.lowPrecision(on: $0.computeDevice)) }),  // the paper's FP16; bf16 where native
-        ("+ ResNet-D", { $0.model = resnetD($0.model) }),
-        ("+ cosine decay", { $0.schedule = .cosine }),
-    ]
+    /// The steps of `Procedure.steps` that the ablation trains, in order: row 1 is the baseline
+    /// recipe on the given config, each row after it adds one step to the row above.
+    public static let rows: [ProcedureStep] = Procedure.steps.filter(\.inAblation)
 
     public struct Result: Codable, Sendable, Equatable {
         public var row: Int
@@ -43,8 +28,8 @@ public enum Ablation {
     public static func config(row index: Int, base: TrainConfig, seed: UInt64, teacher: String?) -> TrainConfig {
         var c = base
         c[Distillation.teacher] = nil
-        for i in 0...index { rows[i].add(&c) }
-        if index == rows.count - 1 { c[Distillation.teacher] = teacher }
+        for i in 0...index { rows[i].apply(&c) }
+        if rows[0...index].contains(where: \.needsTeacher) { c[Distillation.teacher] = teacher }
         c.seed = seed
         (c.recipe, c.ablationRow) = (nil, "\(index + 1): \(rows[index].name)")
         return c
@@ -64,7 +49,7 @@ public enum Ablation {
         }
         for index in chosen {
             guard rows.indices.contains(index) else { throw TrainError("--rows", "row \(index + 1) does not exist (1...\(rows.count))") }
-            if index == rows.count - 1 && teacher == nil {
+            if rows[index].needsTeacher && teacher == nil {
                 log("row \(index + 1) (\(rows[index].name)) needs --teacher; skipped")
                 continue
             }
@@ -127,7 +112,7 @@ public enum Ablation {
 
     /// The rows of `chosen` that will train: the distillation row needs a teacher.
     public static func trained(_ chosen: [Int], teacher: Bool) -> [Int] {
-        chosen.filter { rows.indices.contains($0) && (teacher || $0 != rows.count - 1) }
+        chosen.filter { rows.indices.contains($0) && (teacher || !rows[$0].needsTeacher) }
     }
 
     /// What this budget is too short for, said before the rows run (issue 16). Two rules of thumb,
@@ -143,14 +128,15 @@ public enum Ablation {
 
     public static func budgetWarnings(epochs: Int, batchSize: Int, trainImages: Int, rows chosen: [Int]) -> [String] {
         var warnings: [String] = []
-        let names = chosen.filter { rows.indices.contains($0) }.map { rows[$0].name }
-        let regularising = names.filter { ["+ zero gamma", "+ label smoothing", "+ mixup"].contains($0) }
+        let regularising = chosen.filter { rows.indices.contains($0) && rows[$0].paysInLongTraining }.map { rows[$0].name }
         if epochs < regularisationEpochs && !regularising.isEmpty {
             warnings.append("\(epochs) epoch(s) is short for \(regularising.joined(separator: ", ")): the paper trains 120 epochs "
                             + "(200 with mixup), and these pay only in long training; under \(regularisationEpochs) epochs expect "
                             + "them to cost accuracy (at 4 epochs they cost 1-5 points each, docs/ablation-fashion-mnist.md)")
         }
-        let largeBatch = chosen.filter { $0 >= 1 }
+        // Every row from the 4x batch on trains at it (the rows are cumulative).
+        let firstLarge = rows.firstIndex(where: \.largeBatch) ?? rows.count
+        let largeBatch = chosen.filter { $0 >= firstLarge && rows.indices.contains($0) }
         let steps = epochs * (trainImages / max(1, 4 * batchSize))
         if !largeBatch.isEmpty && steps < largeBatchSteps {
             warnings.append("rows \(largeBatch.map { "\($0 + 1)" }.joined(separator: ",")) train at batch \(4 * batchSize) (4x): "

@@ -17,35 +17,33 @@ public enum Recipe: String, SettingChoice {
     /// The paper's 5 warmup epochs out of 120, at least 1 and at most half the run.
     static func warmup(epochs: Int) -> Double { min(max(1, Double(epochs) * 5 / 120), Double(epochs) / 2) }
 
+    /// Every step of `Procedure.steps` that this recipe or an earlier one includes.
     public func apply(to c: inout TrainConfig) {
         c.recipe = self
-        c.learningRate = .per256(0.1)
-        c.schedule = .step
-        c.initializer = .xavierUniform
-        guard self != .baseline else { return }
-        c.warmupEpochs = Recipe.warmup(epochs: c.epochs)
-        c.zeroGamma = true
-        c.noBiasDecay = true
-        c.precision = TrainingPrecision(Recipe.lowPrecision(on: c.computeDevice))
-        guard self != .efficient else { return }
-        c.model = resnetD(c.model)
-        guard self != .tweaked else { return }
-        c.schedule = .cosine
-        for trick in TrickRegistry.registered where trick.inFullRecipe { trick.enable(&c) }  // smoothing 0.1, mixup 0.2
-        guard self != .full else { return }
-        AutoAugment.registration.enable(&c)  // RandAugment m9-n2
-        RandomErasing.registration.enable(&c)  // 0.25
-        c[Mixup.cutmixAlpha] = 1
+        for step in Procedure.steps where step.recipe?.isPart(of: self) ?? false { step.apply(&c) }
     }
 
-    /// What the recipe sets, for `tricks recipes`.
+    /// Whether `recipe` includes what this one adds: it is this recipe or a later one.
+    func isPart(of recipe: Recipe) -> Bool {
+        Recipe.allCases.firstIndex(of: self)! <= Recipe.allCases.firstIndex(of: recipe)!
+    }
+
+    /// What the recipe adds to the one before, for `tricks recipes`: the names of its steps in
+    /// `Procedure.steps`, and a note on what they mean here.
     public var summary: String {
+        let index = Recipe.allCases.firstIndex(of: self)!
+        let steps = Procedure.steps.filter { $0.recipe == self && $0.name != "baseline" }.map { String($0.name.dropFirst(2)) }
+        let added = index == 0 ? "" : "\(Recipe.allCases[index - 1].rawValue) + \(steps.joined(separator: ", ")); "
+        return added + note
+    }
+
+    var note: String {
         switch self {
         case .baseline: "lr 0.1 per 256 images (linear scaling: the rate follows the batch, so a larger -b is section 3's large-batch training), step schedule (/10 at 50% and 75%), Xavier init, FP32"
-        case .efficient: "baseline + warmup (5/120 of the epochs, at least 1), zero-gamma, no bias decay, low precision: bf16 where the CPU computes in it (AVX-512 BF16), else the paper's FP16 (emulated, with loss scaling)"
-        case .tweaked: "efficient + ResNet-D (the model's d variant)"
-        case .full: "tweaked + cosine decay, label smoothing 0.1, mixup alpha 0.2; distillation when --teacher is given"
-        case .strong: "full + RandAugment m9-n2, random erasing 0.25, CutMix alpha 1.0 (half the mixed batches; not in the paper)"
+        case .efficient: "warmup over 5/120 of the epochs (at least 1); low precision is bf16 where the CPU computes in it (AVX-512 BF16), else the paper's FP16 (emulated, with loss scaling)"
+        case .tweaked: "the model's d variant"
+        case .full: "label smoothing 0.1, mixup alpha 0.2; distillation when --teacher is given"
+        case .strong: "RandAugment m9-n2, random erasing 0.25, CutMix alpha 1.0 in half the mixed batches (not in the paper)"
         }
     }
 }

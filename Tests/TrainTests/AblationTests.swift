@@ -15,6 +15,27 @@ final class AblationTests: XCTestCase {
         return base
     }
 
+    /// Recipes and rows come from one list (`Procedure.steps`): each recipe up to `full` is the
+    /// ablation's rows through its last step, but at the user's batch (the 4x batch is a row only).
+    func testRecipesAreTheAblationsRowsUpToTheirLastStep() throws {
+        var base = TrainConfig()
+        (base.model, base.epochs) = ("cifar_resnet20", 24)
+        for recipe in [Recipe.baseline, .efficient, .tweaked, .full] {
+            var fromRecipe = base
+            recipe.apply(to: &fromRecipe)
+            let last = try XCTUnwrap(Ablation.rows.lastIndex { $0.recipe == recipe }, "\(recipe)")
+            var fromRows = Ablation.config(row: last, base: base, seed: 0, teacher: nil)
+            if last > 0 { fromRows.batchSize /= 4 }
+            (fromRecipe.recipe, fromRows.ablationRow) = (nil, nil)
+            XCTAssertEqual(fromRecipe, fromRows, "\(recipe)")
+        }
+        // The rows with the properties the budget warnings and the teacher read.
+        XCTAssertEqual(Ablation.rows.filter(\.paysInLongTraining).map(\.name), ["+ zero gamma", "+ label smoothing", "+ mixup"])
+        XCTAssertEqual(Ablation.rows.filter(\.largeBatch).map(\.name), ["+ linear scaling, 4x batch"])
+        XCTAssertEqual(Ablation.rows.filter(\.needsTeacher).map(\.name), ["+ distillation"])
+        XCTAssertEqual(Procedure.steps.filter { $0.recipe == .strong }.map(\.name), ["+ auto-augment", "+ random erasing", "+ CutMix"])
+    }
+
     func testBudgetWarningsNameTheRowsAndTheReason() {
         let all = Array(Ablation.rows.indices)
         // The short ablation of docs/ablation-fashion-mnist.md: 4 epochs, 10,000 images, batch 64.

@@ -12,7 +12,7 @@ public enum AutoAugment {
                                                        help: "wide: TrivialAugmentWide (one operation at a random magnitude per image); empty: off.")
 
     public static let registration = TrickRegistration(
-        name: "auto-augment", settings: [randAugment, trivialAugment], inFullRecipe: false, inAblation: false,
+        name: "auto-augment", settings: [randAugment, trivialAugment], recipe: .strong, inAblation: false,  // RandAugment m9-n2
         validate: { c in
             if !c[randAugment].isEmpty && RandAugment(policy: c[randAugment]) == nil {
                 throw TrainError("--randaugment", "expected a policy such as m9-n2 (magnitude 0-30, operations n), got \(c[randAugment])")

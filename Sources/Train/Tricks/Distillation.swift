@@ -39,7 +39,7 @@ public enum Distillation {
                                                help: "Weight of the distillation term.")
 
     public static let registration = TrickRegistration(
-        name: "distillation", settings: [teacher, temperature, weight], inFullRecipe: false,
+        name: "distillation", settings: [teacher, temperature, weight], recipe: nil, needsTeacher: true,
         validate: { c in
             guard c[temperature] > 0 else { throw TrainError("--temperature", "must be positive, got \(c[temperature])") }
         },

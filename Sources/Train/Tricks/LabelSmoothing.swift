@@ -28,7 +28,7 @@ public enum LabelSmoothing {
                                                 help: "paper (eps/(K-1) to the other classes) or timm (eps/K).")
 
     public static let registration = TrickRegistration(
-        name: "label smoothing", settings: [eps, formula],
+        name: "label smoothing", settings: [eps, formula], paysInLongTraining: true,
         validate: { c in
             guard c[eps] >= 0, c[eps] < 1 else { throw TrainError("--smoothing", "must be in [0, 1), got \(c[eps])") }
             guard SmoothingFormula(rawValue: c[formula]) != nil else {

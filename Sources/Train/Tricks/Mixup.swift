@@ -111,7 +111,7 @@ extension Mixup {
                                                       help: "Stop mixup and CutMix after this many epochs (default: never; GluonCV: the last 20 epochs unmixed).")
 
     public static let registration = TrickRegistration(
-        name: "mixup", settings: [alphaSetting, cutmixAlpha, probability, switchProbability, offEpoch],
+        name: "mixup", settings: [alphaSetting, cutmixAlpha, probability, switchProbability, offEpoch], paysInLongTraining: true,
         validate: { c in
             guard c[alphaSetting] >= 0 else { throw TrainError("--mixup", "alpha must be non-negative, got \(c[alphaSetting])") }
             guard c[cutmixAlpha] >= 0 else { throw TrainError("--cutmix", "alpha must be non-negative, got \(c[cutmixAlpha])") }

@@ -58,7 +58,7 @@ extension ModelEMA {
                                                      help: "EMA of the weights with this decay, evaluated and saved as best (timm: 0.9998, for ~100k steps; the average remembers about 1/(1-decay) steps, so short runs need less). 0 turns it off.")
 
     public static let registration = TrickRegistration(
-        name: "EMA", settings: [decaySetting], inFullRecipe: false, inAblation: false,
+        name: "EMA", settings: [decaySetting], recipe: nil, inAblation: false,
         validate: { c in
             guard c[decaySetting] >= 0, c[decaySetting] < 1 else { throw TrainError("--ema-decay", "must be in [0, 1), got \(c[decaySetting])") }
         },

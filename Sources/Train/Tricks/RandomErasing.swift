@@ -40,7 +40,7 @@ extension RandomErasing {
                                                            help: "Random erasing probability per image (timm's --reprob; e.g. 0.25); 0 turns it off.")
 
     public static let registration = TrickRegistration(
-        name: "random erasing", settings: [probabilitySetting], inFullRecipe: false, inAblation: false,
+        name: "random erasing", settings: [probabilitySetting], recipe: .strong, inAblation: false,  // 0.25
         validate: { c in
             guard (0...1).contains(c[probabilitySetting]) else { throw TrainError("--reprob", "must be in [0, 1], got \(c[probabilitySetting])") }
         },

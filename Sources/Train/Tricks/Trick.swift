@@ -64,31 +64,38 @@ extension TrainingTrick {
 }
 
 /// How a trick joins BagOfTricks: its name, its settings (which become command-line flags and
-/// config-file keys), their checks, what the `full` recipe and the ablation row set, and how
-/// to make it for a run. One of these per trick file, listed once in `TrickRegistry.registered`.
+/// config-file keys), their checks, which recipe and ablation row turn it on (`Procedure.steps`),
+/// and how to make it for a run. One of these per trick file, listed once in `TrickRegistry.registered`.
 public struct TrickRegistration: Sendable {
     /// As the paper names it; the ablation row is "+ <name>".
     public let name: String
     public let settings: [any AnySetting]
     /// Throws a `TrainError` naming the flag when a setting is out of range.
     public let validate: @Sendable (TrainConfig) throws -> Void
-    /// Turns the trick on with the paper's values (ablation row; `full` recipe when `inFullRecipe`).
+    /// Turns the trick on with the paper's values (its ablation row, and `recipe` and later).
     public let enable: @Sendable (inout TrainConfig) -> Void
-    public let inFullRecipe: Bool
+    /// The first recipe that turns it on (nil: none does).
+    public let recipe: Recipe?
     /// Whether `tricks ablate` gives it a row (the paper's tricks do; additions such as EMA not).
     public let inAblation: Bool
+    /// Regularises: pays only in long training (the ablation's budget warning).
+    public let paysInLongTraining: Bool
+    /// Needs `--teacher` to run (distillation).
+    public let needsTeacher: Bool
     /// The trick for a run, or nil when its settings leave it off.
     public let make: @Sendable (TrainConfig, TrickContext) throws -> (any TrainingTrick)?
     /// A per-image augmentation for the training pipeline, run by the loader's workers on
     /// [0, 255] images after the crop and flip and before normalisation (RandAugment), or nil.
     public let augmentation: @Sendable (TrainConfig) throws -> (any Transform)?
 
-    public init(name: String, settings: [any AnySetting], inFullRecipe: Bool = true, inAblation: Bool = true,
+    public init(name: String, settings: [any AnySetting], recipe: Recipe? = .full, inAblation: Bool = true,
+                paysInLongTraining: Bool = false, needsTeacher: Bool = false,
                 validate: @escaping @Sendable (TrainConfig) throws -> Void,
                 enable: @escaping @Sendable (inout TrainConfig) -> Void,
                 augmentation: @escaping @Sendable (TrainConfig) throws -> (any Transform)? = { _ in nil },
                 make: @escaping @Sendable (TrainConfig, TrickContext) throws -> (any TrainingTrick)? = { _, _ in nil }) {
-        (self.name, self.settings, self.inFullRecipe, self.inAblation) = (name, settings, inFullRecipe, inAblation)
+        (self.name, self.settings, self.recipe, self.inAblation) = (name, settings, recipe, inAblation)
+        (self.paysInLongTraining, self.needsTeacher) = (paysInLongTraining, needsTeacher)
         (self.validate, self.enable, self.make, self.augmentation) = (validate, enable, make, augmentation)
     }
 }
