@@ -8,10 +8,13 @@ package typealias Pullback = (Tensor) throws -> [Tensor?]
 /// The ops in this module check shapes, name errors and record the tape; then they call one
 /// of these with inputs already known to be on this backend's device. Kernels may return any
 /// layout of theirs (`Layout`) and must accept any layout of theirs. A new backend is a folder
-/// under `Backends/` with a type conforming to this, plus one line in `Device.backend`; the
-/// parity tests (`BackendParityTests`) then hold it to the reference backend.
+/// under `Backends/` with a type conforming to this, a case of `Device` and its line in
+/// `Device.backend`; the parity tests then hold it to the reference backend, op by op
+/// (`BackendOpParityTests`) and model by model (`BackendParityTests`, `tricks selftest`).
 package protocol Backend: AnyObject, Sendable {
     var device: Device { get }
+    /// What `Device.kernels` reports.
+    var kernels: KernelLibrary { get }
 
     // MARK: Memory
     /// Row-major Float32 `values` of `shape`, on this device.

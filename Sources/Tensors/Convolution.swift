@@ -36,7 +36,7 @@ package struct ConvGeometry: Sendable {
     /// under `Autocast`); weights, bias and their gradients are Float32 either way.
     package let dataType: DataType
 
-    init(input: [Int], weight: [Int], bias: [Int]?, stride: (Int, Int), padding: (Int, Int),
+    package init(input: [Int], weight: [Int], bias: [Int]?, stride: (Int, Int), padding: (Int, Int),
          dilation: (Int, Int), groups: Int, dataType: DataType = .float32) throws {
         let shapes = "input \(input), weight \(weight)" + (bias.map { ", bias \($0)" } ?? "")
         func fail(_ why: String) -> OpError { OpError(op: "conv2d", "\(why) (\(shapes))") }

@@ -55,7 +55,23 @@ public enum Device: String, Sendable, CaseIterable, CustomStringConvertible {
         return device
     }
 
+    /// Which kernels compute here, for logs and reports (e.g. oneDNN 2.6.3 running
+    /// avx512_core_bf16 kernels), so that code above this module never asks a backend itself.
+    public var kernels: KernelLibrary { backend.kernels }
+
     public var description: String { rawValue }
+}
+
+/// The library behind a device's kernels, its version, and the instruction set (or the
+/// runtime) they run on.
+public struct KernelLibrary: Sendable, CustomStringConvertible {
+    public let name: String
+    public let version: String?
+    /// As the library names it: oneDNN's ISA (`avx2`, `avx512_core_bf16`, `avx512_core_amx`) on
+    /// the CPU, the GPU or its emulation on `cuda`.
+    public let instructionSet: String
+
+    public var description: String { "\(name)\(version.map { " " + $0 } ?? ""), \(instructionSet)" }
 }
 
 /// The one device that all of an op's tensors are on; an error naming both otherwise.

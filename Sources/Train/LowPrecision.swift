@@ -12,10 +12,10 @@ extension PrecisionPath {
             return "precision \(type.flagName) on cuda: emulated for now: Float32 cuDNN/cuBLAS kernels with every result rounded to "
                 + "\(type.flagName)\(type == .float16 ? " and loss scaling" : ""); the backend has no 16-bit tensor-core path yet, so no speed or memory is gained"
         case .native(let type):
-            return "precision \(type.flagName): native \(type.flagName) kernels (oneDNN \(OneDNNBackend.instructionSet)): "
+            return "precision \(type.flagName): native \(type.flagName) kernels (\(device.kernels)): "
                 + "16-bit activations and weight copies; Float32 accumulation, master weights, BatchNorm statistics and loss; no loss scaling"
         case .emulated(.bfloat16):
-            return "precision bf16: this CPU has no AVX-512 BF16 (oneDNN runs \(OneDNNBackend.instructionSet) kernels), so bf16 is emulated: "
+            return "precision bf16: this CPU has no AVX-512 BF16 (\(device.kernels.name) runs \(device.kernels.instructionSet) kernels), so bf16 is emulated: "
                 + "Float32 kernels with every result rounded to bf16, 1.3-1.7x slower than fp32, no memory saved"
         case .emulated(let type):
             return "precision \(type.flagName): no \(type.flagName) arithmetic here (oneDNN 2.6 has no fp16 training kernels on CPUs), so it is "

@@ -22,15 +22,14 @@ struct Bench: ParsableCommand {
         var threads: Int?
 
         @Option(help: "fp32, or bf16 where the CPU has AVX-512 BF16 (weight gradients stay FP32).")
-        var precision = "fp32"
+        var precision = TrainingPrecision.fp32
 
         func run() throws {
             if let threads { try Threads.set(threads) }
-            guard let type = DataType(flagName: precision), type != .float16 else {
-                throw CommandError("--precision must be fp32 or bf16, got \(precision)")
-            }
+            let type = precision.dataType
+            guard precision != .fp16 else { throw CommandError("--precision must be fp32 or bf16 here (oneDNN 2.6 has no fp16 kernels on CPUs), got fp16") }
             guard PrecisionPath.choose(type, on: .cpu) != .emulated(type) else {
-                throw CommandError("--precision \(precision): this CPU has no \(precision) kernels (oneDNN runs \(OneDNNBackend.instructionSet))")
+                throw CommandError("--precision \(precision): this CPU has no \(precision) kernels (\(Device.cpu.kernels.name) runs \(Device.cpu.kernels.instructionSet))")
             }
             let benchmark = ConvBenchmark(rounds: rounds, dataType: type)
             print("threads: \(Threads.count), rounds: \(rounds) (median), \(precision)")
@@ -252,7 +251,7 @@ extension Bench {
         var threads: Int?
 
         @Option(help: "fp32, or bf16 where the CPU computes in it natively.")
-        var precision = "fp32"
+        var precision = TrainingPrecision.fp32
 
         @Option(help: "Weights for --model: a checkpoint, or a torchvision/timm state dict (default: random).")
         var weights: String?
@@ -268,7 +267,8 @@ extension Bench {
 
         func run() throws {
             if let threads { try Threads.set(threads) }
-            guard let type = DataType(flagName: precision), type != .float16, Autocast.isNative(type) else {
+            let type = precision.dataType
+            guard precision != .fp16, Autocast.isNative(type) else {
                 throw CommandError("--precision must be fp32, or bf16 on a CPU with AVX-512 BF16; got \(precision)")
             }
             let batches = try batchSizes.split(separator: ",").map { part -> Int in
@@ -277,7 +277,7 @@ extension Bench {
             }
             let rows = model.map { [($0, inputSize ?? ($0.hasPrefix("cifar_") ? 32 : 224))] } ?? InferenceBenchmark.standardRows.map { ($0.model, inputSize ?? $0.input) }
             if !json {
-                print("\(Threads.count) threads, \(precision), \(rounds) rounds after 3 warm-up; oneDNN \(OneDNNBackend.instructionSet)")
+                print("\(Threads.count) threads, \(precision), \(rounds) rounds after 3 warm-up; \(Device.cpu.kernels)")
                 print("| model | input | batch | fused img/s | fused ms (median, p90) | unfused img/s | fused / unfused |")
                 print("|---|---|---:|---:|---|---:|---:|")
             }
@@ -308,7 +308,7 @@ extension Bench {
         /// Milliseconds from the file to the probabilities, median and 90th percentile of `rounds`
         /// runs after 3 warm-up ones.
         func latency(_ net: Module, info: ModelInfo, image: String, precision: DataType) throws {
-            let times = try RoundTimes(rounds: rounds, warmUp: 3) { _ = try predictImage(net, info: info, path: image, precision: precision) }
+            let times = try RoundTimes(rounds: rounds, warmUp: 3) { _ = try ClassificationTask.predict(net, info: info, path: image, precision: precision) }
             let (median, p90) = (1000 * times.median, 1000 * times.p90)
             if json {
                 print("{\"medianMilliseconds\":\(median),\"p90Milliseconds\":\(p90)}")

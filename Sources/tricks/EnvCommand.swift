@@ -1,3 +1,4 @@
+import Diagnostics
 import ArgumentParser
 import Foundation
 import Tensors
@@ -21,7 +22,8 @@ struct EnvCommand: ParsableCommand {
         let flags = Set(flagLine.split(separator: " ").map(String.init))
             .filter { $0 == "avx2" || $0.hasPrefix("avx512") || $0.hasPrefix("amx") }.sorted()
         print("CPU: \(model), \(ProcessInfo.processInfo.activeProcessorCount) cores; \(flags.isEmpty ? "no AVX2" : flags.joined(separator: " "))")
-        print("oneDNN \(OneDNNBackend.version): kernels for \(OneDNNBackend.instructionSet); bf16 "
+        let kernels = Device.cpu.kernels
+        print("\(kernels.name) \(kernels.version ?? ""): kernels for \(kernels.instructionSet); bf16 "
               + (Autocast.isNative(.bfloat16, on: .cpu) ? "native" : "emulated (no AVX-512 BF16)"))
         let check = CUDACheck()
         print("CUDA:")

@@ -55,7 +55,7 @@ struct PredictCommand: ParsableCommand {
         var predictions: [Prediction] = [], failures: [Failure] = []
         for path in try imageInputs(images).map(\.path) {
             do {
-                let logProbabilities = try predictImage(model, info: info, path: path, precision: precision)
+                let logProbabilities = try ClassificationTask.predict(model, info: info, path: path, precision: precision)
                 let top = try topK(Tensor(shape: [1, logProbabilities.count], scalars: logProbabilities), k: k)[0]
                 let prediction = Prediction(path: path, classes: top.map { info.classes[$0] },
                                             probabilities: top.map { (exp(Double(logProbabilities[$0])) * 1e6).rounded() / 1e6 })  // 6 digits: what float32 logits hold
@@ -88,22 +88,6 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
-}
-
-/// Log-probabilities of one image (read, decoded and prepared as the model was validated: what `predict` and `bench infer --image` time).
-func predictImage(_ model: Module, info: ModelInfo, path: String, precision: DataType) throws -> [Float] {
-    guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read the file") }
-    var rng = SeededGenerator(seed: 0)  // the evaluation transforms draw nothing
-    var image = try ImageCodec.decode(Array(bytes), path: path, channels: info.inputChannels)
-    if info.augment == "small", let size = info.inputSize {
-        // Any photo down to the size the small-image model was trained at.
-        image = try Compose([ResizeShorter(size), CenterCrop(size)])(image, rng: &rng)
-    }
-    image = try info.evaluationTransform(image, rng: &rng)
-    let input = try nchwTensor([image]).to(model.namedParameters().first?.1.device ?? .cpu)
-    return try GradMode.withoutGradient {
-        try logSoftmax(Autocast.with(precision) { try model(input) }.converted(to: .float32))
-    }.scalars
 }
 
 /// The files named, and every JPEG or PNG under the folders named, in a stable order: an image

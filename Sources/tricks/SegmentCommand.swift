@@ -174,20 +174,23 @@ struct SegmentPredictCommand: ParsableCommand {
 
     @Option(help: "A checkpoint written by `tricks segment train`.") var checkpoint: String
     @Option(help: "Folder for the mask and overlay PNGs.") var outputDir = "predictions"
+    @OptionGroup var placement: DeviceOption
     @Argument(help: "JPEG or PNG files, or folders of them.") var images: [String]
 
     func run() throws {
-        let (model, info) = try loadSegmentationModel(checkpoint)
+        let target = try placement.resolve()
+        let precision = try placement.resolvedPrecision(on: target)
+        let (model, info) = try Device.with(target) { try loadSegmentationModel(checkpoint) }
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         var failures = 0
         let files = try imageInputs(images)
         for (path, name) in files.map({ ($0.path, $0.name) }) {
             do {
-                let (image, mask) = try predict(model, info: info, path: path)
+                let (image, mask) = try SegmentationTask.predict(model, info: info, path: path, precision: precision)
                 let base = (outputDir as NSString).appendingPathComponent(name)
                 try FileManager.default.createDirectory(atPath: (base as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try AtomicFile.write(ImageCodec.encodeMask(mask), to: base + ".mask.png")
-                try AtomicFile.write(ImageCodec.encodePNG(overlay(image, mask)), to: base + ".overlay.png")
+                try AtomicFile.write(ImageCodec.encodePNG(SegmentationTask.overlay(image, mask)), to: base + ".overlay.png")
                 var areas = [Int](repeating: 0, count: info.classes.count)
                 for label in mask.labels { areas[Int(label)] += 1 }
                 let shown = areas.enumerated().filter { $0.element > 0 }.sorted { $0.element > $1.element }
@@ -204,39 +207,5 @@ struct SegmentPredictCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(failures) of \(files.count) image(s) could not be predicted\n".utf8))
             throw ExitCode(1)
         }
-    }
-
-    /// The image as read, and its predicted mask at the same size: the model sees it with the
-    /// shorter side at the training base size, and the mask comes back by nearest neighbour.
-    func predict(_ model: FCN, info: ModelInfo, path: String) throws -> (Image, Mask) {
-        guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read the file") }
-        let image = try ImageCodec.decode(Array(bytes), path: path, channels: info.inputChannels)
-        var rng = SeededGenerator(seed: 0)
-        let blank = Mask(width: image.width, height: image.height, labels: [UInt8](repeating: 0, count: image.width * image.height))
-        let (input, _) = try Pipelines.segmentationEval(baseSize: info.inputSize ?? 96, normalize: Normalize(mean: info.mean, std: info.std))(
-            image, blank, rng: &rng)
-        let scores = try GradMode.withoutGradient { try model(nchwTensor([input])) }
-        let small = Mask(width: input.width, height: input.height, labels: try argmaxOverClasses(scores).map { UInt8($0) })
-        var rescaled = try RandomResize(minSize: min(image.width, image.height), maxSize: min(image.width, image.height))(input, small, rng: &rng).1
-        if (rescaled.width, rescaled.height) != (image.width, image.height) {  // rounding of the two resizes
-            rescaled = Mask(width: image.width, height: image.height, labels: (0..<image.width * image.height).map {
-                rescaled[min($0 % image.width, rescaled.width - 1), min($0 / image.width, rescaled.height - 1)]
-            })
-        }
-        return (image, rescaled)
-    }
-
-    /// Half the image, half the class colour (VOC's palette) where a class other than 0 (the
-    /// background in the built-in scenes and in VOC) was found.
-    func overlay(_ image: Image, _ mask: Mask) -> Image {
-        var out = Image(width: image.width, height: image.height, channels: 3, pixels: [Float](repeating: 0, count: image.width * image.height * 3))
-        for p in 0..<image.width * image.height {
-            let label = Int(mask.labels[p])
-            for c in 0..<3 {
-                let value = image.pixels[p * image.channels + min(c, image.channels - 1)]
-                out.pixels[p * 3 + c] = label == 0 ? value : 0.5 * value + 0.5 * Float(Mask.vocPalette[label * 3 + c])
-            }
-        }
-        return out
     }
 }

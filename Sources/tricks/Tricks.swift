@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diagnostics
 
 @main
 struct Tricks: ParsableCommand {
@@ -18,6 +19,8 @@ struct Tricks: ParsableCommand {
         if arguments.first == "help", arguments.count > 1, !names.contains(arguments[1]) {
             exit(withError: ValidationError("unknown command '\(arguments[1])' (the commands: \(names.joined(separator: ", ")))"))
         }
+        // `TRICKS_CUDA_EMULATION=1 tricks ... --device cuda` runs the CUDA backend without a GPU (docs/gpu.md).
+        CUDAHostEmulation.register()
         Tricks.main(arguments)
     }
 }

@@ -1,3 +1,4 @@
+import Diagnostics
 import Benchmarks
 import Models
 import NN

@@ -1,3 +1,4 @@
+import Diagnostics
 import Benchmarks
 import Foundation
 import Models
@@ -14,6 +15,7 @@ import XCTest
 final class CUDABackendModelTests: XCTestCase {
     override class func setUp() {
         super.setUp()
+        CUDAHostEmulation.register()
         setenv("TRICKS_CUDA_EMULATION", "1", 1)
     }
 

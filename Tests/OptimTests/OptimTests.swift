@@ -1,3 +1,4 @@
+import Diagnostics
 import Optim
 import Tensors
 import XCTest
@@ -43,6 +44,7 @@ final class SGDTests: XCTestCase {
     /// `sgd_step_f32`, with buffers and masters kept on the device: bit for bit the host loops'
     /// result, in Float32 and with bf16/fp16 masters, after a checkpoint's state is loaded too.
     func testDeviceStepEqualsTheHostLoopsBitForBit() throws {
+        CUDAHostEmulation.register()
         setenv("TRICKS_CUDA_EMULATION", "1", 1)
         for precision in [DataType.float32, .bfloat16, .float16] {
             var generator = SeededGenerator(seed: 11)
@@ -87,6 +89,7 @@ final class GradientAllreduceTests: XCTestCase {
     /// Gradients in host memory and in a GPU's (the CUDA backend's emulation here), in buckets
     /// smaller than one gradient and larger than all: each summed over the processes, in place.
     func testGradientsOnEveryDeviceAreSummed() throws {
+        CUDAHostEmulation.register()
         setenv("TRICKS_CUDA_EMULATION", "1", 1)
         for device in [Device.cpu, .cuda] {
             for bucketMB in [0.00001, 25] {

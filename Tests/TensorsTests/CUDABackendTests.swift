@@ -1,10 +1,14 @@
+import Diagnostics
 import Foundation
 import Tensors
 import XCTest
 
 /// Runs the CUDA backend through its host emulation in this process (no GPU here): must be
 /// called before the first use of `Device.cuda`.
-func useCUDAEmulation() { setenv("TRICKS_CUDA_EMULATION", "1", 1) }
+func useCUDAEmulation() {
+    CUDAHostEmulation.register()
+    setenv("TRICKS_CUDA_EMULATION", "1", 1)
+}
 
 /// The CUDA backend's own code without a GPU: its kernels compiled for the host and run one
 /// thread after another (`CUDAHostEmulation`), against the CPU's arithmetic. The op-by-op
@@ -18,7 +22,7 @@ final class CUDABackendTests: XCTestCase {
     }
 
     func testKernelSignaturesAreReadFromTheSource() {
-        let signatures = CUDAHostEmulation.signatures(of: CUDAKernels.source)
+        let signatures = CUDAKernels.signatures(of: CUDAKernels.source)
         XCTAssertEqual(signatures.first?.name, "fill_f32")
         XCTAssertEqual(signatures.first?.parameterTypes, ["float *", "float", "long long"])
         XCTAssertEqual(signatures.first { $0.name == "mixup_f32" }?.parameterTypes,

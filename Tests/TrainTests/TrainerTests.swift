@@ -1,3 +1,4 @@
+import Diagnostics
 import Data
 import Foundation
 import Models
@@ -99,6 +100,7 @@ final class TrainerTests: XCTestCase {
     /// Checkpoints keep one format: a run stopped on `cuda` (its host emulation here) resumes on
     /// the CPU with the weights, running statistics and momentum the GPU left.
     func testARunStoppedOnCUDAResumesOnTheCPU() throws {
+        CUDAHostEmulation.register()
         setenv("TRICKS_CUDA_EMULATION", "1", 1)
         var c = try config()
         c.device = .cuda

@@ -49,6 +49,8 @@ public protocol TrainingTask: AnyObject {
     /// The validation numbers of one epoch besides the loss (top-1 and top-5; pixel accuracy and
     /// mIoU), in %, logged beside the common fields of `metrics.jsonl`.
     associatedtype Metrics: Codable & Sendable & Equatable
+    /// What `predict` computes for one image: class log-probabilities; the image and its mask.
+    associatedtype Prediction
 
     var config: Settings { get }
     var model: Module { get }
@@ -76,6 +78,10 @@ public protocol TrainingTask: AnyObject {
     func validate(_ model: Module, collective: any Collective) throws -> (loss: Double, metrics: Metrics)
     /// Throws, naming the settings, where a run saved with `saved` may not continue with these.
     func checkResumable(from saved: Settings) throws
+
+    /// One image file's prediction by `model` in evaluation mode, the file read, decoded and
+    /// prepared as validation prepares its images; the command line prints and writes it.
+    static func predict(_ model: Module, info: ModelInfo, path: String, precision: DataType) throws -> Prediction
 
     /// The metric that picks `best.safetensors` (higher is better), and its name in the curves.
     static var bestMetric: (name: String, value: KeyPath<Metrics, Double>) { get }

@@ -28,8 +28,10 @@ extension Tensor {
 ///
 /// Loaded on first use: where CUDA is not usable, every op throws the one-line reason
 /// (`CUDALibraries.load`). `TRICKS_CUDA_EMULATION=1` runs it without a GPU instead, its kernels
-/// compiled for the host (`CUDAHostEmulation`) and cuDNN's and cuBLAS's ops on the CPU backend:
-/// how the tests check the backend's own code on machines without one.
+/// compiled for the host and cuDNN's and cuBLAS's ops on the CPU backend: how the tests check
+/// the backend's own code on machines without one. That emulation is test equipment (it runs
+/// clang++), so it lives in the Diagnostics target (`CUDAHostEmulation`), which registers it
+/// here (`emulation`) in the programs that offer it: `tricks` and the tests.
 ///
 /// One stream (the legacy default one), in which kernels, cuDNN, cuBLAS and the synchronous
 /// copies run in the order they are issued; so a block released to the allocator may be handed
@@ -39,6 +41,11 @@ extension Tensor {
 package final class CUDABackend: Backend, @unchecked Sendable {
     package static let shared = CUDABackend()
     package var device: Device { .cuda }
+    /// The backend's own kernels (NVRTC) with cuDNN and cuBLAS, on the runtime that loaded, or why none did.
+    package var kernels: KernelLibrary {
+        let runtime = (try? context().runtime.name) ?? "not usable here"
+        return KernelLibrary(name: "CUDA kernels, cuDNN, cuBLAS", version: nil, instructionSet: runtime)
+    }
 
     package struct Context {
         package let runtime: any CUDARuntime
@@ -52,7 +59,7 @@ package final class CUDABackend: Backend, @unchecked Sendable {
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         loaded = Result {
             if environment["TRICKS_CUDA_EMULATION"] == "1" {
-                let runtime = try CUDAHostEmulation(environment: environment)
+                let runtime = try CUDABackend.emulation.make(environment: environment)
                 return Context(runtime: runtime, allocator: CUDACachingAllocator(source: runtime), vendor: nil)
             }
             let libraries = try CUDALibraries.load([CUDALibraries.driver, CUDALibraries.cudnn, CUDALibraries.cublas, CUDALibraries.nvrtc],
@@ -60,6 +67,26 @@ package final class CUDABackend: Backend, @unchecked Sendable {
             let runtime = try CUDADeviceRuntime(libraries: libraries)
             return Context(runtime: runtime, allocator: CUDACachingAllocator(source: runtime),
                            vendor: try CUDAVendorLibraries(libraries, environment: environment))
+        }
+    }
+
+    /// Where `TRICKS_CUDA_EMULATION=1` gets its runtime from; registered before the first CUDA op.
+    package static let emulation = EmulatedRuntime()
+
+    package final class EmulatedRuntime: @unchecked Sendable {
+        package typealias Factory = @Sendable ([String: String]) throws -> any CUDARuntime
+        private let lock = NSLock()
+        private var factory: Factory?
+
+        package func register(_ factory: @escaping Factory) {
+            lock.withLock { self.factory = factory }
+        }
+
+        func make(environment: [String: String]) throws -> any CUDARuntime {
+            guard let factory = lock.withLock({ self.factory }) else {
+                throw CUDAError("TRICKS_CUDA_EMULATION=1, but this program has no CUDA emulation (it is in the Diagnostics target: call CUDAHostEmulation.register() first)")
+            }
+            return try factory(environment)
         }
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The CUDA backend's own small kernels (issue 17), compiled at run time by NVRTC for the
 /// device's compute capability (`NVRTC.cubin`): what cuDNN and cuBLAS do not do. One source,
 /// so one compile and one cubin in the cache.
@@ -17,7 +19,27 @@ package enum CUDAKernels {
     package static let options = ["--fmad=false"]
 
     /// Every kernel's name, in the order of the source.
-    package static var names: [String] { CUDAHostEmulation.signatures(of: source).map(\.name) }
+    package static var names: [String] { signatures(of: source).map(\.name) }
+
+    /// A `__global__` kernel's name and its parameters' C types, in order.
+    package struct Signature: Equatable {
+        package let name: String
+        package let parameterTypes: [String]
+    }
+
+    /// The kernels of a CUDA source, read from their `__global__ void name(...)` lines.
+    package static func signatures(of source: String) -> [Signature] {
+        // A regex literal: checked when this file compiles, so matching cannot fail at run time.
+        source.matches(of: #/__global__\s+void\s+(\w+)\s*\(([^)]*)\)/#).map { match in
+            let parameters = match.output.2.split(separator: ",").map {
+                // "const float *x" -> "const float *": drop the trailing name.
+                let p = $0.trimmingCharacters(in: .whitespacesAndNewlines)
+                let end = p.lastIndex { !($0.isLetter || $0.isNumber || $0 == "_") }.map { p.index(after: $0) } ?? p.startIndex
+                return String(p[..<end]).trimmingCharacters(in: .whitespaces)
+            }
+            return Signature(name: String(match.output.1), parameterTypes: parameters)
+        }
+    }
 
     package static let source = #"""
     #define GRID_STRIDE(i, n) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \

@@ -150,7 +150,7 @@ public struct CUDALibraries: @unchecked Sendable {
     }
 
     /// The function `name` of the library with `role`, as the C function type `T`.
-    func symbol<T>(_ name: String, in library: Library, as type: T.Type = T.self) throws -> T {
+    package func symbol<T>(_ name: String, in library: Library, as type: T.Type = T.self) throws -> T {
         guard let handle = handles[library.role], let address = dlsym(handle, name) else {
             throw CUDAError("\(name) is missing from \(locations[library.role] ?? library.names[0]) (\(library.role)): an older version?")
         }
@@ -160,7 +160,7 @@ public struct CUDALibraries: @unchecked Sendable {
 
 /// "major.minor.patch" of a version number encoded as cuDNN's and cuBLASLt's are:
 /// major * 10000 + minor * 100 + patch.
-func dottedVersion(_ v: Int) -> String { "\(v / 10000).\(v / 100 % 100).\(v % 100)" }
+package func dottedVersion(_ v: Int) -> String { "\(v / 10000).\(v / 100 % 100).\(v % 100)" }
 
 /// A CUDA, cuDNN or NVRTC call that failed, or a library that is missing, in one line.
 public struct CUDAError: Error, CustomStringConvertible {

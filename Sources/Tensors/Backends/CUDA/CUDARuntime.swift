@@ -32,7 +32,7 @@ package enum KernelArgument {
 
     /// Calls `body` with an array of pointers to each argument's value, as `cuLaunchKernel`'s
     /// `kernelParams` wants them (and the emulation's wrappers read them).
-    static func withParameterPointers<R>(_ arguments: [KernelArgument],
+    package static func withParameterPointers<R>(_ arguments: [KernelArgument],
                                          _ body: (UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> R) rethrows -> R {
         // 8 bytes per argument holds any of the four types.
         let values = UnsafeMutableRawPointer.allocate(byteCount: max(arguments.count, 1) * 8, alignment: 8)

@@ -6,7 +6,7 @@ import Foundation
 /// implements it (`libcudnn_cnn.so.9`, ...; `CUDALibraries` loads those first).
 public final class CuDNN: @unchecked Sendable {
     typealias Status = Int32
-    typealias Descriptor = OpaquePointer
+    package typealias Descriptor = OpaquePointer
 
     /// cudnnDataType_t, cudnnTensorFormat_t, cudnnMathType_t and cudnnConvolutionMode_t values (cudnn_graph.h).
     enum DataType: Int32 { case float = 0, half = 2, bfloat16 = 9 }
@@ -107,7 +107,7 @@ public final class CuDNN: @unchecked Sendable {
     }
 
     /// A handle on the current CUDA context (needs a GPU).
-    func makeHandle() throws -> Descriptor {
+    package func makeHandle() throws -> Descriptor {
         var handle: Descriptor?
         try check(create(&handle), "cudnnCreate")
         return handle!
@@ -118,7 +118,7 @@ public final class CuDNN: @unchecked Sendable {
     /// descriptors and the heuristic's algorithms). Returns the forward algorithm cuDNN's
     /// heuristic chose (cudnnConvolutionFwdAlgo_t).
     @discardableResult
-    func convolutionForward(handle: Descriptor, input x: CUDADriver.DevicePointer, weight w: CUDADriver.DevicePointer,
+    package func convolutionForward(handle: Descriptor, input x: CUDADriver.DevicePointer, weight w: CUDADriver.DevicePointer,
                             output y: CUDADriver.DevicePointer, geometry g: ConvGeometry, driver: CUDADriver) throws -> Int {
         let plan = try ConvolutionPlan(g, cudnn: self, handle: handle, math: .fma)
         let (algorithm, workspaceSize) = plan.forward

@@ -91,7 +91,7 @@ public final class NVRTC: @unchecked Sendable {
 }
 
 /// FNV-1a, 64 bits: a stable name for a cached cubin (Swift's `Hasher` is seeded per process).
-func fnv1a64(_ text: String) -> UInt64 {
+package func fnv1a64(_ text: String) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
     return hash

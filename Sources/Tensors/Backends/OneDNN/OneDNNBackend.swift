@@ -6,6 +6,7 @@ import CDNNL
 package final class OneDNNBackend: HostBackend {
     package static let shared = OneDNNBackend()
     package var device: Device { .cpu }
+    package var kernels: KernelLibrary { KernelLibrary(name: "oneDNN", version: Self.version, instructionSet: Self.instructionSet) }
 
     package func plainLayout(_ dims: [Int], dataType: DataType) -> any Layout {
         OneDNNLayout(MemoryDescriptor(plain: dims, dataType: dataType))

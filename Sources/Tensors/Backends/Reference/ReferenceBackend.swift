@@ -5,6 +5,7 @@
 package final class ReferenceBackend: HostBackend {
     package static let shared = ReferenceBackend()
     package var device: Device { .reference }
+    package var kernels: KernelLibrary { KernelLibrary(name: "reference loops", version: nil, instructionSet: "scalar Swift") }
 
     package func plainLayout(_ dims: [Int], dataType: DataType) -> any Layout { PlainLayout(dims, dataType: dataType) }
 

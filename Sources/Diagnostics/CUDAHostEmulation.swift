@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// The CUDA backend's runtime without a GPU, for tests (`TRICKS_CUDA_EMULATION=1`): the
 /// kernels of `CUDAKernels.source` compiled for the host by clang++ (the Swift toolchain's),
@@ -19,13 +20,19 @@ package final class CUDAHostEmulation: CUDARuntime, @unchecked Sendable {
             throw CUDAError("cannot load the emulated kernels \(library.path): \(String(cString: dlerror()))")
         }
         var wrappers: [String: Wrapper] = [:]
-        for signature in Self.signatures(of: CUDAKernels.source) {
+        for signature in CUDAKernels.signatures(of: CUDAKernels.source) {
             guard let symbol = dlsym(handle, "tricks_emulate_" + signature.name) else {
                 throw CUDAError("the emulated kernels in \(library.path) lack \(signature.name)")
             }
             wrappers[signature.name] = unsafeBitCast(symbol, to: Wrapper.self)
         }
         self.wrappers = wrappers
+    }
+
+    /// Makes `TRICKS_CUDA_EMULATION=1` run the CUDA backend on this emulation, in this process.
+    /// Call before the first CUDA op: the backend reads the variable once, when first used.
+    public static func register() {
+        CUDABackend.emulation.register { try CUDAHostEmulation(environment: $0) }
     }
 
     package var name: String { "host emulation of the CUDA kernels (no GPU)" }
@@ -73,26 +80,6 @@ package final class CUDAHostEmulation: CUDARuntime, @unchecked Sendable {
 
     // MARK: Building
 
-    /// A `__global__` kernel's name and its parameters' C types, in order.
-    package struct Signature: Equatable {
-        package let name: String
-        package let parameterTypes: [String]
-    }
-
-    /// The kernels of a CUDA source, read from their `__global__ void name(...)` lines.
-    package static func signatures(of source: String) -> [Signature] {
-        // A regex literal: checked when this file compiles, so matching cannot fail at run time.
-        source.matches(of: #/__global__\s+void\s+(\w+)\s*\(([^)]*)\)/#).map { match in
-            let parameters = match.output.2.split(separator: ",").map {
-                // "const float *x" -> "const float *": drop the trailing name.
-                let p = $0.trimmingCharacters(in: .whitespacesAndNewlines)
-                let end = p.lastIndex { !($0.isLetter || $0.isNumber || $0 == "_") }.map { p.index(after: $0) } ?? p.startIndex
-                return String(p[..<end]).trimmingCharacters(in: .whitespaces)
-            }
-            return Signature(name: String(match.output.1), parameterTypes: parameters)
-        }
-    }
-
     /// CUDA's built-ins for a host compiler, with one thread running at a time.
     static let prelude = #"""
     #define TRICKS_HOST_EMULATION 1
@@ -114,7 +101,7 @@ package final class CUDAHostEmulation: CUDARuntime, @unchecked Sendable {
     /// `source` with the prelude, and per kernel an `extern "C"` wrapper that takes
     /// `cuLaunchKernel`-style parameter pointers and runs every (block, thread) in turn.
     static func emulationSource(_ source: String) -> String {
-        let wrappers = signatures(of: source).map { s in
+        let wrappers = CUDAKernels.signatures(of: source).map { s in
             let arguments = s.parameterTypes.enumerated().map { "*(\($1) *)p[\($0)]" }.joined(separator: ", ")
             return """
             extern "C" void tricks_emulate_\(s.name)(unsigned int grid, unsigned int block, void **p) {

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// What `tricks env --cuda` reports, step by step, each checked against the CPU where it
 /// computes: the libraries and where they were found; NVRTC compiling a kernel to a cubin;
