@@ -36,8 +36,11 @@ final class InferenceFusionTests: XCTestCase {
 
     func testEveryModelOfTheZooComputesTheSameFused() throws {
         var generator = SeededGenerator(seed: 5)
-        let names = ModelZoo.names + ModelZoo.segmentationNames.filter { $0.contains("cifar") || $0.hasSuffix("resnet18d") || $0 == "fcn_resnet50" }
-        XCTAssertGreaterThan(names.count, 40)
+        let segmentation = ModelZoo.segmentationNames.filter { $0.contains("cifar") || $0.hasSuffix("resnet18d") || $0 == "fcn_resnet50" }
+        XCTAssertTrue(segmentation.contains("fcn_resnet50") && segmentation.contains("fcn_resnet18d") && segmentation.contains("fcn_cifar_resnet20"),
+                      "\(segmentation)")
+        let names = ModelZoo.names + segmentation
+        XCTAssertGreaterThan(ModelZoo.names.count, 40)
         for name in names {
             // Small inputs keep the 152-layer ResNets quick; Inception needs at least 75 pixels.
             let side = name == "lenet5" ? 28 : name.contains("cifar") ? 32 : name == "inception_v3" ? 80 : 64

@@ -29,12 +29,12 @@ final class CommandLineTests: XCTestCase {
                                      (["--lr-steps", "0,1"], "--lr-steps: epoch 0.0 is not after the start"),
                                      (["--mean", "1,2", "--std", "3,4"], "--mean/--std: got 2 and 2 value(s) for 1-channel images: give 1 each")] {
             let (status, output) = try run(["train", "--train-per-class", "2", "--val-per-class", "1", "--output",
-                                            NSTemporaryDirectory() + "bagoftricks-cli-refused-\(UUID().uuidString)"] + arguments)
+                                            TricksProcess.scratch("refused")] + arguments)
             XCTAssertNotEqual(status, 0, "\(arguments)")
             XCTAssertTrue(output.contains(message), "\(arguments): \(output)")
         }
         // A step past the end is legal (a run to be resumed with more epochs) but said.
-        let output = NSTemporaryDirectory() + "bagoftricks-cli-steps-\(UUID().uuidString)"
+        let output = TricksProcess.scratch("steps")
         defer { try? FileManager.default.removeItem(atPath: output) }
         let (status, text) = try run(["train", "--model", "lenet5", "--train-per-class", "2", "--val-per-class", "1", "--epochs", "1",
                                       "--batch-size", "10", "--lr-steps", "5", "--output", output])
@@ -86,7 +86,7 @@ final class CommandLineTests: XCTestCase {
     /// everywhere and says what it costs (issue 15).
     func testLowPrecisionSaysWhichPathRuns() throws {
         try TricksProcess.requireFashionMNIST()
-        let output = NSTemporaryDirectory() + "bagoftricks-cli-precision-\(UUID().uuidString)"
+        let output = TricksProcess.scratch("precision")
         defer { try? FileManager.default.removeItem(atPath: output) }
         let tiny = ["train", "--train-per-class", "10", "--val-per-class", "5", "--epochs", "1", "--batch-size", "20", "--output", output]
         for (isa, precision, expected) in [("AVX2", "bf16", "so bf16 is emulated"), ("AVX512_CORE", "bf16", "so bf16 is emulated"),
@@ -104,7 +104,7 @@ final class CommandLineTests: XCTestCase {
     /// that holds one is refused unless `--overwrite`; Ctrl-C exits with 130.
     func testResumeTakesTheRunsSettingsAndOutputFoldersAreNotOverwritten() throws {
         try TricksProcess.requireFashionMNIST()
-        let output = NSTemporaryDirectory() + "bagoftricks-cli-resume-\(UUID().uuidString)"
+        let output = TricksProcess.scratch("resume")
         defer { try? FileManager.default.removeItem(atPath: output) }
         func epochs() throws -> Int {
             try String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count
@@ -140,7 +140,7 @@ final class CommandLineTests: XCTestCase {
     func testCtrlCWritesACheckpointAndExits130() throws {
         try TricksProcess.requireFashionMNIST()
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
-        let output = NSTemporaryDirectory() + "bagoftricks-cli-sigint-\(UUID().uuidString)"
+        let output = TricksProcess.scratch("sigint")
         defer { try? FileManager.default.removeItem(atPath: output) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tricks)
@@ -163,7 +163,7 @@ final class CommandLineTests: XCTestCase {
     /// Item 11: `tricks stats` on a folder counts every image (no validation hold-out), and
     /// `--val-split 0` means the same.
     func testStatsCountsEveryImageOfAFolder() throws {
-        let folder = NSTemporaryDirectory() + "bagoftricks-cli-stats-\(UUID().uuidString)"
+        let folder = TricksProcess.scratch("stats")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         for index in 0..<20 {
             let path = "\(folder)/class\(index % 2)/\(index).png"
@@ -199,7 +199,7 @@ final class CommandLineTests: XCTestCase {
     /// and writes --topk predictions as JSON and CSV.
     func testEvalAndPredictAsANewUserTriesThem() throws {
         try TricksProcess.requireFashionMNIST()
-        let root = NSTemporaryDirectory() + "bagoftricks-cli-predict-\(UUID().uuidString)"
+        let root = TricksProcess.scratch("predict")
         defer { try? FileManager.default.removeItem(atPath: root) }
         // Ten RGB class folders, two images each; a grey model is trained on them.
         for label in 0..<10 {
@@ -240,7 +240,7 @@ final class CommandLineTests: XCTestCase {
     /// Item 3: an unreadable image in a folder is skipped and reported by the statistics pass
     /// (mean/std from the data) as by the loader, not the end of the run.
     func testAnUnreadableImageDoesNotStopTheStatistics() throws {
-        let root = NSTemporaryDirectory() + "bagoftricks-cli-broken-\(UUID().uuidString)"
+        let root = TricksProcess.scratch("broken")
         defer { try? FileManager.default.removeItem(atPath: root) }
         for label in 0..<2 {
             for copy in 0..<4 {
@@ -265,7 +265,7 @@ final class CommandLineTests: XCTestCase {
     /// eval, predict and finetune given --model (and --classes for the names).
     func testForeignWeightsWorkWithModel() throws {
         try TricksProcess.requireFashionMNIST()
-        let root = NSTemporaryDirectory() + "bagoftricks-cli-foreign-\(UUID().uuidString)"
+        let root = TricksProcess.scratch("foreign")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let trained = try run(["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "1",
                                "--batch-size", "20", "--output", root + "/run"])
@@ -299,7 +299,7 @@ final class CommandLineTests: XCTestCase {
     /// `tricks segment train|eval|predict` as a user runs them (issue 13).
     func testSegmentTrainEvalAndPredict() throws {
         try TricksProcess.requireFashionMNIST()
-        let root = NSTemporaryDirectory() + "bagoftricks-cli-segment-\(UUID().uuidString)"
+        let root = TricksProcess.scratch("segment")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let trained = try run(["segment", "train", "--train-scenes", "16", "--val-scenes", "8", "--base-size", "48", "--crop-size", "40",
                                "-b", "8", "--epochs", "1", "--output", root + "/run"])
@@ -336,7 +336,7 @@ final class CommandLineTests: XCTestCase {
     /// onnxruntime: scripts/check_onnx_export.py.)
     func testExportWritesONNXAndASample() throws {
         try TricksProcess.requireFashionMNIST()
-        let root = NSTemporaryDirectory() + "bagoftricks-cli-export-\(UUID().uuidString)"
+        let root = TricksProcess.scratch("export")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let trained = try run(["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "1",
                                "--batch-size", "20", "--output", root + "/run"])
@@ -363,7 +363,7 @@ final class CommandLineTests: XCTestCase {
     /// TrivialAugment too; a bad policy is refused naming the flag.
     func testStrongRecipeAndTrivialAugmentTrain() throws {
         try TricksProcess.requireFashionMNIST()
-        let output = NSTemporaryDirectory() + "bagoftricks-cli-strong-\(UUID().uuidString)"
+        let output = TricksProcess.scratch("strong")
         defer { try? FileManager.default.removeItem(atPath: output) }
         let tiny = ["train", "--model", "lenet5", "--train-per-class", "10", "--val-per-class", "2", "--epochs", "2", "--batch-size", "20"]
         let strong = try run(tiny + ["--recipe", "strong", "--output", output])

@@ -20,27 +20,34 @@ final class CutMixTests: XCTestCase {
         var rng = SeededGenerator(seed: 5)
         let (mixed, targets, lambda) = try CutMix(alpha: 1)(images: images, targets: oneHot(n), rng: &rng)
         let x = try mixed.scalars, perImage = 2 * size * size
+        XCTAssertLessThan(lambda, 1, "a box was pasted")
+        var mixedImages: [Int] = []
         for i in 0..<n {
             let pixels = x[(i * perImage)..<((i + 1) * perImage)]
             let partners = Set(pixels).subtracting([Float(i)])
             XCTAssertLessThanOrEqual(partners.count, 1, "one partner per image")
             let pasted = pixels.filter { $0 != Float(i) }.count
-            // The target's own share is the share of the image that stayed its own.
+            // The target's own share is the share of the image that stayed its own; an image
+            // the permutation paired with itself keeps all of it.
             let own = targets[i * n + i]
             if let j = partners.first {
+                mixedImages.append(i)
                 XCTAssertEqual(Double(pasted) / Double(perImage), 1 - lambda, accuracy: 1e-9, "pasted area = 1 - lambda")
                 XCTAssertEqual(Double(targets[i * n + Int(j)]), 1 - lambda, accuracy: 1e-6)
                 XCTAssertEqual(Double(own), lambda, accuracy: 1e-6)
+            } else {
+                XCTAssertEqual(own, 1)
             }
             XCTAssertEqual(targets[(i * n)..<((i + 1) * n)].reduce(0, +), 1, accuracy: 1e-6)
         }
         // The pasted region is one rectangle, the same in every channel.
-        let first = (0..<(size * size)).filter { x[$0] != 0 }, second = (0..<(size * size)).filter { x[size * size + $0] != 0 }
+        let i = try XCTUnwrap(mixedImages.first, "some image got a partner's box")
+        let plane = size * size, base = i * perImage
+        let first = (0..<plane).filter { x[base + $0] != Float(i) }, second = (0..<plane).filter { x[base + plane + $0] != Float(i) }
         XCTAssertEqual(first, second)
-        if let lo = first.min(), let hi = first.max() {
-            let (rows, columns) = ((lo / size)...(hi / size), (lo % size)...(hi % size))
-            XCTAssertEqual(first.count, rows.count * columns.count, "a filled rectangle")
-        }
+        let (lo, hi) = (try XCTUnwrap(first.min()), try XCTUnwrap(first.max()))
+        let (rows, columns) = ((lo / size)...(hi / size), (lo % size)...(hi % size))
+        XCTAssertEqual(first.count, rows.count * columns.count, "a filled rectangle")
     }
 
     func hook(_ settings: (inout TrainConfig) -> Void) throws -> any TrainingTrick {
