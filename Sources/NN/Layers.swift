@@ -42,6 +42,9 @@ public final class BatchNorm2d: Module {
     public let runningMean: Tensor, runningVar: Tensor
     public var numBatchesTracked = 0
     public let eps: Float, momentum: Float
+    /// torchvision's `FrozenBatchNorm2d` (detection backbones): the running statistics, gamma and
+    /// beta are fixed buffers, never updated or trained, in training mode too.
+    public private(set) var isFrozen = false
 
     public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) throws {
         weight = try Tensor.full([channels], 1, requiresGrad: true)
@@ -51,8 +54,18 @@ public final class BatchNorm2d: Module {
         (self.eps, self.momentum) = (eps, momentum)
     }
 
-    override public var parameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }
-    override public var buffers: [(String, Tensor)] { [("running_mean", runningMean), ("running_var", runningVar)] }
+    /// Freezes this BatchNorm (see `isFrozen`): gamma and beta become buffers, as torchvision's
+    /// `FrozenBatchNorm2d` holds them, so they leave the parameters (and their count).
+    public func freeze() {
+        isFrozen = true
+        weight.requiresGrad = false
+        bias.requiresGrad = false
+    }
+
+    override public var parameters: [(String, Tensor)] { isFrozen ? [] : [("weight", weight), ("bias", bias)] }
+    override public var buffers: [(String, Tensor)] {
+        (isFrozen ? [("weight", weight), ("bias", bias)] : []) + [("running_mean", runningMean), ("running_var", runningVar)]
+    }
     override public var counters: [(String, Int)] { [("num_batches_tracked", numBatchesTracked)] }
     override public func setCounter(_ name: String, to value: Int) { if name == "num_batches_tracked" { numBatchesTracked = value } }
 
@@ -60,6 +73,10 @@ public final class BatchNorm2d: Module {
 
     /// With `relu: true`, BatchNorm and the ReLU after it run as one kernel.
     public func callAsFunction(_ x: Tensor, relu: Bool) throws -> Tensor {
+        if isFrozen {
+            return try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                 training: false, momentum: momentum, eps: eps, fusedReLU: relu)
+        }
         if isTraining {
             numBatchesTracked += 1
             // The kernels update the running statistics in place.

@@ -61,6 +61,17 @@ open class Module {
 
 private func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
+/// `nn.ModuleList`: submodules named by their index, with no forward pass of its own.
+public final class ModuleList: Module {
+    public let modules: [Module]
+
+    public init(_ modules: [Module]) { self.modules = modules }
+
+    override public var children: [(String, Module)] { modules.enumerated().map { ("\($0.offset)", $0.element) } }
+    public subscript(_ index: Int) -> Module { modules[index] }
+    public var count: Int { modules.count }
+}
+
 /// Modules applied in order, named "0", "1", ... as in `nn.Sequential`. A BatchNorm directly
 /// followed by a ReLU runs as one fused kernel.
 public final class Sequential: Module {

@@ -76,6 +76,10 @@ package protocol Backend: AnyObject, Sendable {
                            recording: Bool) throws -> (Tensor, Pullback?)
     /// [N, C, H, W] to [N, C, size[0], size[1]], align_corners=False.
     func upsampleBilinear2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?)
+    /// [N, C, H, W] to [N, C, size[0], size[1]], PyTorch's mode="nearest".
+    func upsampleNearest2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?)
+    /// `torchvision.ops.roi_align` (`RoIAlign.swift`): [regions, C, height, width] from [N, C, H, W].
+    func roiAlign(_ input: Tensor, geometry: RoIAlignGeometry, recording: Bool) throws -> (Tensor, Pullback?)
     /// The sum of all elements.
     func sum(_ x: Tensor) throws -> Float
 }

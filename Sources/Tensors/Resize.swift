@@ -31,3 +31,28 @@ package struct BilinearTaps: Sendable {
         (self.low, self.high, self.weight) = (low, high, weight)
     }
 }
+
+/// Nearest-neighbour resize of [N, C, H, W] to [N, C, size.0, size.1], as PyTorch's
+/// `F.interpolate(x, size, mode="nearest")`: output index o reads input index
+/// min(floor(o * in / out), in - 1). The FPN's top-down path (torchvision's
+/// `FeaturePyramidNetwork`). The gradient sums back into the pixel each output read.
+public func upsampleNearest2d(_ input: Tensor, size: (Int, Int)) throws -> Tensor {
+    let op = "upsample_nearest2d"
+    guard input.rank == 4 else { throw OpError(op: op, "input must be [N, C, H, W], got \(input.shape)") }
+    guard size.0 > 0, size.1 > 0 else { throw OpError(op: op, "output size must be positive, got \(size) for input \(input.shape)") }
+    let input = try input.cast(to: .float32)  // a Float32 host loop
+    let (output, pullback) = try input.backend.upsampleNearest2d(input, size: [size.0, size.1], recording: Tensor.recording([input]))
+    if let pullback { try output.record(op, inputs: [input], backward: pullback) }
+    return output
+}
+
+/// PyTorch's nearest source index of each output index along one axis (`nearest_idx`, with the
+/// scale in Float32 as its kernels compute it).
+package func nearestSourceIndices(input: Int, output: Int) -> [Int] {
+    let scale = Float(input) / Float(output)
+    return (0..<output).map { o in
+        if output == input { return o }
+        if output == 2 * input { return o >> 1 }
+        return min(Int((Float(o) * scale).rounded(.down)), input - 1)
+    }
+}

@@ -120,6 +120,24 @@ final class BackendOpParityTests: XCTestCase {
         try compare("cross_entropy", [random([3, 5], 17), random([3, 5], 18)]) { try crossEntropy($0[0], target: $0[1]) }
     }
 
+    /// Faster R-CNN's ops: the FPN's nearest resize (exact 2x and the odd sizes of a padded
+    /// batch's coarse levels) and RoIAlign (fixed and adaptive sampling, a box past the border,
+    /// regions of both images), from blocked convolution outputs too.
+    func testDetectionOps() throws {
+        try compare("upsample_nearest2d 2x", [random([2, 3, 4, 5], 20)]) { try upsampleNearest2d($0[0], size: (8, 10)) }
+        try compare("upsample_nearest2d odd", [random([2, 3, 7, 9], 21)]) { try upsampleNearest2d($0[0], size: (13, 17)) }
+        let geometry = RoIAlignGeometry(boxes: [1, 2, 20, 17, -3, 0, 9, 30, 5, 5, 6, 6, 0, 0, 40, 28], batchIndices: [0, 1, 1, 0],
+                                        outputSize: (7, 7), spatialScale: 0.25, samplingRatio: 2)
+        try compare("roi_align", [random([2, 4, 7, 10], 22)]) { try roiAlign($0[0], geometry) }
+        var adaptive = geometry
+        adaptive.samplingRatio = 0
+        try compare("roi_align adaptive", [random([2, 4, 7, 10], 23)]) { try roiAlign($0[0], adaptive) }
+        let weight = try random([8, 4, 3, 3], 24)
+        try compare("roi_align after conv", [random([2, 4, 7, 10], 25)]) { x in
+            try roiAlign(conv2d(x[0], weight: weight.to(x[0].device), bias: nil, stride: (1, 1), padding: (1, 1)), geometry)
+        }
+    }
+
     /// Blocked CPU layouts (what convolutions hand on) meet the same ops as plain ones.
     func testBlockedInputsMatchTheReference() throws {
         try compare("conv -> bn -> relu -> add", [random([2, 5, 6, 6], 20), random([8, 5, 3, 3], 21), random([8], 22), random([8], 23)]) { t in

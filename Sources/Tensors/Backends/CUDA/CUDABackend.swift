@@ -367,6 +367,14 @@ package final class CUDABackend: Backend, @unchecked Sendable {
         try viaHost([x]) { h, _ in try OneDNNBackend.shared.upsampleBilinear2d(h[0]!, size: size, recording: recording) }
     }
 
+    package func upsampleNearest2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?) {
+        try viaHost([x]) { h, _ in try OneDNNBackend.shared.upsampleNearest2d(h[0]!, size: size, recording: recording) }
+    }
+
+    package func roiAlign(_ x: Tensor, geometry: RoIAlignGeometry, recording: Bool) throws -> (Tensor, Pullback?) {
+        try viaHost([x]) { h, _ in try OneDNNBackend.shared.roiAlign(h[0]!, geometry: geometry, recording: recording) }
+    }
+
     /// An op of the CPU backend on host copies of `inputs` (Float32), its result and its
     /// pullback's gradients copied back here. Tensors in `updating` (running statistics) are
     /// copied to the host, handed to `body`, and copied back after it.

@@ -112,3 +112,40 @@ extension HostBackend {
         })
     }
 }
+
+extension HostBackend {
+    package func upsampleNearest2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?) {
+        let input = try contiguous(x)
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (outH, outW) = (size[0], size[1])
+        let (rows, columns) = (nearestSourceIndices(input: h, output: outH), nearestSourceIndices(input: w, output: outW))
+        let output = Tensor(empty: plainLayout([x.shape[0], x.shape[1], outH, outW], dataType: .float32), device: device)
+        let (src, dst) = (SendablePointer(input.floats), SendablePointer(output.floats))
+        forEachChunk(planes) { range in
+            for plane in range {
+                let s = src.p + plane * h * w, d = dst.p + plane * outH * outW
+                for oy in 0..<outH {
+                    let row = s + rows[oy] * w
+                    for ox in 0..<outW { d[oy * outW + ox] = row[columns[ox]] }
+                }
+            }
+        }
+        guard recording else { return (output, nil) }
+        let inputShape = x.shape
+        return (output, { gradOutput in
+            let g = try self.contiguous(gradOutput)
+            let dx = Tensor(empty: self.plainLayout(inputShape, dataType: .float32), device: self.device)
+            let (pg, pd) = (SendablePointer(g.floats), SendablePointer(dx.floats))
+            forEachChunk(planes) { range in
+                for plane in range {
+                    let gp = pg.p + plane * outH * outW, d = pd.p + plane * h * w
+                    d.update(repeating: 0, count: h * w)
+                    for oy in 0..<outH {
+                        for ox in 0..<outW { d[rows[oy] * w + columns[ox]] += gp[oy * outW + ox] }
+                    }
+                }
+            }
+            return [dx]
+        })
+    }
+}

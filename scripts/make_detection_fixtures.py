@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Recorded cases of torchvision's detection pieces, for the Swift tests of issue 29: box IoU,
+the box coder (RPN weights 1,1,1,1 and the heads' 10,10,5,5, with dw/dh past the clamp), the
+anchor generator of `fasterrcnn_resnet50_fpn` (sizes 32..512, ratios 0.5/1/2) on a padded batch,
+NMS and batched NMS, clipping and small-box removal, MultiScaleRoIAlign's level of each box,
+RoIAlign (7x7, sampling ratio 2, aligned=False) and the FPN's nearest resize, forward and backward. Every input is drawn from a
+seeded generator here and written out with the result, so the tests need no PyTorch.
+
+  python3 -m venv /root/torch-venv && /root/torch-venv/bin/pip install torch torchvision
+  /root/torch-venv/bin/python scripts/make_detection_fixtures.py Tests/ModelsTests/Fixtures/detection_ops.json
+"""
+import json
+import math
+import sys
+
+import torch
+import torchvision
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection._utils import BoxCoder
+from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import boxes as box_ops
+from torchvision.ops.poolers import LevelMapper
+
+torch.manual_seed(29)
+
+
+def boxes(n, size):
+    """n boxes inside a size x size image, at least 1 pixel wide and high."""
+    xy = torch.rand(n, 2) * (size - 8)
+    wh = 1 + torch.rand(n, 2) * (size / 2)
+    return torch.cat([xy, torch.minimum(xy + wh, torch.tensor(float(size)))], 1)
+
+
+def flat(t):
+    return [float(v) for v in t.reshape(-1).tolist()]
+
+
+cases = {"torchvision": torchvision.__version__, "torch": torch.__version__}
+
+# IoU of two sets.
+a, b = boxes(7, 100), boxes(5, 100)
+cases["iou"] = {"a": flat(a), "b": flat(b), "iou": flat(box_ops.box_iou(a, b))}
+
+# The box coder, both weightings; some codes far past the clamp of log(1000 / 16).
+coder_cases = []
+for weights in [(1.0, 1.0, 1.0, 1.0), (10.0, 10.0, 5.0, 5.0)]:
+    coder = BoxCoder(weights, bbox_xform_clip=math.log(1000.0 / 16))
+    reference, proposals = boxes(9, 200), boxes(9, 200)
+    targets = coder.encode_single(reference, proposals)
+    codes = torch.randn(9, 4) * 2
+    codes[0, 2] = 30.0
+    codes[1, 3] = 25.0
+    decoded = coder.decode_single(codes, proposals)
+    coder_cases.append({"weights": list(weights), "gt": flat(reference), "proposals": flat(proposals),
+                        "targets": flat(targets), "codes": flat(codes), "decoded": flat(decoded)})
+cases["box_coder"] = coder_cases
+
+# Anchors of fasterrcnn_resnet50_fpn for a padded batch of 2 images; FPN strides 4..64 of an
+# 800 x 1088 tensor give feature maps 200x272 ... 13x17 (torchvision: stride = tensor size // map).
+sizes = ((32,), (64,), (128,), (256,), (512,))
+ratios = ((0.5, 1.0, 2.0),) * len(sizes)
+generator = AnchorGenerator(sizes, ratios)
+anchor_cases = []
+for image, maps in [((64, 96), [(16, 24), (8, 12), (4, 6), (2, 3), (1, 2)]),
+                    ((800, 1088), [(200, 272), (100, 136), (50, 68), (25, 34), (13, 17)])]:
+    batch = torch.zeros(1, 3, *image)
+    features = [torch.zeros(1, 8, h, w) for h, w in maps]
+    anchors = generator(ImageList(batch, [image]), features)[0]
+    per_level = [h * w * 3 for h, w in maps]
+    # Large cases: the first and last 30 anchors of each level, and the counts.
+    picked, start = [], 0
+    for count in per_level:
+        level = anchors[start:start + count]
+        picked.append({"count": count, "first": flat(level[:30]), "last": flat(level[-30:])})
+        start += count
+    anchor_cases.append({"image": list(image), "maps": [list(m) for m in maps], "levels": picked})
+cases["anchors"] = {"sizes": [s[0] for s in sizes], "ratios": list(ratios[0]), "cases": anchor_cases}
+
+# NMS, and NMS per class (scores distinct: torchvision's sort order of ties is unspecified):
+# boxes jittered around six places, so that suppression happens at both thresholds.
+b = boxes(6, 64).repeat(10, 1) + torch.randn(60, 4) * 1.5
+b[:, 2:] = torch.maximum(b[:, 2:], b[:, :2] + 1)
+scores = torch.randperm(60).float() / 60 + torch.rand(60) * 1e-3
+labels = torch.randint(0, 3, (60,))
+cases["nms"] = {"boxes": flat(b), "scores": flat(scores), "labels": [int(v) for v in labels],
+                "keep_0.5": [int(v) for v in box_ops.nms(b, scores, 0.5)],
+                "keep_0.7": [int(v) for v in box_ops.nms(b, scores, 0.7)],
+                "batched_keep_0.5": [int(v) for v in box_ops.batched_nms(b, scores, labels, 0.5)]}
+
+# Clipping to an image and dropping small boxes.
+b = boxes(20, 60) * 1.3 - 10
+cases["clip"] = {"boxes": flat(b), "height": 50, "width": 70,
+                 "clipped": flat(box_ops.clip_boxes_to_image(b, (50, 70))),
+                 "keep_min_size_5": [int(v) for v in box_ops.remove_small_boxes(box_ops.clip_boxes_to_image(b, (50, 70)), 5.0)]}
+
+# MultiScaleRoIAlign's level of each box (levels 2..5, canonical size 224 at level 4).
+mapper = LevelMapper(2, 5)
+b = torch.cat([boxes(40, 800), torch.tensor([[0.0, 0.0, 224.0, 224.0], [10.0, 10.0, 10.5, 10.5], [0, 0, 1000, 1000]])])
+cases["levels"] = {"boxes": flat(b), "levels": [int(v) for v in mapper([b])]}
+
+# RoIAlign forward and backward on two images' features, boxes in image coordinates.
+x = torch.randn(2, 3, 11, 13, requires_grad=True)
+rois = torch.cat([torch.tensor([[0.0], [0.0], [1.0], [1.0], [1.0]]),
+                  torch.tensor([[3.0, 5.0, 40.0, 30.0], [0.0, 0.0, 52.0, 44.0], [-6.0, -3.0, 20.0, 12.0],
+                                [30.0, 20.0, 31.0, 21.0], [10.0, 8.0, 60.0, 50.0]])], 1)
+for scale in [0.25]:
+    out = torchvision.ops.roi_align(x, rois, output_size=(7, 7), spatial_scale=scale, sampling_ratio=2, aligned=False)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    cases["roi_align"] = {"input": flat(x.detach()), "input_shape": list(x.shape), "rois": flat(rois), "spatial_scale": scale,
+                          "output": flat(out.detach()), "grad_output": flat(grad), "grad_input": flat(x.grad)}
+
+# The FPN's top-down resize: F.interpolate(mode="nearest") to a map's size, forward and backward.
+nearest = []
+for size in [(13, 17), (14, 18), (5, 6)]:
+    x = torch.randn(1, 2, 7, 9, requires_grad=True)
+    out = torch.nn.functional.interpolate(x, size=size, mode="nearest")
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    nearest.append({"input": flat(x.detach()), "size": list(size), "output": flat(out.detach()),
+                    "grad_output": flat(grad), "grad_input": flat(x.grad)})
+cases["nearest"] = nearest
+
+with open(sys.argv[1], "w") as f:
+    json.dump(cases, f, separators=(",", ":"))
+print("wrote", sys.argv[1])
