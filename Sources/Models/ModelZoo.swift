@@ -133,7 +133,7 @@ public enum ModelZoo {
         resnetNames == nil ? nameBeforeTorchvisionNaming(name) : name
     }
 
-    static func resnetConfig(_ name: String) -> ResNetConfig? {
+    public static func resnetConfig(_ name: String) -> ResNetConfig? {
         var rest = Substring(name)
         let small = rest.hasPrefix("cifar_")
         if small { rest = rest.dropFirst("cifar_".count) }
