@@ -3,7 +3,8 @@
 the box coder (RPN weights 1,1,1,1 and the heads' 10,10,5,5, with dw/dh past the clamp), the
 anchor generator of `fasterrcnn_resnet50_fpn` (sizes 32..512, ratios 0.5/1/2) on a padded batch,
 NMS and batched NMS, clipping and small-box removal, MultiScaleRoIAlign's level of each box,
-RoIAlign (7x7, sampling ratio 2, aligned=False) and the FPN's nearest resize, forward and backward. Every input is drawn from a
+RoIAlign (7x7, sampling ratio 2, aligned=False) and the FPN's nearest resize, forward and backward,
+and the two losses (objectness BCE with logits, box smooth L1 with beta 1/9) with their gradients. Every input is drawn from a
 seeded generator here and written out with the result, so the tests need no PyTorch.
 
   python3 -m venv /root/torch-venv && /root/torch-venv/bin/pip install torch torchvision
@@ -120,6 +121,23 @@ for size in [(13, 17), (14, 18), (5, 6)]:
     nearest.append({"input": flat(x.detach()), "size": list(size), "output": flat(out.detach()),
                     "grad_output": flat(grad), "grad_input": flat(x.grad)})
 cases["nearest"] = nearest
+
+# The losses: objectness BCE on the sampled anchors (mean), box smooth L1 (beta 1/9) on the
+# positives, summed and divided by the number sampled; gradients to the inputs.
+x = (torch.randn(40) * 4).requires_grad_()
+t = (torch.rand(40) > 0.5).float()
+sampled = torch.randperm(40)[:25]
+bce = torch.nn.functional.binary_cross_entropy_with_logits(x[sampled], t[sampled])
+bce.backward()
+codes = (torch.randn(30, 4) * 0.3).requires_grad_()
+targets = torch.randn(30, 4) * 0.3
+positive = torch.randperm(30)[:11]
+smooth = torch.nn.functional.smooth_l1_loss(codes[positive], targets[positive], beta=1 / 9, reduction="sum") / 25
+smooth.backward()
+cases["losses"] = {"logits": flat(x.detach()), "labels": flat(t), "sampled": [int(v) for v in sampled],
+                   "bce": float(bce.detach()), "bce_grad": flat(x.grad),
+                   "codes": flat(codes.detach()), "targets": flat(targets), "positive": [int(v) for v in positive],
+                   "smooth_l1": float(smooth.detach()), "smooth_l1_grad": flat(codes.grad)}
 
 with open(sys.argv[1], "w") as f:
     json.dump(cases, f, separators=(",", ":"))

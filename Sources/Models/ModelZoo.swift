@@ -72,7 +72,27 @@ public enum ModelZoo {
                 return try FCN(backbone: backbone, classes: classes, auxiliaryHead: auxiliary)
             }
         }
+        if name.hasPrefix("fasterrcnn_"), name.hasSuffix("_fpn") {
+            let backbone = backboneName(name)
+            guard let config = resnetConfig(backbone) else { return nil }
+            let small = backbone.hasPrefix("cifar_")
+            return Entry(name: name, inputSize: small ? 128 : 800) { classes, channels, _ in
+                var body = config
+                body.inputChannels = channels
+                var settings = small ? FasterRCNNSettings.smallImages(levels: body.layers.count + 1) : FasterRCNNSettings()
+                if channels != settings.imageMean.count {  // ImageNet's statistics averaged over the colours
+                    (settings.imageMean, settings.imageStd) = ([Float](repeating: 0.449, count: channels), [Float](repeating: 0.226, count: channels))
+                }
+                return try FasterRCNN(backbone: body, classes: classes, settings: settings)
+            }
+        }
         return resnetEntry(name)
+    }
+
+    /// Detection models listed by `tricks models` (`entry` knows `fasterrcnn_` with any ResNet
+    /// name and `_fpn`, as `fasterrcnn_resnet101d_fpn`).
+    public static var detectionNames: [String] {
+        resnetDepths.map { "fasterrcnn_resnet\($0)_fpn" } + ["fasterrcnn_resnet50d_fpn", "fasterrcnn_cifar_resnet20_fpn"]
     }
 
     static func resnetEntry(_ name: String) -> Entry? {
@@ -104,9 +124,17 @@ public enum ModelZoo {
         return model
     }
 
+    /// The ResNet inside a segmentation or detection name (`fcn_resnet50` and
+    /// `fasterrcnn_resnet50_fpn`: `resnet50`), or the name itself.
+    public static func backboneName(_ name: String) -> String {
+        if name.hasPrefix("fcn_") { return String(name.dropFirst("fcn_".count)) }
+        if name.hasPrefix("fasterrcnn_"), name.hasSuffix("_fpn") { return String(name.dropFirst("fasterrcnn_".count).dropLast("_fpn".count)) }
+        return name
+    }
+
     /// Which ResNet variant a name means, in words, for `tricks models`; nil for other models.
     public static func variant(_ name: String) -> String? {
-        guard let config = resnetConfig(name.hasPrefix("fcn_") ? String(name.dropFirst(4)) : name) else { return nil }
+        guard let config = resnetConfig(backboneName(name)) else { return nil }
         let torchvision = config.block == .bottleneck ? "ResNet-B, torchvision's and timm's" : "torchvision's"
         return config.averagePoolShortcut ? "ResNet-D" : config.stem == .deep || config.stem == .smallDeep ? "ResNet-C"
             : config.strideOn3x3 || config.block == .basic ? torchvision : "the paper's original ResNet"
@@ -180,8 +208,15 @@ extension ModelZoo {
         let model = try make(name, classes: classes, inputChannels: inputChannels, auxiliaryHead: auxiliaryHead)
         model.eval()
         let size = defaultInputSize(name)
-        let x = try Tensor.zeros([1, inputChannels, size, size])
-        let macs = try MACCounter.measure { _ = try GradMode.withoutGradient { try model(x) } }
+        let macs: Int
+        if let detector = model as? FasterRCNN {
+            // One blank image through the whole detector: transform, backbone, RPN, box head.
+            let image = try Tensor.zeros([inputChannels, size, size])
+            macs = try MACCounter.measure { _ = try detector.detect([image]) }
+        } else {
+            let x = try Tensor.zeros([1, inputChannels, size, size])
+            macs = try MACCounter.measure { _ = try GradMode.withoutGradient { try model(x) } }
+        }
         return Summary(name: name, parameters: model.parameterCount, macs: macs, inputSize: size)
     }
 }

@@ -80,6 +80,9 @@ package protocol Backend: AnyObject, Sendable {
     func upsampleNearest2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?)
     /// `torchvision.ops.roi_align` (`RoIAlign.swift`): [regions, C, height, width] from [N, C, H, W].
     func roiAlign(_ input: Tensor, geometry: RoIAlignGeometry, recording: Bool) throws -> (Tensor, Pullback?)
+    /// Faster R-CNN's weighted losses (`DetectionLosses.swift`), each a [1] tensor.
+    func binaryCrossEntropyWithLogits(_ x: Tensor, selection: LossSelection, recording: Bool) throws -> (Tensor, Pullback?)
+    func smoothL1Loss(_ x: Tensor, selection: LossSelection, beta: Float, recording: Bool) throws -> (Tensor, Pullback?)
     /// The sum of all elements.
     func sum(_ x: Tensor) throws -> Float
 }

@@ -19,7 +19,8 @@ struct ModelsCommand: ParsableCommand {
     func run() throws {
         let chosen = { (name: String) in filter.map { name.contains($0) } ?? true }
         let (names, segmentation) = (ModelZoo.names.filter(chosen), ModelZoo.segmentationNames.filter(chosen))
-        guard !names.isEmpty || !segmentation.isEmpty else {
+        let detection = ModelZoo.detectionNames.filter(chosen)
+        guard !names.isEmpty || !segmentation.isEmpty || !detection.isEmpty else {
             throw CommandError("no model name contains '\(filter ?? "")'; `tricks models` lists them all")
         }
         if !names.isEmpty {
@@ -30,6 +31,11 @@ struct ModelsCommand: ParsableCommand {
             print("\(names.isEmpty ? "" : "\n")Segmentation (`tricks segment train`): FCN with the auxiliary head, \(classes ?? 21) classes:\n")
             try table(segmentation, classes: classes ?? 21)
         }
+        if !detection.isEmpty {
+            print("\(names.isEmpty && segmentation.isEmpty ? "" : "\n")Detection: Faster R-CNN with FPN (frozen backbone BatchNorm; "
+                  + "`fasterrcnn_` and any ResNet's name and `_fpn`), \(classes ?? 91) classes with the background, GMACs of one blank image:\n")
+            try table(detection, classes: classes ?? 91)
+        }
     }
 
     func table(_ names: [String], classes: Int) throws {
@@ -37,7 +43,7 @@ struct ModelsCommand: ParsableCommand {
         print("|---|---:|---:|---:|---|")
         for name in names {
             let s = try ModelZoo.summary(name, classes: classes, inputChannels: inputChannels, auxiliaryHead: name.hasPrefix("fcn_"))
-            let variant = ModelZoo.variant(name.hasPrefix("fcn_") ? String(name.dropFirst(4)) : name) ?? ""
+            let variant = ModelZoo.variant(name) ?? ""
             print("| \(name) | \(grouped(s.parameters)) | \(format(Double(s.macs) / 1e9, digits: 2)) | \(s.inputSize)x\(s.inputSize) | \(variant) |")
         }
     }

@@ -177,6 +177,33 @@ final class DetectionOpsTests: XCTestCase {
         }
     }
 
+    /// The RPN's objectness loss (BCE with logits, mean over the sampled anchors) and the box
+    /// loss (smooth L1, beta 1/9, summed over the positives and divided by all sampled), values
+    /// and gradients, against PyTorch's functions.
+    func testLossesMatchPyTorch() throws {
+        let c = try section("losses")
+        let (logits, labels, sampled) = (try floats(c["logits"]), try floats(c["labels"]), try ints(c["sampled"]))
+        var weights = [Float](repeating: 0, count: logits.count)
+        for i in sampled { weights[i] = 1 }
+        let x = try Tensor(shape: [logits.count], scalars: logits, requiresGrad: true)
+        let bce = try binaryCrossEntropyWithLogits(x, LossSelection(targets: labels, weights: weights, divisor: Float(sampled.count)))
+        XCTAssertEqual(try bce.item(), Float(try XCTUnwrap(c["bce"] as? Double)), accuracy: 1e-5)
+        try bce.backward()
+        assertClose(try XCTUnwrap(x.grad).scalars, try floats(c["bce_grad"]), 1e-6, "bce gradient")
+
+        let (codes, targets, positive) = (try floats(c["codes"]), try floats(c["targets"]), try ints(c["positive"]))
+        var boxWeights = [Float](repeating: 0, count: codes.count)
+        for i in positive { for k in 0..<4 { boxWeights[4 * i + k] = 1 } }
+        let y = try Tensor(shape: [codes.count / 4, 4], scalars: codes, requiresGrad: true)
+        let smooth = try smoothL1Loss(y, LossSelection(targets: targets, weights: boxWeights, divisor: 25), beta: 1.0 / 9)
+        XCTAssertEqual(try smooth.item(), Float(try XCTUnwrap(c["smooth_l1"] as? Double)), accuracy: 1e-5)
+        try smooth.backward()
+        assertClose(try XCTUnwrap(y.grad).scalars, try floats(c["smooth_l1_grad"]), 1e-6, "smooth L1 gradient")
+        XCTAssertThrowsError(try smoothL1Loss(y, LossSelection(targets: [0], weights: [1], divisor: 1), beta: 1)) {
+            XCTAssertTrue("\($0)".contains("input [30, 4] has 120 elements but 1 targets"), "\($0)")
+        }
+    }
+
     func testRoIAlignRefusesRegionsOffTheBatch() throws {
         let x = try Tensor(shape: [1, 1, 4, 4], scalars: [Float](repeating: 1, count: 16))
         let wrongImage = RoIAlignGeometry(boxes: [0, 0, 2, 2], batchIndices: [1], outputSize: (2, 2), spatialScale: 1, samplingRatio: 2)

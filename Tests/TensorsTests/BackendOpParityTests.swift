@@ -132,6 +132,9 @@ final class BackendOpParityTests: XCTestCase {
         var adaptive = geometry
         adaptive.samplingRatio = 0
         try compare("roi_align adaptive", [random([2, 4, 7, 10], 23)]) { try roiAlign($0[0], adaptive) }
+        let selection = LossSelection(targets: (0..<24).map { Float($0 % 3) / 2 }, weights: (0..<24).map { $0 % 4 == 0 ? 0 : 1 }, divisor: 18)
+        try compare("binary_cross_entropy_with_logits", [scale(random([4, 6], 26), by: 4)]) { try binaryCrossEntropyWithLogits($0[0], selection) }
+        try compare("smooth_l1_loss", [random([6, 4], 27)]) { try smoothL1Loss($0[0], selection, beta: 1.0 / 9) }
         let weight = try random([8, 4, 3, 3], 24)
         try compare("roi_align after conv", [random([2, 4, 7, 10], 25)]) { x in
             try roiAlign(conv2d(x[0], weight: weight.to(x[0].device), bias: nil, stride: (1, 1), padding: (1, 1)), geometry)

@@ -32,6 +32,11 @@ public final class FasterRCNN: Module {
         var config = config
         config.classes = 0
         backbone = try BackboneWithFPN(config, frozenBatchNorm: frozenBatchNorm)
+        let levels = backbone.body.stageChannels.count + 1
+        guard settings.anchorSizes.count == levels else {
+            throw OpError(op: "fasterrcnn", "the pyramid has \(levels) levels (\(levels - 1) stages and the pooled one) but "
+                            + "\(settings.anchorSizes.count) anchor sizes were given (--anchor-sizes): give one per level")
+        }
         rpn = try RegionProposalNetwork(channels: backbone.fpn.channels, anchorsPerLocation: settings.aspectRatios.count)
         roiHeads = try RoIHeads(channels: backbone.fpn.channels, classes: classes)
         (self.classes, self.settings) = (classes, settings)

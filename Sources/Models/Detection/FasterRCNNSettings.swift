@@ -31,4 +31,13 @@ public struct FasterRCNNSettings: Sendable, Codable, Equatable {
     public var boxPositiveFraction: Float = 0.25
 
     public init() {}
+
+    /// For small images (the CIFAR ResNets' detectors, the built-in scenes): a shorter side of
+    /// 128 (longer at most 224) and anchors of 8, 16, 32, ... pixels, one size per pyramid level.
+    public static func smallImages(levels: Int) -> FasterRCNNSettings {
+        var s = FasterRCNNSettings()
+        (s.minSize, s.maxSize) = (128, 224)
+        s.anchorSizes = (0..<levels).map { Float(8 << $0) }
+        return s
+    }
 }

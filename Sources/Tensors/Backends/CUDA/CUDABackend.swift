@@ -371,6 +371,14 @@ package final class CUDABackend: Backend, @unchecked Sendable {
         try viaHost([x]) { h, _ in try OneDNNBackend.shared.upsampleNearest2d(h[0]!, size: size, recording: recording) }
     }
 
+    package func binaryCrossEntropyWithLogits(_ x: Tensor, selection: LossSelection, recording: Bool) throws -> (Tensor, Pullback?) {
+        try viaHost([x]) { h, _ in try OneDNNBackend.shared.binaryCrossEntropyWithLogits(h[0]!, selection: selection, recording: recording) }
+    }
+
+    package func smoothL1Loss(_ x: Tensor, selection: LossSelection, beta: Float, recording: Bool) throws -> (Tensor, Pullback?) {
+        try viaHost([x]) { h, _ in try OneDNNBackend.shared.smoothL1Loss(h[0]!, selection: selection, beta: beta, recording: recording) }
+    }
+
     package func roiAlign(_ x: Tensor, geometry: RoIAlignGeometry, recording: Bool) throws -> (Tensor, Pullback?) {
         try viaHost([x]) { h, _ in try OneDNNBackend.shared.roiAlign(h[0]!, geometry: geometry, recording: recording) }
     }
