@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensors"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Models", "NN", "Tensors",
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors", "Benchmarks", "Diagnostics"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Optim", "Tensors", "Benchmarks", "Diagnostics"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

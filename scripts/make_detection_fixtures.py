@@ -4,7 +4,7 @@ the box coder (RPN weights 1,1,1,1 and the heads' 10,10,5,5, with dw/dh past the
 anchor generator of `fasterrcnn_resnet50_fpn` (sizes 32..512, ratios 0.5/1/2) on a padded batch,
 NMS and batched NMS, clipping and small-box removal, MultiScaleRoIAlign's level of each box,
 RoIAlign (7x7, sampling ratio 2, aligned=False) and the FPN's nearest resize, forward and backward,
-and the two losses (objectness BCE with logits, box smooth L1 with beta 1/9) with their gradients. Every input is drawn from a
+the matcher, and the two losses (objectness BCE with logits, box smooth L1 with beta 1/9) with their gradients. Every input is drawn from a
 seeded generator here and written out with the result, so the tests need no PyTorch.
 
   python3 -m venv /root/torch-venv && /root/torch-venv/bin/pip install torch torchvision
@@ -138,6 +138,15 @@ cases["losses"] = {"logits": flat(x.detach()), "labels": flat(t), "sampled": [in
                    "bce": float(bce.detach()), "bce_grad": flat(x.grad),
                    "codes": flat(codes.detach()), "targets": flat(targets), "positive": [int(v) for v in positive],
                    "smooth_l1": float(smooth.detach()), "smooth_l1_grad": flat(codes.grad)}
+
+# The matcher (RPN's 0.7 / 0.3 with low-quality matches; the box head's 0.5 / 0.5 without).
+from torchvision.models.detection._utils import Matcher
+truths, predictions = boxes(4, 64), torch.cat([boxes(4, 64).repeat(5, 1) + torch.randn(20, 4) * 3, boxes(20, 64)])
+predictions[:, 2:] = torch.maximum(predictions[:, 2:], predictions[:, :2] + 1)
+quality = box_ops.box_iou(truths, predictions)
+cases["matcher"] = {"truths": flat(truths), "predictions": flat(predictions),
+                    "rpn": [int(v) for v in Matcher(0.7, 0.3, allow_low_quality_matches=True)(quality)],
+                    "box": [int(v) for v in Matcher(0.5, 0.5, allow_low_quality_matches=False)(quality)]}
 
 with open(sys.argv[1], "w") as f:
     json.dump(cases, f, separators=(",", ":"))

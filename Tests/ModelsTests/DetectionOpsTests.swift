@@ -204,6 +204,18 @@ final class DetectionOpsTests: XCTestCase {
         }
     }
 
+    /// torchvision's `Matcher` for the RPN (0.7 / 0.3, low-quality matches kept) and the box
+    /// head (0.5 / 0.5).
+    func testMatcherMatchesTorchvision() throws {
+        let c = try section("matcher")
+        let (truths, predictions) = (Box.array(try floats(c["truths"])), Box.array(try floats(c["predictions"])))
+        let rpn = try ints(c["rpn"]), box = try ints(c["box"])
+        XCTAssertTrue(rpn.contains(-2) && rpn.contains(-1) && rpn.contains { $0 >= 0 }, "every kind of match occurs: \(rpn)")
+        XCTAssertEqual(fasterRCNNMatch(truths, predictions, high: 0.7, low: 0.3, lowQuality: true), rpn)
+        XCTAssertEqual(fasterRCNNMatch(truths, predictions, high: 0.5, low: 0.5, lowQuality: false), box)
+        XCTAssertEqual(fasterRCNNMatch([], predictions, high: 0.5, low: 0.5, lowQuality: false), [Int](repeating: -1, count: predictions.count))
+    }
+
     func testRoIAlignRefusesRegionsOffTheBatch() throws {
         let x = try Tensor(shape: [1, 1, 4, 4], scalars: [Float](repeating: 1, count: 16))
         let wrongImage = RoIAlignGeometry(boxes: [0, 0, 2, 2], batchIndices: [1], outputSize: (2, 2), spatialScale: 1, samplingRatio: 2)

@@ -44,6 +44,33 @@ public final class FasterRCNN: Module {
 
     override public var children: [(String, Module)] { [("backbone", backbone), ("rpn", rpn), ("roi_heads", roiHeads)] }
 
+    /// torchvision's initialisation of everything but the backbone's body: the FPN's convs
+    /// kaiming_uniform(a=1) (uniform in +-sqrt(3 / fan_in)), the RPN's normal with std 0.01,
+    /// fc6 and fc7 PyTorch's default for linear layers (weights and biases uniform in
+    /// +-1 / sqrt(fan_in)), the class scores normal with std 0.01 and the box codes 0.001; biases 0
+    /// elsewhere. Without it (Xavier or Kaiming everywhere) the unnormalised heads start with
+    /// losses in the hundreds and training diverges.
+    public func initializeHeads(seed: UInt64) throws {
+        var generator = SeededGenerator(seed: seed)
+        try backbone.fpn.initializeAsTorchvision(&generator)
+        func normal(_ t: Tensor, std: Double) throws {
+            try t.assign((0..<t.count).map { _ in Float(std * generator.nextNormal()) })
+        }
+        for conv in [rpn.head.conv.layers[0] as! Sequential].compactMap({ $0.layers[0] as? Conv2d }) + [rpn.head.clsLogits, rpn.head.bboxPred] {
+            try normal(conv.weight, std: 0.01)
+            try conv.bias?.assign([Float](repeating: 0, count: conv.weight.shape[0]))
+        }
+        for fc in [roiHeads.boxHead.fc6, roiHeads.boxHead.fc7] {
+            let bound = Float(1 / Double(fc.weight.shape[1]).squareRoot())
+            try fc.weight.assign((0..<fc.weight.count).map { _ in Float.random(in: -bound...bound, using: &generator) })
+            try fc.bias?.assign((0..<fc.weight.shape[0]).map { _ in Float.random(in: -bound...bound, using: &generator) })
+        }
+        for (fc, std) in [(roiHeads.boxPredictor.clsScore, 0.01), (roiHeads.boxPredictor.bboxPred, 0.001)] {
+            try normal(fc.weight, std: std)
+            try fc.bias?.assign([Float](repeating: 0, count: fc.weight.shape[0]))
+        }
+    }
+
     /// The detections in each image ([3, H, W], values in [0, 1]), in evaluation mode.
     public func detect(_ images: [Tensor]) throws -> [[Detection]] {
         let transform = DetectionTransform(settings)

@@ -43,20 +43,21 @@ public final class RegionProposalNetwork: Module {
         public var codes: [Float]
     }
 
-    /// The head's outputs on `features` (P2..P6) for each image of the batch, beside the anchors
-    /// of a batch padded to `imageSize`.
-    public func levelOutputs(_ features: [Tensor], imageSize: (height: Int, width: Int),
-                             settings: FasterRCNNSettings) throws -> [[LevelOutputs]] {
+    /// The anchors of a batch padded to `imageSize` whose pyramid has `features`' sizes.
+    public func anchors(_ features: [Tensor], imageSize: (height: Int, width: Int), settings: FasterRCNNSettings) throws -> [[Box]] {
         let generator = AnchorGenerator(sizes: settings.anchorSizes, aspectRatios: settings.aspectRatios)
         guard features.count == generator.sizes.count else {
             throw OpError(op: "rpn", "\(features.count) feature levels but \(generator.sizes.count) anchor sizes (--anchor-sizes gives one per level)")
         }
-        let anchors = generator.anchors(imageSize: imageSize, featureSizes: features.map { ($0.shape[2], $0.shape[3]) })
-        let outputs = try head.outputs(features)
-        let a = generator.anchorsPerLocation, batch = features[0].shape[0]
+        return generator.anchors(imageSize: imageSize, featureSizes: features.map { ($0.shape[2], $0.shape[3]) })
+    }
+
+    /// The head's outputs copied to the host for each image of the batch, beside the anchors.
+    public func hostOutputs(_ outputs: [(objectness: Tensor, codes: Tensor)], anchors: [[Box]]) throws -> [[LevelOutputs]] {
+        let batch = outputs[0].objectness.shape[0]
         var perImage = [[LevelOutputs]](repeating: [], count: batch)
         for (level, output) in outputs.enumerated() {
-            let (h, w) = (output.objectness.shape[2], output.objectness.shape[3])
+            let (a, h, w) = (output.objectness.shape[1], output.objectness.shape[2], output.objectness.shape[3])
             let (logits, codes) = (try output.objectness.scalars, try output.codes.scalars)
             for n in 0..<batch {
                 // [N, A, H, W] and [N, A * 4, H, W] to (H, W, A) and (H, W, A, 4).
@@ -81,7 +82,14 @@ public final class RegionProposalNetwork: Module {
     /// on the sigmoid scores, and the best `postNMSTopN` kept.
     public func proposals(_ features: [Tensor], imageSize: (height: Int, width: Int), sizes: [(height: Int, width: Int)],
                           settings: FasterRCNNSettings, training: Bool) throws -> [[Box]] {
-        let perImage = try levelOutputs(features, imageSize: imageSize, settings: settings)
+        let outputs = try head.outputs(features)
+        let perImage = try hostOutputs(outputs, anchors: anchors(features, imageSize: imageSize, settings: settings))
+        return proposals(perImage, sizes: sizes, settings: settings, training: training)
+    }
+
+    /// Proposals from the head's outputs already on the host (`hostOutputs`).
+    public func proposals(_ perImage: [[LevelOutputs]], sizes: [(height: Int, width: Int)], settings: FasterRCNNSettings,
+                          training: Bool) -> [[Box]] {
         let coder = BoxCoder(weights: (1, 1, 1, 1))
         let (preNMS, postNMS) = training ? (settings.rpnPreNMSTopNTrain, settings.rpnPostNMSTopNTrain)
                                          : (settings.rpnPreNMSTopNTest, settings.rpnPostNMSTopNTest)
