@@ -45,7 +45,6 @@ final class FasterRCNNTrainingTests: XCTestCase {
             let total = try losses.total()
             for (name, value) in try losses.values() { XCTAssertTrue(value.isFinite, "\(name) = \(value)") }
             totals.append(try total.item())
-            if ProcessInfo.processInfo.environment["DEBUG_LOSSES"] != nil { print(try losses.values()) }
             optimizer.zeroGrad()
             try total.backward()
             try optimizer.step(lr: 0.01)

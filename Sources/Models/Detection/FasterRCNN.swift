@@ -80,7 +80,7 @@ public final class FasterRCNN: Module {
             let proposals = try rpn.proposals(features, imageSize: (batch.shape[2], batch.shape[3]), sizes: sizes,
                                               settings: settings, training: false)
             let (logits, regression) = try roiHeads.scores(features.dropLast().map { $0 }, proposals: proposals, sizes: sizes)
-            return try zip(images, sizes).enumerated().map { n, pair in
+            return zip(images, sizes).enumerated().map { n, pair in
                 let (image, size) = pair
                 let found = roiHeads.postprocess(logits[n], regression[n], proposals: proposals[n], size: size, settings: settings)
                 let original = (image.shape[1], image.shape[2])
