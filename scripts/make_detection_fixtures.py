@@ -4,7 +4,7 @@ the box coder (RPN weights 1,1,1,1 and the heads' 10,10,5,5, with dw/dh past the
 anchor generator of `fasterrcnn_resnet50_fpn` (sizes 32..512, ratios 0.5/1/2) on a padded batch,
 NMS and batched NMS, clipping and small-box removal, MultiScaleRoIAlign's level of each box,
 RoIAlign (7x7, sampling ratio 2, aligned=False) and the FPN's nearest resize, forward and backward,
-the matcher, and the two losses (objectness BCE with logits, box smooth L1 with beta 1/9) with their gradients. Every input is drawn from a
+the matcher, VOC AP (GluonCV's metric, restated in numpy) and the two losses (objectness BCE with logits, box smooth L1 with beta 1/9) with their gradients. Every input is drawn from a
 seeded generator here and written out with the result, so the tests need no PyTorch.
 
   python3 -m venv /root/torch-venv && /root/torch-venv/bin/pip install torch torchvision
@@ -147,6 +147,83 @@ quality = box_ops.box_iou(truths, predictions)
 cases["matcher"] = {"truths": flat(truths), "predictions": flat(predictions),
                     "rpn": [int(v) for v in Matcher(0.7, 0.3, allow_low_quality_matches=True)(quality)],
                     "box": [int(v) for v in Matcher(0.5, 0.5, allow_low_quality_matches=False)(quality)]}
+
+# VOC AP: GluonCV's VOC07MApMetric / VOCMApMetric (gluoncv/utils/metrics/voc_detection.py),
+# restated here in numpy (GluonCV needs MXNet): IoU >= 0.5 with no +1, difficult boxes neither
+# true nor false positives, 11-point and area AP, mAP over the classes with ground truth.
+import numpy as np
+
+
+def gluon_voc(images, classes, iou_thresh=0.5):
+    n_pos = {c: 0 for c in range(1, classes)}
+    score = {c: [] for c in range(1, classes)}
+    match = {c: [] for c in range(1, classes)}
+    for det_boxes, det_labels, det_scores, gt_boxes, gt_labels, gt_difficult in images:
+        for l in range(1, classes):
+            pred_mask = det_labels == l
+            pred_bbox, pred_score = det_boxes[pred_mask], det_scores[pred_mask]
+            order = pred_score.argsort()[::-1]
+            pred_bbox, pred_score = pred_bbox[order], pred_score[order]
+            gt_mask = gt_labels == l
+            gt_bbox, gt_diff = gt_boxes[gt_mask], gt_difficult[gt_mask]
+            n_pos[l] += int(np.logical_not(gt_diff).sum())
+            score[l].extend(pred_score.tolist())
+            if len(pred_bbox) == 0:
+                continue
+            if len(gt_bbox) == 0:
+                match[l].extend([0] * len(pred_bbox))
+                continue
+            ious = box_ops.box_iou(torch.from_numpy(pred_bbox), torch.from_numpy(gt_bbox)).numpy()
+            gt_index = ious.argmax(axis=1)
+            gt_index[ious.max(axis=1) < iou_thresh] = -1
+            selec = np.zeros(len(gt_bbox), dtype=bool)
+            for gt_idx in gt_index:
+                if gt_idx >= 0:
+                    match[l].append(-1 if gt_diff[gt_idx] else (0 if selec[gt_idx] else 1))
+                    selec[gt_idx] = True
+                else:
+                    match[l].append(0)
+    ap07, ap = [], []
+    for l in range(1, classes):
+        if n_pos[l] == 0:
+            ap07.append(None)
+            ap.append(None)
+            continue
+        order = np.array(score[l]).argsort()[::-1]
+        m = np.array(match[l])[order]
+        tp, fp = np.cumsum(m == 1), np.cumsum(m == 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prec = tp / (fp + tp)
+        rec = tp / n_pos[l]
+        a07 = 0.0
+        for t in np.arange(0.0, 1.1, 0.1):
+            a07 += (0 if np.sum(rec >= t) == 0 else np.max(np.nan_to_num(prec)[rec >= t])) / 11.0
+        mrec = np.concatenate(([0.0], rec, [1.0]))
+        mpre = np.concatenate(([0.0], np.nan_to_num(prec), [0.0]))
+        mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+        i = np.where(mrec[1:] != mrec[:-1])[0]
+        ap07.append(float(a07))
+        ap.append(float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])))
+    return ap07, ap
+
+
+voc_images = []
+for index in range(20):
+    gt = boxes(int(torch.randint(0, 6, ())), 100)
+    gt_labels = torch.randint(1, 5, (len(gt),))
+    difficult = torch.rand(len(gt)) < 0.25
+    # Detections: jittered copies of the truth (some with the wrong class), and clutter.
+    det = torch.cat([gt + torch.randn(len(gt), 4) * 1.5, boxes(4, 100)]) if len(gt) else boxes(3, 100)
+    det[:, 2:] = torch.maximum(det[:, 2:], det[:, :2] + 1)
+    det_labels = torch.cat([torch.where(torch.rand(len(gt)) < 0.8, gt_labels, torch.randint(1, 5, (len(gt),))),
+                            torch.randint(1, 5, (len(det) - len(gt),))])
+    det_scores = torch.rand(len(det))
+    voc_images.append((det.numpy(), det_labels.numpy(), det_scores.numpy(), gt.numpy(), gt_labels.numpy(), difficult.numpy()))
+ap07, ap = gluon_voc(voc_images, 5)
+cases["voc"] = {"classes": 5, "images": [{"det_boxes": flat(torch.from_numpy(d)), "det_labels": [int(v) for v in l], "det_scores": flat(torch.from_numpy(s)),
+                                          "gt_boxes": flat(torch.from_numpy(g)), "gt_labels": [int(v) for v in gl], "difficult": [bool(v) for v in dif]}
+                                         for d, l, s, g, gl, dif in voc_images],
+                "ap07": ap07, "ap": ap}
 
 with open(sys.argv[1], "w") as f:
     json.dump(cases, f, separators=(",", ":"))

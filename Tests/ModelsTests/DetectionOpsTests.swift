@@ -216,6 +216,40 @@ final class DetectionOpsTests: XCTestCase {
         XCTAssertEqual(fasterRCNNMatch([], predictions, high: 0.5, low: 0.5, lowQuality: false), [Int](repeating: -1, count: predictions.count))
     }
 
+    /// VOC AP (11-point and area, difficult boxes ignored) equals GluonCV's metric, restated in
+    /// the fixture script, on 20 images of 4 classes.
+    func testVOCAveragePrecisionMatchesGluonCV() throws {
+        let c = try section("voc")
+        let images = try XCTUnwrap(c["images"] as? [[String: Any]])
+        var evaluation = VOCEvaluation(classes: 5)
+        for image in images {
+            let boxes = Box.array(try floats(image["det_boxes"])), labels = try ints(image["det_labels"]), scores = try floats(image["det_scores"])
+            let detections = boxes.indices.map { Detection(box: boxes[$0], label: labels[$0], score: scores[$0]) }
+            evaluation.add(detections, truth: Box.array(try floats(image["gt_boxes"])), labels: try ints(image["gt_labels"]),
+                           difficult: try XCTUnwrap(image["difficult"] as? [Bool]))
+        }
+        for (elevenPoint, key) in [(true, "ap07"), (false, "ap")] {
+            let expected = try XCTUnwrap(c[key] as? [Double?])
+            let ours = evaluation.averagePrecisions(elevenPoint: elevenPoint)
+            XCTAssertEqual(ours.count, 5)
+            XCTAssertNil(ours[0], "the background has no AP")
+            XCTAssertTrue(expected.allSatisfy { ($0 ?? 0) > 0 }, "every class has some AP to compare: \(expected)")
+            for (l, (a, b)) in zip(ours.dropFirst(), expected).enumerated() {
+                XCTAssertEqual(try XCTUnwrap(a), try XCTUnwrap(b), accuracy: 1e-6, "\(key) of class \(l + 1)")
+            }
+            let mean = expected.compactMap { $0 }.reduce(0, +) / Double(expected.count)
+            XCTAssertEqual(try XCTUnwrap(evaluation.meanAveragePrecision(elevenPoint: elevenPoint)), mean, accuracy: 1e-6)
+        }
+        // Perfect detections score 1; none score 0.
+        var perfect = VOCEvaluation(classes: 3), none = VOCEvaluation(classes: 3)
+        let truth = [Box(0, 0, 10, 10), Box(20, 20, 40, 30)]
+        perfect.add([Detection(box: truth[0], label: 1, score: 0.9), Detection(box: truth[1], label: 2, score: 0.8)], truth: truth, labels: [1, 2])
+        none.add([], truth: truth, labels: [1, 2])
+        XCTAssertEqual(try XCTUnwrap(perfect.meanAveragePrecision(elevenPoint: true)), 1, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(perfect.meanAveragePrecision(elevenPoint: false)), 1, accuracy: 1e-12)
+        XCTAssertEqual(none.meanAveragePrecision(elevenPoint: false), 0)
+    }
+
     func testRoIAlignRefusesRegionsOffTheBatch() throws {
         let x = try Tensor(shape: [1, 1, 4, 4], scalars: [Float](repeating: 1, count: 16))
         let wrongImage = RoIAlignGeometry(boxes: [0, 0, 2, 2], batchIndices: [1], outputSize: (2, 2), spatialScale: 1, samplingRatio: 2)
