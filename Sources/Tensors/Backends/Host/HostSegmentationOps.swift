@@ -1,51 +1,78 @@
 import Glibc
 
-/// Bilinear resize and per-pixel cross-entropy as Swift loops over plain NCHW tensors, for both
-/// host backends: FCN's few class-score channels make them small next to the convolutions.
+/// Bilinear and nearest resize and per-pixel cross-entropy as Swift loops over plain NCHW
+/// tensors, for both host backends: FCN's few class-score channels and the FPN's top-down adds
+/// make them small next to the convolutions.
 extension HostBackend {
     package func upsampleBilinear2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?) {
-        let input = try contiguous(x)
-        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (h, w, outW) = (x.shape[2], x.shape[3], size[1])
         let (rows, columns) = (BilinearTaps(input: h, output: size[0]), BilinearTaps(input: w, output: size[1]))
-        let output = Tensor(empty: plainLayout([x.shape[0], x.shape[1], size[0], size[1]], dataType: .float32), device: device)
-        let (src, dst) = (SendablePointer(input.floats), SendablePointer(output.floats))
-        let (outH, outW) = (size[0], size[1])
-        forEachChunk(planes) { range in
-            for plane in range {
-                let s = src.p + plane * h * w, d = dst.p + plane * outH * outW
-                for oy in 0..<outH {
-                    let (y0, y1, wy) = (rows.low[oy], rows.high[oy], rows.weight[oy])
-                    for ox in 0..<outW {
-                        let (x0, x1, wx) = (columns.low[ox], columns.high[ox], columns.weight[ox])
-                        let top = s[y0 * w + x0] * (1 - wx) + s[y0 * w + x1] * wx
-                        let bottom = s[y1 * w + x0] * (1 - wx) + s[y1 * w + x1] * wx
-                        d[oy * outW + ox] = top * (1 - wy) + bottom * wy
-                    }
+        return try resizePlanes(x, size: size, recording: recording, forward: { s, d in
+            for oy in 0..<size[0] {
+                let (y0, y1, wy) = (rows.low[oy], rows.high[oy], rows.weight[oy])
+                for ox in 0..<outW {
+                    let (x0, x1, wx) = (columns.low[ox], columns.high[ox], columns.weight[ox])
+                    let top = s[y0 * w + x0] * (1 - wx) + s[y0 * w + x1] * wx
+                    let bottom = s[y1 * w + x0] * (1 - wx) + s[y1 * w + x1] * wx
+                    d[oy * outW + ox] = top * (1 - wy) + bottom * wy
                 }
             }
+        }, backward: { g, d in
+            // Each output's gradient goes back to its four input pixels with the same weights.
+            for oy in 0..<size[0] {
+                let (y0, y1, wy) = (rows.low[oy], rows.high[oy], rows.weight[oy])
+                for ox in 0..<outW {
+                    let (x0, x1, wx) = (columns.low[ox], columns.high[ox], columns.weight[ox])
+                    let v = g[oy * outW + ox]
+                    d[y0 * w + x0] += v * (1 - wy) * (1 - wx)
+                    d[y0 * w + x1] += v * (1 - wy) * wx
+                    d[y1 * w + x0] += v * wy * (1 - wx)
+                    d[y1 * w + x1] += v * wy * wx
+                }
+            }
+        })
+    }
+
+    package func upsampleNearest2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?) {
+        let (w, outW) = (x.shape[3], size[1])
+        let (rows, columns) = (nearestSourceIndices(input: x.shape[2], output: size[0]), nearestSourceIndices(input: w, output: outW))
+        return try resizePlanes(x, size: size, recording: recording, forward: { s, d in
+            for oy in 0..<size[0] {
+                let row = s + rows[oy] * w
+                for ox in 0..<outW { d[oy * outW + ox] = row[columns[ox]] }
+            }
+        }, backward: { g, d in
+            for oy in 0..<size[0] {
+                for ox in 0..<outW { d[rows[oy] * w + columns[ox]] += g[oy * outW + ox] }
+            }
+        })
+    }
+
+    /// A resize of plain [N, C, H, W] to [N, C, size[0], size[1]], one plane at a time:
+    /// `forward(input plane, output plane)`, and in the pullback `backward(gradient plane, input
+    /// gradient plane)` accumulating into a zeroed plane.
+    private func resizePlanes(_ x: Tensor, size: [Int], recording: Bool,
+                              forward: @escaping @Sendable (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                              backward: @escaping @Sendable (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void)
+        throws -> (Tensor, Pullback?) {
+        let input = try contiguous(x)
+        let (planes, inPlane, outPlane) = (x.shape[0] * x.shape[1], x.shape[2] * x.shape[3], size[0] * size[1])
+        let output = Tensor(empty: plainLayout([x.shape[0], x.shape[1], size[0], size[1]], dataType: .float32), device: device)
+        let (src, dst) = (SendablePointer(input.floats), SendablePointer(output.floats))
+        forEachChunk(planes) { range in
+            for plane in range { forward(src.p + plane * inPlane, dst.p + plane * outPlane) }
         }
         guard recording else { return (output, nil) }
         let inputShape = x.shape
         return (output, { gradOutput in
-            // Each output's gradient goes back to its four input pixels with the same weights.
             let g = try self.contiguous(gradOutput)
             let dx = Tensor(empty: self.plainLayout(inputShape, dataType: .float32), device: self.device)
             let (pg, pd) = (SendablePointer(g.floats), SendablePointer(dx.floats))
             forEachChunk(planes) { range in
                 for plane in range {
-                    let gp = pg.p + plane * outH * outW, d = pd.p + plane * h * w
-                    d.update(repeating: 0, count: h * w)
-                    for oy in 0..<outH {
-                        let (y0, y1, wy) = (rows.low[oy], rows.high[oy], rows.weight[oy])
-                        for ox in 0..<outW {
-                            let (x0, x1, wx) = (columns.low[ox], columns.high[ox], columns.weight[ox])
-                            let v = gp[oy * outW + ox]
-                            d[y0 * w + x0] += v * (1 - wy) * (1 - wx)
-                            d[y0 * w + x1] += v * (1 - wy) * wx
-                            d[y1 * w + x0] += v * wy * (1 - wx)
-                            d[y1 * w + x1] += v * wy * wx
-                        }
-                    }
+                    let d = pd.p + plane * inPlane
+                    d.update(repeating: 0, count: inPlane)
+                    backward(pg.p + plane * outPlane, d)
                 }
             }
             return [dx]
@@ -109,43 +136,6 @@ extension HostBackend {
                 }
             }
             return [dz]
-        })
-    }
-}
-
-extension HostBackend {
-    package func upsampleNearest2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?) {
-        let input = try contiguous(x)
-        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let (outH, outW) = (size[0], size[1])
-        let (rows, columns) = (nearestSourceIndices(input: h, output: outH), nearestSourceIndices(input: w, output: outW))
-        let output = Tensor(empty: plainLayout([x.shape[0], x.shape[1], outH, outW], dataType: .float32), device: device)
-        let (src, dst) = (SendablePointer(input.floats), SendablePointer(output.floats))
-        forEachChunk(planes) { range in
-            for plane in range {
-                let s = src.p + plane * h * w, d = dst.p + plane * outH * outW
-                for oy in 0..<outH {
-                    let row = s + rows[oy] * w
-                    for ox in 0..<outW { d[oy * outW + ox] = row[columns[ox]] }
-                }
-            }
-        }
-        guard recording else { return (output, nil) }
-        let inputShape = x.shape
-        return (output, { gradOutput in
-            let g = try self.contiguous(gradOutput)
-            let dx = Tensor(empty: self.plainLayout(inputShape, dataType: .float32), device: self.device)
-            let (pg, pd) = (SendablePointer(g.floats), SendablePointer(dx.floats))
-            forEachChunk(planes) { range in
-                for plane in range {
-                    let gp = pg.p + plane * outH * outW, d = pd.p + plane * h * w
-                    d.update(repeating: 0, count: h * w)
-                    for oy in 0..<outH {
-                        for ox in 0..<outW { d[rows[oy] * w + columns[ox]] += gp[oy * outW + ox] }
-                    }
-                }
-            }
-            return [dx]
         })
     }
 }
