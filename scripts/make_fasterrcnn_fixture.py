@@ -21,7 +21,7 @@ from torchvision.models.detection import FasterRCNN, fasterrcnn_resnet50_fpn
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from make_torchvision_fixture import uniform, values  # noqa: E402
+from make_torchvision_fixture import fill, uniform  # noqa: E402
 
 torch.set_num_threads(2)
 sizes = dict(min_size=128, max_size=200)
@@ -35,15 +35,7 @@ images = [torch.from_numpy(uniform("image0", 3 * 100 * 140).astype(np.float32)).
 
 out = {"torchvision": torchvision.__version__, "torch": torch.__version__, "models": {}}
 for name, model in models.items():
-    state = model.state_dict()
-    shapes = {}
-    for key, tensor in state.items():
-        if key.endswith("num_batches_tracked"):
-            continue
-        shapes[key] = list(tensor.shape)
-        state[key] = values(key, list(tensor.shape))
-    model.load_state_dict(state)
-    model.eval()
+    shapes = fill(model)
     proposals = []
     # The RPN's proposals, in the resized images' pixels, recorded on the way through.
     hook = model.rpn.register_forward_hook(lambda module, inputs, output: proposals.extend(output[0]))

@@ -63,8 +63,9 @@ def values(key, shape):
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
 
 
-def main(folder):
-    model = torchvision.models.resnet50()
+def fill(model):
+    """Every tensor of `model`'s state dict by the formula (num_batches_tracked left as it is),
+    the model put in eval mode; the keys and shapes filled."""
     state = model.state_dict()
     shapes = {}
     for key, tensor in state.items():
@@ -74,6 +75,12 @@ def main(folder):
         state[key] = values(key, list(tensor.shape))
     model.load_state_dict(state)
     model.eval()
+    return shapes
+
+
+def main(folder):
+    model = torchvision.models.resnet50()
+    shapes = fill(model)
     x = torch.from_numpy((uniform("input", 2 * 3 * 64 * 64) * 4 - 2).astype(np.float32)).reshape(2, 3, 64, 64)
     with torch.no_grad():
         logits = model(x)
