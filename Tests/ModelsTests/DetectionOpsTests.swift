@@ -7,12 +7,7 @@ import XCTest
 /// `Fixtures/detection_ops.json`, written by `scripts/make_detection_fixtures.py` with the
 /// torchvision version it names.
 final class DetectionOpsTests: XCTestCase {
-    nonisolated(unsafe) static let cases: [String: Any] = {
-        guard let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)?.appendingPathComponent("detection_ops.json"),
-              let data = try? Data(contentsOf: url),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        return object
-    }()
+    nonisolated(unsafe) static let cases = fixtureJSON("detection_ops.json")
 
     func section(_ name: String) throws -> [String: Any] {
         try XCTUnwrap(Self.cases[name] as? [String: Any], "no \(name) in detection_ops.json")
@@ -257,4 +252,13 @@ final class DetectionOpsTests: XCTestCase {
         let short = RoIAlignGeometry(boxes: [0, 0, 2], batchIndices: [0], outputSize: (2, 2), spatialScale: 1, samplingRatio: 2)
         XCTAssertThrowsError(try roiAlign(x, short)) { XCTAssertTrue("\($0)".contains("3 box values for 1 regions"), "\($0)") }
     }
+}
+
+/// A JSON object from `Fixtures/` (empty if the file is missing or not an object, so that the
+/// tests reading it fail by naming the section they lack).
+func fixtureJSON(_ name: String) -> [String: Any] {
+    guard let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)?.appendingPathComponent(name),
+          let data = try? Data(contentsOf: url),
+          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+    return object
 }

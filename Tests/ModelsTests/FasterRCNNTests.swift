@@ -8,12 +8,7 @@ import XCTest
 /// shapes, the published parameter count, and on fixed images with recomputable weights the
 /// same detections (`Fixtures/fasterrcnn_detections.json`, `scripts/make_fasterrcnn_fixture.py`).
 final class FasterRCNNTests: XCTestCase {
-    nonisolated(unsafe) static let fixture: [String: Any] = {
-        guard let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)?.appendingPathComponent("fasterrcnn_detections.json"),
-              let data = try? Data(contentsOf: url),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        return object
-    }()
+    nonisolated(unsafe) static let fixture = fixtureJSON("fasterrcnn_detections.json")
 
     func recorded(_ name: String) throws -> [String: Any] {
         let models = try XCTUnwrap(Self.fixture["models"] as? [String: Any], "no fasterrcnn_detections.json")
@@ -37,6 +32,13 @@ final class FasterRCNNTests: XCTestCase {
     }
 
     static let images: [(height: Int, width: Int, key: String)] = [(100, 140, "image0"), (120, 90, "image1")]
+    /// The fixture's two detectors and the backbone each is built on.
+    static let detectors = [("fasterrcnn_resnet50_fpn", "resnet50"), ("fasterrcnn_resnet18_fpn", "resnet18")]
+
+    /// The two images [3, H, W], values from the fixture's formula.
+    static func fixedImages() throws -> [Tensor] {
+        try images.map { h, w, key in try Tensor(shape: [3, h, w], scalars: DeterministicWeights.uniform(key, count: 3 * h * w).map(Float.init)) }
+    }
 
     func testParameterCountsAreTorchvisions() throws {
         let frozen = try FasterRCNN(backbone: XCTUnwrap(ModelZoo.resnetConfig("resnet50")), classes: 91)
@@ -46,7 +48,7 @@ final class FasterRCNNTests: XCTestCase {
     }
 
     func testStateDictKeysAndShapesAreTorchvisions() throws {
-        for (name, backbone) in [("fasterrcnn_resnet50_fpn", "resnet50"), ("fasterrcnn_resnet18_fpn", "resnet18")] {
+        for (name, backbone) in Self.detectors {
             let shapes = try XCTUnwrap(recorded(name)["shapes"] as? [String: [Int]])
             let model = try FasterRCNN(backbone: XCTUnwrap(ModelZoo.resnetConfig(backbone)), classes: 4)
             var ours: [String: [Int]] = [:]
@@ -65,12 +67,10 @@ final class FasterRCNNTests: XCTestCase {
     /// proposals' resulting shifts of ~1e-4 pixels into class logits ~1e-4 of their largest apart,
     /// so the folded pass's scores get 5e-4.
     func testDetectionsEqualTorchvisions() throws {
-        for (name, backbone) in [("fasterrcnn_resnet50_fpn", "resnet50"), ("fasterrcnn_resnet18_fpn", "resnet18")] {
+        for (name, backbone) in Self.detectors {
             let expected = try XCTUnwrap(recorded(name)["detections"] as? [[String: Any]])
             let detector = try model(backbone)
-            let images = try Self.images.map { h, w, key in
-                try Tensor(shape: [3, h, w], scalars: DeterministicWeights.uniform(key, count: 3 * h * w).map(Float.init))
-            }
+            let images = try Self.fixedImages()
             for (fused, scoreTolerance) in [(false, 1e-4), (true, 5e-4)] {
                 let found = try InferenceFusion.with(fused) { try detector.detect(images) }
                 XCTAssertEqual(found.count, expected.count)
@@ -95,12 +95,10 @@ final class FasterRCNNTests: XCTestCase {
     /// The RPN's proposals (before the box head) equal torchvision's: as many per image, and the
     /// first 20 within 1e-3 of the image size.
     func testProposalsEqualTorchvisions() throws {
-        for (name, backbone) in [("fasterrcnn_resnet50_fpn", "resnet50"), ("fasterrcnn_resnet18_fpn", "resnet18")] {
+        for (name, backbone) in Self.detectors {
             let expected = try XCTUnwrap(recorded(name)["proposals"] as? [[String: Any]])
             let detector = try model(backbone)
-            let images = try Self.images.map { h, w, key in
-                try Tensor(shape: [3, h, w], scalars: DeterministicWeights.uniform(key, count: 3 * h * w).map(Float.init))
-            }
+            let images = try Self.fixedImages()
             let (batch, sizes) = try DetectionTransform(Self.settings).batch(images)
             let proposals = try InferenceFusion.with(false) {
                 try GradMode.withoutGradient {
