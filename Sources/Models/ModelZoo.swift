@@ -64,8 +64,8 @@ public enum ModelZoo {
     /// `resnet50b`, `resnet50_v1d`), or `fcn_` and a ResNet's name; nil for anything else.
     public static func entry(_ name: String) -> Entry? {
         if let entry = table.first(where: { $0.name == (name == "mobilenet_v1_100" ? "mobilenet_v1" : name) }) { return entry }
-        if name.hasPrefix("fcn_"), let config = resnetConfig(String(name.dropFirst(4))) {
-            let inputSize = entry(String(name.dropFirst(4)))?.inputSize ?? 224
+        if name.hasPrefix("fcn_"), let config = resnetConfig(backboneName(name)) {
+            let inputSize = entry(backboneName(name))?.inputSize ?? 224
             return Entry(name: name, inputSize: inputSize) { classes, channels, auxiliary in
                 var backbone = config
                 backbone.inputChannels = channels
