@@ -8,21 +8,15 @@ import Tensors
 /// out), so that every box still shows most of its garment. About `emptyFraction` of the scenes
 /// hold no object at all (a detector must learn to say nothing). Deterministic: scene i is drawn
 /// from `seed` and i alone.
-public struct GarmentDetectionScenes: Sendable {
-    public static let classes = GarmentScenes.classes
+public struct GarmentDetectionScenes: DetectionDataset {
+    /// The object classes (Fashion-MNIST's); label k is `classes[k - 1]`.
+    public let classes = FashionMNIST.classes
+    public let channels = 1
     public let garments: IDXDataset
     public let count: Int, size: Int, seed: UInt64
     public let emptyFraction: Double
     public let threshold: Float = 24
     public let maximumOverlap: Float = 0.3
-
-    /// One scene: the image (one channel, [0, 255]) and its objects, boxes as (x1, y1, x2, y2).
-    public struct Scene: Equatable, Sendable {
-        public var image: Image
-        public var boxes: [[Float]]
-        /// 1 ... 10: the garment's Fashion-MNIST class + 1 (0 is the background).
-        public var labels: [Int]
-    }
 
     public init(garments: IDXDataset, count: Int, size: Int = 128, seed: UInt64, emptyFraction: Double = 0.1) throws {
         guard size >= 32 else { throw DataError("--scene-size", "the built-in scenes need at least 32x32 pixels, got \(size)") }
@@ -40,7 +34,8 @@ public struct GarmentDetectionScenes: Sendable {
 
     public func source(of index: Int) -> String { "fashion-mnist detection scene \(index) (seed \(seed), \(size)x\(size))" }
 
-    public func scene(at index: Int) throws -> Scene {
+    /// Scene `index`: one channel in [0, 255], labels 1 ... 10 (the garment's Fashion-MNIST class + 1).
+    public func sample(at index: Int) throws -> DetectionSample {
         var rng = SeededGenerator(seed: seed, UInt64(index))
         var pixels = (0..<size * size).map { _ in Float.random(in: 0..<16, using: &rng) }
         var boxes: [[Float]] = [], labels: [Int] = []
@@ -63,7 +58,7 @@ public struct GarmentDetectionScenes: Sendable {
                 break
             }
         }
-        return Scene(image: Image(width: size, height: size, channels: 1, pixels: pixels), boxes: boxes, labels: labels)
+        return DetectionSample(image: Image(width: size, height: size, channels: 1, pixels: pixels), boxes: boxes, labels: labels)
     }
 
     static func iou(_ a: [Float], _ b: [Float]) -> Float {

@@ -18,6 +18,16 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     /// What plain ResNet names mean here (`TrainConfig.resnetNames`); nil in files written when
     /// `resnet50` was the original ResNet, whose names `loadModel` translates.
     public var resnetNames: String? = ModelZoo.resnetNames
+    /// A detector's transform, anchors and thresholds, and whether its backbone's BatchNorm is
+    /// frozen: what rebuilding it takes besides the name (nil for other models).
+    public var detection: DetectorDescription?
+}
+
+/// What a detection checkpoint needs to rebuild its detector (`ModelInfo.detection`).
+public struct DetectorDescription: Codable, Sendable, Equatable {
+    public var settings: FasterRCNNSettings
+    public var frozenBatchNorm: Bool
+    public init(settings: FasterRCNNSettings, frozenBatchNorm: Bool) { (self.settings, self.frozenBatchNorm) = (settings, frozenBatchNorm) }
 }
 
 extension ModelInfo {

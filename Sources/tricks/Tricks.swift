@@ -8,7 +8,7 @@ struct Tricks: ParsableCommand {
         commandName: "tricks",
         abstract: "Train image classifiers with the Bag of Tricks (He et al., CVPR 2019) on oneDNN.",
         version: "tricks \(versionNumber) (BagOfTricks; oneDNN CPU backend, CUDA backend, reference backend)",
-        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, SegmentCommand.self, ExportCommand.self, EnvCommand.self, SelfTestCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
+        subcommands: [TrainCommand.self, AblateCommand.self, FinetuneCommand.self, EvalCommand.self, PredictCommand.self, SegmentCommand.self, DetectCommand.self, ExportCommand.self, EnvCommand.self, SelfTestCommand.self, ModelsCommand.self, RecipesCommand.self, StatsCommand.self, Bench.self])
 
     /// ArgumentParser's `help NAME` prints the general help and succeeds for a NAME that is no
     /// command; a typo there is an error like any other.

@@ -10,8 +10,8 @@ final class DetectionDataTests: XCTestCase {
         let scenes = try GarmentDetectionScenes.builtIn(train: false, count: 200, size: 96)
         var (empty, objects, classes) = (0, 0, Set<Int>())
         for i in 0..<scenes.count {
-            let scene = try scenes.scene(at: i)
-            XCTAssertEqual(scene, try scenes.scene(at: i), "scene \(i) is the same every time")
+            let scene = try scenes.sample(at: i)
+            XCTAssertEqual(scene, try scenes.sample(at: i), "scene \(i) is the same every time")
             XCTAssertEqual(scene.boxes.count, scene.labels.count)
             if scene.boxes.isEmpty { empty += 1 }
             objects += scene.boxes.count

@@ -31,14 +31,14 @@ public final class FasterRCNN: Module {
         guard classes >= 2 else { throw OpError(op: "fasterrcnn", "classes counts the background too: at least 2, got \(classes)") }
         var config = config
         config.classes = 0
-        backbone = try BackboneWithFPN(config, frozenBatchNorm: frozenBatchNorm)
+        backbone = try BackboneWithFPN(config, frozenBatchNorm: frozenBatchNorm, channels: settings.fpnChannels)
         let levels = backbone.body.stageChannels.count + 1
         guard settings.anchorSizes.count == levels else {
             throw OpError(op: "fasterrcnn", "the pyramid has \(levels) levels (\(levels - 1) stages and the pooled one) but "
                             + "\(settings.anchorSizes.count) anchor sizes were given (--anchor-sizes): give one per level")
         }
         rpn = try RegionProposalNetwork(channels: backbone.fpn.channels, anchorsPerLocation: settings.aspectRatios.count)
-        roiHeads = try RoIHeads(channels: backbone.fpn.channels, classes: classes)
+        roiHeads = try RoIHeads(channels: backbone.fpn.channels, classes: classes, representationSize: settings.representationSize)
         (self.classes, self.settings) = (classes, settings)
     }
 

@@ -38,9 +38,9 @@ public final class RoIHeads: Module {
     public let boxPredictor: FastRCNNPredictor
     public static let poolSize = 7, samplingRatio = 2
 
-    public init(channels: Int, classes: Int) throws {
-        boxHead = try TwoMLPHead(inFeatures: channels * Self.poolSize * Self.poolSize)
-        boxPredictor = try FastRCNNPredictor(inFeatures: 1024, classes: classes)
+    public init(channels: Int, classes: Int, representationSize: Int = 1024) throws {
+        boxHead = try TwoMLPHead(inFeatures: channels * Self.poolSize * Self.poolSize, width: representationSize)
+        boxPredictor = try FastRCNNPredictor(inFeatures: representationSize, classes: classes)
     }
 
     override public var children: [(String, Module)] { [("box_head", boxHead), ("box_predictor", boxPredictor)] }
