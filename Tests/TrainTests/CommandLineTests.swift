@@ -331,6 +331,37 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(refused.output.contains("is a classification checkpoint (lenet5, written by `tricks train`)"), refused.output)
     }
 
+    /// `tricks detect train|eval|predict` as a user runs them (issue 29): JSON lines and an overlay PNG.
+    func testDetectTrainEvalAndPredict() throws {
+        try TricksProcess.requireFashionMNIST()
+        let root = TricksProcess.scratch("detect")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trained = try run(["detect", "train", "--train-scenes", "8", "--val-scenes", "4", "--scene-size", "64", "--min-size", "64", "--max-size", "64",
+                               "-b", "4", "--epochs", "1", "--output", root + "/run"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(trained.output.contains("final: VOC07 mAP"), trained.output)
+        let evaluated = try run(["detect", "eval", "--checkpoint", root + "/run/last.safetensors"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.output)
+        XCTAssertTrue(evaluated.output.contains("fasterrcnn_cifar_resnet20_fpn on scenes (4 images): VOC07 mAP"), evaluated.output)
+
+        let image = Image(width: 70, height: 50, channels: 1, bytes: (0..<3500).map { UInt8($0 % 200) })
+        FileManager.default.createFile(atPath: root + "/scene.png", contents: Foundation.Data(try ImageCodec.encodePNG(image)))
+        let predicted = try run(["detect", "predict", "--checkpoint", root + "/run/last.safetensors", "--min-score", "0",
+                                 "--output-dir", root + "/out", root + "/scene.png"])
+        XCTAssertEqual(predicted.status, 0, predicted.output)
+        let lines = try String(contentsOfFile: root + "/out/detections.jsonl", encoding: .utf8).split(separator: "\n")
+        for line in lines {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Foundation.Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(Set(object.keys), ["file", "label", "score", "x1", "y1", "x2", "y2"])
+            XCTAssertTrue(FashionMNIST.classes.contains(object["label"] as? String ?? ""), String(line))
+        }
+        let overlay = try ImageCodec.decode(Array(try Foundation.Data(contentsOf: URL(fileURLWithPath: root + "/out/scene.overlay.png"))), path: "overlay", channels: 3)
+        XCTAssertEqual([overlay.width, overlay.height], [70, 50], "the overlay has the image's size")
+
+        let refused = try run(["detect", "eval", "--checkpoint", root + "/scene.png"])
+        XCTAssertNotEqual(refused.status, 0)
+    }
+
     /// `tricks export` (issue 14, item 16): an ONNX file and a sample to check it with; an
     /// input size the model cannot take is refused naming the flag. (The file against
     /// onnxruntime: scripts/check_onnx_export.py.)
