@@ -80,6 +80,8 @@ package protocol Backend: AnyObject, Sendable {
     func upsampleNearest2d(_ x: Tensor, size: [Int], recording: Bool) throws -> (Tensor, Pullback?)
     /// `torchvision.ops.roi_align` (`RoIAlign.swift`): [regions, C, height, width] from [N, C, H, W].
     func roiAlign(_ input: Tensor, geometry: RoIAlignGeometry, recording: Bool) throws -> (Tensor, Pullback?)
+    /// `torchvision.ops.nms` (`NonMaximumSuppression.swift`): the indices of `boxes` [K, 4] kept, highest score first.
+    func nms(_ boxes: Tensor, scores: Tensor, threshold: Float) throws -> [Int]
     /// Faster R-CNN's weighted losses (`DetectionLosses.swift`), each a [1] tensor.
     func binaryCrossEntropyWithLogits(_ x: Tensor, selection: LossSelection, recording: Bool) throws -> (Tensor, Pullback?)
     func smoothL1Loss(_ x: Tensor, selection: LossSelection, beta: Float, recording: Bool) throws -> (Tensor, Pullback?)

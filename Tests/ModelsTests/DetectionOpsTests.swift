@@ -72,27 +72,27 @@ final class DetectionOpsTests: XCTestCase {
         for threshold in ["0.5", "0.7"] {
             let expected = try ints(c["keep_" + threshold])
             XCTAssertLessThan(expected.count, boxes.count, "some boxes are suppressed at \(threshold)")
-            XCTAssertEqual(nms(boxes, scores: scores, threshold: Float(threshold)!), expected, "nms \(threshold)")
+            XCTAssertEqual(try nms(boxes, scores: scores, threshold: Float(threshold)!), expected, "nms \(threshold)")
         }
-        XCTAssertEqual(batchedNMS(boxes, scores: scores, classes: labels, threshold: 0.5), try ints(c["batched_keep_0.5"]))
-        XCTAssertEqual(nms([], scores: [], threshold: 0.5), [])
-        XCTAssertEqual(batchedNMS([], scores: [], classes: [], threshold: 0.5), [])
+        XCTAssertEqual(try batchedNMS(boxes, scores: scores, classes: labels, threshold: 0.5), try ints(c["batched_keep_0.5"]))
+        XCTAssertEqual(try nms([], scores: [], threshold: 0.5), [])
+        XCTAssertEqual(try batchedNMS([], scores: [], classes: [], threshold: 0.5), [])
     }
 
     /// More than 1,000 boxes take torchvision's class-by-class path; it keeps what one NMS over
     /// the boxes of each class keeps.
-    func testBatchedNMSOfManyBoxesSuppressesWithinEachClassOnly() {
+    func testBatchedNMSOfManyBoxesSuppressesWithinEachClassOnly() throws {
         var generator = SeededGenerator(seed: 3)
         let boxes = (0..<1200).map { _ -> Box in
             let (x, y) = (Float.random(in: 0...200, using: &generator), Float.random(in: 0...200, using: &generator))
             return Box(x, y, x + Float.random(in: 5...60, using: &generator), y + Float.random(in: 5...60, using: &generator))
         }
         let scores = (0..<1200).map { _ in Float.random(in: 0...1, using: &generator) }, classes = (0..<1200).map { $0 % 4 }
-        let kept = batchedNMS(boxes, scores: scores, classes: classes, threshold: 0.5)
+        let kept = try batchedNMS(boxes, scores: scores, classes: classes, threshold: 0.5)
         XCTAssertEqual(kept, kept.sorted { scores[$0] > scores[$1] }, "highest score first")
         for c in 0..<4 {
             let members = classes.indices.filter { classes[$0] == c }
-            let alone = nms(members.map { boxes[$0] }, scores: members.map { scores[$0] }, threshold: 0.5).map { members[$0] }
+            let alone = try nms(members.map { boxes[$0] }, scores: members.map { scores[$0] }, threshold: 0.5).map { members[$0] }
             XCTAssertEqual(kept.filter { classes[$0] == c }, alone, "class \(c)")
         }
     }

@@ -141,6 +141,39 @@ final class BackendOpParityTests: XCTestCase {
         }
     }
 
+    /// NMS keeps the same boxes in the same order on every backend: overlapping clusters, tied
+    /// scores (kept in index order), a box of no area, and thresholds that keep all or one per cluster.
+    func testNonMaximumSuppression() throws {
+        var generator = SeededGenerator(seed: 31)
+        var boxes: [Float] = [], scores: [Float] = []
+        for cluster in 0..<12 {
+            let (cx, cy) = (Float(cluster % 4) * 30, Float(cluster / 4) * 30)
+            for _ in 0..<6 {
+                let (x, y) = (cx + Float.random(in: 0...6, using: &generator), cy + Float.random(in: 0...6, using: &generator))
+                boxes += [x, y, x + Float.random(in: 8...20, using: &generator), y + Float.random(in: 8...20, using: &generator)]
+                scores.append(Float(Int.random(in: 0..<10, using: &generator)) / 10)  // many ties
+            }
+        }
+        boxes += [5, 5, 5, 9]
+        scores.append(0.95)
+        for threshold: Float in [0, 0.3, 0.5, 0.7, 1] {
+            var kept: [[Int]] = []
+            for device in [Device.reference, .cpu, .cuda] {
+                kept.append(try nonMaximumSuppression(Tensor(shape: [scores.count, 4], scalars: boxes, device: device),
+                                                      scores: Tensor(shape: [scores.count], scalars: scores, device: device), threshold: threshold))
+            }
+            XCTAssertEqual(kept[1], kept[0], "cpu at IoU \(threshold)")
+            XCTAssertEqual(kept[2], kept[0], "cuda at IoU \(threshold)")
+            XCTAssertTrue(zip(kept[0], kept[0].dropFirst()).allSatisfy { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) },
+                          "highest score first, ties in index order")
+            if threshold == 1 { XCTAssertEqual(kept[0].count, scores.count, "nothing overlaps by more than 1") }
+            if threshold == 0.3 { XCTAssertLessThan(kept[0].count, scores.count / 2, "the clusters are thinned") }
+        }
+        XCTAssertThrowsError(try nonMaximumSuppression(Tensor.zeros([3, 5]), scores: Tensor.zeros([3]), threshold: 0.5)) {
+            XCTAssertTrue("\($0)".contains("boxes must be [K, 4]"), "\($0)")
+        }
+    }
+
     /// Blocked CPU layouts (what convolutions hand on) meet the same ops as plain ones.
     func testBlockedInputsMatchTheReference() throws {
         try compare("conv -> bn -> relu -> add", [random([2, 5, 6, 6], 20), random([8, 5, 3, 3], 21), random([8], 22), random([8], 23)]) { t in

@@ -80,9 +80,9 @@ public final class FasterRCNN: Module {
             let proposals = try rpn.proposals(features, imageSize: (batch.shape[2], batch.shape[3]), sizes: sizes,
                                               settings: settings, training: false)
             let (logits, regression) = try roiHeads.scores(features.dropLast().map { $0 }, proposals: proposals, sizes: sizes)
-            return zip(images, sizes).enumerated().map { n, pair in
+            return try zip(images, sizes).enumerated().map { n, pair in
                 let (image, size) = pair
-                let found = roiHeads.postprocess(logits[n], regression[n], proposals: proposals[n], size: size, settings: settings)
+                let found = try roiHeads.postprocess(logits[n], regression[n], proposals: proposals[n], size: size, settings: settings)
                 let original = (image.shape[1], image.shape[2])
                 let boxes = DetectionTransform.resize(found.map(\.box), from: size, to: original)
                 return zip(found, boxes).map { Detection(box: $1, label: $0.label, score: $0.score) }

@@ -86,7 +86,7 @@ extension FasterRCNN {
         let anchors = try rpn.anchors(features, imageSize: (batch.shape[2], batch.shape[3]), settings: settings)
         let host = try rpn.hostOutputs(outputs, anchors: anchors)
         let (objectness, rpnBox) = try rpnLosses(outputs, anchors: anchors, targets: scaled, generator: &generator)
-        let proposals = rpn.proposals(host, sizes: sizes, settings: settings, training: true)
+        let proposals = try rpn.proposals(host, sizes: sizes, settings: settings, training: true)
         let (classifier, box) = try boxLosses(features.dropLast().map { $0 }, proposals: proposals, sizes: sizes, targets: scaled,
                                               generator: &generator)
         return FasterRCNNLosses(objectness: objectness, rpnBox: rpnBox, classifier: classifier, box: box)

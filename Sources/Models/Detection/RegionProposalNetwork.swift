@@ -84,16 +84,16 @@ public final class RegionProposalNetwork: Module {
                           settings: FasterRCNNSettings, training: Bool) throws -> [[Box]] {
         let outputs = try head.outputs(features)
         let perImage = try hostOutputs(outputs, anchors: anchors(features, imageSize: imageSize, settings: settings))
-        return proposals(perImage, sizes: sizes, settings: settings, training: training)
+        return try proposals(perImage, sizes: sizes, settings: settings, training: training)
     }
 
     /// Proposals from the head's outputs already on the host (`hostOutputs`).
     public func proposals(_ perImage: [[LevelOutputs]], sizes: [(height: Int, width: Int)], settings: FasterRCNNSettings,
-                          training: Bool) -> [[Box]] {
+                          training: Bool) throws -> [[Box]] {
         let coder = BoxCoder(weights: (1, 1, 1, 1))
         let (preNMS, postNMS) = training ? (settings.rpnPreNMSTopNTrain, settings.rpnPostNMSTopNTrain)
                                          : (settings.rpnPreNMSTopNTest, settings.rpnPostNMSTopNTest)
-        return zip(perImage, sizes).map { levels, size in
+        return try zip(perImage, sizes).map { levels, size in
             var boxes: [Box] = [], scores: [Float] = [], levelOf: [Int] = []
             for (level, outputs) in levels.enumerated() {
                 let top = topIndices(outputs.logits, count: min(preNMS, outputs.logits.count))
@@ -104,7 +104,7 @@ public final class RegionProposalNetwork: Module {
             }
             boxes = boxes.map { $0.clipped(height: size.height, width: size.width) }
             let kept = boxesAtLeast(1e-3, in: boxes).filter { scores[$0] >= settings.rpnScoreThreshold }
-            let picked = batchedNMS(kept.map { boxes[$0] }, scores: kept.map { scores[$0] }, classes: kept.map { levelOf[$0] },
+            let picked = try batchedNMS(kept.map { boxes[$0] }, scores: kept.map { scores[$0] }, classes: kept.map { levelOf[$0] },
                                     threshold: settings.rpnNMSThreshold)
             return picked.prefix(postNMS).map { boxes[kept[$0]] }
         }

@@ -96,7 +96,7 @@ public final class RoIHeads: Module {
     /// `boxScoreThreshold`, boxes under 0.01 pixels dropped, NMS per class, the best
     /// `detectionsPerImage`; boxes in the resized image's pixels.
     public func postprocess(_ logits: [Float], _ codes: [Float], proposals: [Box], size: (height: Int, width: Int),
-                            settings: FasterRCNNSettings) -> [Detection] {
+                            settings: FasterRCNNSettings) throws -> [Detection] {
         let classes = logits.count / max(proposals.count, 1)
         let coder = BoxCoder(weights: (10, 10, 5, 5))
         var boxes: [Box] = [], scores: [Float] = [], labels: [Int] = []
@@ -116,7 +116,7 @@ public final class RoIHeads: Module {
             }
         }
         let big = boxesAtLeast(1e-2, in: boxes)
-        let kept = batchedNMS(big.map { boxes[$0] }, scores: big.map { scores[$0] }, classes: big.map { labels[$0] },
+        let kept = try batchedNMS(big.map { boxes[$0] }, scores: big.map { scores[$0] }, classes: big.map { labels[$0] },
                               threshold: settings.boxNMSThreshold)
         return kept.prefix(settings.detectionsPerImage).map { Detection(box: boxes[big[$0]], label: labels[big[$0]], score: scores[big[$0]]) }
     }

@@ -375,6 +375,12 @@ package final class CUDABackend: Backend, @unchecked Sendable {
         try viaHost([x]) { h, _ in try OneDNNBackend.shared.binaryCrossEntropyWithLogits(h[0]!, selection: selection, recording: recording) }
     }
 
+    /// On the host until a CUDA kernel comes (the boxes are few: Faster R-CNN's proposals).
+    package func nms(_ boxes: Tensor, scores: Tensor, threshold: Float) throws -> [Int] {
+        let host = { (x: Tensor) in try Tensor(shape: x.shape, scalars: self.scalars(x), device: .cpu) }
+        return try OneDNNBackend.shared.nms(host(boxes), scores: host(scores), threshold: threshold)
+    }
+
     package func smoothL1Loss(_ x: Tensor, selection: LossSelection, beta: Float, recording: Bool) throws -> (Tensor, Pullback?) {
         try viaHost([x]) { h, _ in try OneDNNBackend.shared.smoothL1Loss(h[0]!, selection: selection, beta: beta, recording: recording) }
     }
