@@ -13,14 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/detection-transfer}
-BACKBONE_EPOCHS=${BACKBONE_EPOCHS:-10}
-EPOCHS=${EPOCHS:-5}
+BACKBONE_EPOCHS=${BACKBONE_EPOCHS:-5}
+EPOCHS=${EPOCHS:-4}
 SEEDS=${SEEDS:-"0 1"}
 STARTS=${STARTS:-"scratch baseline full"}
 mkdir -p "$OUT"
 [ -x "$OUT/tricks" ] || cp .build/release/tricks "$OUT/tricks"
 TRICKS="$OUT/tricks"
-detector=(--train-scenes 1000 --val-scenes 500 --epochs "$EPOCHS" -b 4 --lr 0.02 --threads 2 --log-every 100)
+detector=(--train-scenes 1000 --val-scenes 300 --epochs "$EPOCHS" -b 4 --lr 0.02 --threads 2 --log-every 100)
 
 finished() { [ -f "$1/metrics.jsonl" ] && grep -q "\"epoch\":$2," "$1/metrics.jsonl"; }
 
@@ -30,14 +30,15 @@ if ! finished "$OUT/backbones/rows/01-seed0" "$BACKBONE_EPOCHS" || ! finished "$
         --threads 2 -j 1 --log-every 200
 fi
 
-for start in $STARTS; do
-    case $start in
-        scratch) from=(--model fasterrcnn_cifar_resnet20_fpn) ;;
-        baseline) from=(--backbone "$OUT/backbones/rows/01-seed0/last.safetensors") ;;
-        full) from=(--backbone "$OUT/backbones/rows/10-seed0/last.safetensors") ;;
-        *) echo "unknown start '$start' (scratch, baseline or full)" >&2; exit 2 ;;
-    esac
-    for seed in $SEEDS; do
+# Seed by seed, so that a stopped experiment has whole comparisons.
+for seed in $SEEDS; do
+    for start in $STARTS; do
+        case $start in
+            scratch) from=(--model fasterrcnn_cifar_resnet20_fpn) ;;
+            baseline) from=(--backbone "$OUT/backbones/rows/01-seed0/last.safetensors") ;;
+            full) from=(--backbone "$OUT/backbones/rows/10-seed0/last.safetensors") ;;
+            *) echo "unknown start '$start' (scratch, baseline or full)" >&2; exit 2 ;;
+        esac
         run="$OUT/$start-seed$seed"
         if finished "$run" "$EPOCHS"; then echo "$run: finished"; continue; fi
         if [ -f "$run/last.safetensors" ]; then "$TRICKS" detect train --output "$run" --resume

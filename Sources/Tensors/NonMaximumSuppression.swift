@@ -9,5 +9,7 @@ public func nonMaximumSuppression(_ boxes: Tensor, scores: Tensor, threshold: Fl
     guard boxes.device == scores.device else { throw OpError(op: op, "boxes on \(boxes.device) but scores on \(scores.device)") }
     guard threshold.isFinite else { throw OpError(op: op, "the IoU threshold must be finite, got \(threshold)") }
     guard boxes.shape[0] > 0 else { return [] }
-    return try boxes.backend.nms(try boxes.cast(to: .float32), scores: try scores.cast(to: .float32), threshold: threshold)
+    return try OpTimes.measure(op) {
+        try boxes.backend.nms(try boxes.cast(to: .float32), scores: try scores.cast(to: .float32), threshold: threshold)
+    }
 }

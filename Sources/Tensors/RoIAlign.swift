@@ -47,7 +47,9 @@ public func roiAlign(_ input: Tensor, _ geometry: RoIAlignGeometry) throws -> Te
         throw OpError(op: op, "region \(bad / 4) has a coordinate that is not finite: \(Array(geometry.boxes[(bad / 4 * 4)..<(bad / 4 * 4 + 4)]))")
     }
     let input = try input.cast(to: .float32)  // a Float32 host loop
-    let (output, pullback) = try input.backend.roiAlign(input, geometry: geometry, recording: Tensor.recording([input]))
-    if let pullback { try output.record(op, inputs: [input], backward: pullback) }
+    let (output, pullback) = try OpTimes.measure(op) {
+        try input.backend.roiAlign(input, geometry: geometry, recording: Tensor.recording([input]))
+    }
+    if let pullback { try output.record(op, inputs: [input], backward: { g in try OpTimes.measure(op + " backward") { try pullback(g) } }) }
     return output
 }

@@ -9,7 +9,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed; prints tables you can compare across runs on the same machine.",
-        subcommands: [Conv.self, Loader.self, Train.self, Infer.self, Allreduce.self])
+        subcommands: [Conv.self, Loader.self, Train.self, Infer.self, Detect.self, Allreduce.self])
 
     struct Conv: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -316,6 +316,37 @@ extension Bench {
                 print("\(info.model) on \(image), \(Threads.count) threads, \(precision.flagName): median \(format(median)) ms, "
                       + "90th percentile \(format(p90)) ms over \(rounds) runs (reading, decoding, preprocessing and the model)")
             }
+        }
+    }
+}
+
+extension Bench {
+    struct Detect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "fasterrcnn_resnet50_fpn: a training step on 2 images or inference on 1, images/s, peak memory and the share of time in RoIAlign and NMS.",
+            discussion: "bench/detection_reference.py runs this beside torchvision with the same weights and images, each row in its own process.")
+
+        @Option(help: "train (forward, losses, backward, SGD on the batch) or infer (one image).") var mode = "train"
+        @Option(help: "The shorter side images are resized to.") var minSize = 512
+        @Option(help: "Timed rounds (the median is reported) after 2 warm-up ones.") var rounds = 5
+        @Option(help: "A fasterrcnn_resnet50_fpn state dict to load (default: initialised here).") var weights: String?
+        @Option(help: "A safetensors file of image0, boxes0, labels0, ... (default: two generated 512x683 images).") var inputs: String?
+        @Option(help: "oneDNN threads (default: all cores).") var threads: Int?
+        @Flag(help: "Print the result as one JSON line.") var json = false
+
+        func run() throws {
+            if let threads { try Threads.set(threads) }
+            guard let which = DetectionBenchmark.Mode(rawValue: mode) else { throw CommandError("--mode must be train or infer, got \(mode)") }
+            let r = try DetectionBenchmark(mode: which, minSize: minSize, rounds: rounds).run(weights: weights, inputs: inputs)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(r), as: UTF8.self))
+                return
+            }
+            print(String(format: "fasterrcnn_resnet50_fpn %@, %d image(s), shorter side %d, %d threads: %.2f img/s (median %.3f s), peak RSS %.0f MB",
+                         r.mode, r.images, r.minSize, Threads.count, r.imagesPerSecond, r.medianSeconds, r.peakResidentMB))
+            for (name, share) in r.shares.sorted(by: { $0.key < $1.key }) { print(String(format: "  %@: %.1f%% of the time", name, 100 * share)) }
         }
     }
 }

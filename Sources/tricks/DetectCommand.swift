@@ -49,7 +49,7 @@ struct DetectTrainCommand: ParsableCommand {
     @Option(help: "torchvision's trainable_backbone_layers, 0-5 (default: 3 with pretrained weights, 5 without).") var trainableBackboneLayers: Int?
     @Option(help: "Epochs (default: \(detectionDefaults.epochs)).") var epochs: Int?
     @Option(name: [.customShort("b"), .long], help: "Images per step (default: \(detectionDefaults.batchSize)).") var batchSize: Int?
-    @Option(help: "Learning rate after warmup (default: \(detectionDefaults.lr)).") var lr: Double?
+    @Option(help: "Learning rate after warmup (default: 0.02 per 16 images, torchvision's rule; 0.02 for the CIFAR ResNets' detectors).") var lr: Double?
     @Option(help: "cosine, step or constant (default: \(detectionDefaults.schedule.rawValue)).") var sched: ScheduleKind?
     @Option(help: "Step schedule: epochs at which the rate drops 10x, comma-separated (default: 2/3 and 8/9 of the run).") var lrSteps: String?
     @Option(help: "Linear warmup epochs (default: 1, or a quarter of a shorter run).") var warmupEpochs: Double?

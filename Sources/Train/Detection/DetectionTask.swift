@@ -107,9 +107,9 @@ public final class DetectionTask: TrainingTask {
         let steps = trainLoader.batchCount
         let warmup = Int((config.warmup * Double(steps)).rounded())
         let after: any LearningRateSchedule = switch config.schedule {
-        case .cosine: CosineSchedule(base: config.lr, total: steps * config.epochs - warmup)
-        case .step: StepSchedule(base: config.lr, milestones: (config.lrSteps ?? [config.epochs * 2 / 3, config.epochs * 8 / 9]).map { $0 * steps - warmup })
-        case .constant: ConstantSchedule(config.lr)
+        case .cosine: CosineSchedule(base: config.learningRate, total: steps * config.epochs - warmup)
+        case .step: StepSchedule(base: config.learningRate, milestones: (config.lrSteps ?? [config.epochs * 2 / 3, config.epochs * 8 / 9]).map { $0 * steps - warmup })
+        case .constant: ConstantSchedule(config.learningRate)
         }
         schedule = warmup > 0 ? WarmupSchedule(iterations: warmup, then: after) : after
         var lines = ["data: train \(trainSet.summary); validation \(validationSet.summary); shorter side \(settings.minSize) (longer at most \(settings.maxSize)), "
@@ -117,7 +117,7 @@ public final class DetectionTask: TrainingTask {
         if let note = precision.note(on: .cpu) { lines.append(note) }
         lines.append(String(format: "%@: %d parameters (%d trainable: backbone layers %d of 5, BatchNorm %@), lr %.4g (%@, warmup %g epochs), batch %d, %d steps per epoch",
                             config.model, detector.parameterCount, trainable.reduce(0) { $0 + $1.1.count }, config.trainableLayers,
-                            description.frozenBatchNorm ? "frozen" : "trained", config.lr, config.schedule.rawValue, config.warmup, config.batchSize, steps))
+                            description.frozenBatchNorm ? "frozen" : "trained", config.learningRate, config.schedule.rawValue, config.warmup, config.batchSize, steps))
         if let path = config.backbone, !resume { lines.append("backbone: started from \(path) (every weight but the classifier)") }
         if let path = config.weights, !resume { lines.append("weights: started from \(path)") }
         startLines = lines
