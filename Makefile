@@ -40,10 +40,10 @@ demo: build
 segment: build
 	.build/release/tricks segment train --lr 0.04 --train-scenes 4000 --val-scenes 1000 --epochs 4 --output runs/segment --overwrite
 
-# Detection (issue 29): Faster R-CNN (fasterrcnn_cifar_resnet20_fpn, from scratch) for 3 epochs of
+# Detection (issue 29): Faster R-CNN (fasterrcnn_cifar_resnet20_fpn, from scratch) for 4 epochs of
 # 1,000 built-in garment detection scenes, printing VOC07 and COCO mAP on 300 validation scenes.
 detect: build
-	.build/release/tricks detect train --train-scenes 1000 --val-scenes 300 --epochs 3 --output runs/detect --overwrite
+	.build/release/tricks detect train --train-scenes 1000 --val-scenes 300 --epochs 4 --output runs/detect --overwrite
 
 clean:
 	rm -rf .build

@@ -53,7 +53,7 @@ struct DetectTrainCommand: ParsableCommand {
     @Option(help: "cosine, step or constant (default: \(detectionDefaults.schedule.rawValue)).") var sched: ScheduleKind?
     @Option(help: "Step schedule: epochs at which the rate drops 10x, comma-separated (default: 2/3 and 8/9 of the run).") var lrSteps: String?
     @Option(help: "Linear warmup epochs (default: 1, or a quarter of a shorter run).") var warmupEpochs: Double?
-    @Flag(inversion: .prefixedNo, help: "No weight decay on biases and BatchNorm (the paper's section 3.1; default: on).") var noBiasDecay: Bool?
+    @Flag(help: "Weight decay on biases and BatchNorm parameters too (default: none there, the paper's no-bias-decay, section 3.1).") var biasDecay = false
     @Option(name: [.customLong("wd"), .long], help: "Weight decay (default: \(detectionDefaults.weightDecay)).") var weightDecay: Double?
     @Option(help: "fp32 or bf16 (native, on CPUs with AVX-512 BF16; default: \(detectionDefaults.precision.rawValue)).") var precision: TrainingPrecision?
     @Option(help: "Random seed (default: \(detectionDefaults.seed)).") var seed: UInt64?
@@ -98,7 +98,7 @@ struct DetectTrainCommand: ParsableCommand {
         if let sched { c.schedule = sched }
         if let lrSteps { c.lrSteps = try numbers(lrSteps, flag: "--lr-steps").map { Int($0) } }
         if let warmupEpochs { c.warmupEpochs = warmupEpochs }
-        if let noBiasDecay { c.noBiasDecay = noBiasDecay }
+        if biasDecay { c.noBiasDecay = false }
         if let weightDecay { c.weightDecay = weightDecay }
         if let precision { c.precision = precision }
         if let seed { c.seed = seed }
