@@ -135,6 +135,10 @@ public enum Checkpoint {
         let (entries, metadata) = try SafeTensors.read(path)
         var info: ModelInfo
         if let described = ModelInfo(metadata: metadata) {
+            if described.detection != nil {
+                throw TrainError(path, "is a detection checkpoint (\(described.model), written by `tricks detect train`): "
+                                 + "score it with `tricks detect eval`, run it with `tricks detect predict`")
+            }
             if described.augment == "segmentation" && !segmentation {
                 throw TrainError(path, "is a segmentation checkpoint (\(described.model), written by `tricks segment train`): "
                                  + "score it with `tricks segment eval`, run it with `tricks segment predict`")

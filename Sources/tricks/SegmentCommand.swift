@@ -152,6 +152,9 @@ func loadSegmentationModel(_ path: String) throws -> (FCN, ModelInfo) {
     guard let info = ModelInfo(metadata: metadata) else {
         throw CommandError("\(path) is not a checkpoint written by `tricks segment train`")
     }
+    if info.detection != nil {
+        throw CommandError("\(path) is a detection checkpoint (\(info.model), written by `tricks detect train`): score it with `tricks detect eval`")
+    }
     guard info.augment == "segmentation" else {
         throw CommandError("\(path) is a classification checkpoint (\(info.model), written by `tricks train`): score it with `tricks eval`, "
                            + "run it with `tricks predict`, or start a segmentation backbone from it with `tricks segment train --backbone`")

@@ -360,6 +360,10 @@ final class CommandLineTests: XCTestCase {
 
         let refused = try run(["detect", "eval", "--checkpoint", root + "/scene.png"])
         XCTAssertNotEqual(refused.status, 0)
+        let wrongCommand = try run(["eval", "--checkpoint", root + "/run/last.safetensors"])
+        XCTAssertNotEqual(wrongCommand.status, 0)
+        XCTAssertTrue(wrongCommand.output.contains("is a detection checkpoint (fasterrcnn_cifar_resnet20_fpn, written by `tricks detect train`)"),
+                      wrongCommand.output)
     }
 
     /// `tricks export` (issue 14, item 16): an ONNX file and a sample to check it with; an
