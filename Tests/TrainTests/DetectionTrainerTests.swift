@@ -80,7 +80,7 @@ final class DetectionTrainerTests: XCTestCase {
         var c = try config()
         let classifier = try ModelZoo.make("cifar_resnet20", classes: 10, inputChannels: 1)
         try classifier.initialize(.kaimingNormal, seed: 7)
-        let info: [String: Any] = ["model": "cifar_resnet20", "classes": FashionMNIST.classes, "inputChannels": 1, "mean": [0.3], "std": [0.35],
+        let info: [String: Any] = ["model": "cifar_resnet20", "classes": FashionMNIST.classes, "inputChannels": 1, "mean": [76.5], "std": [89.25],
                                    "augment": "small", "inputSize": 28]
         try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
         let path = c.output + "/classifier.safetensors"
@@ -91,7 +91,8 @@ final class DetectionTrainerTests: XCTestCase {
         let trained = Dictionary(uniqueKeysWithValues: classifier.namedParameters() + classifier.namedBuffers())
         XCTAssertEqual(try body["layer3.2.conv2.weight"]?.scalars, try trained["layer3.2.conv2.weight"]?.scalars)
         XCTAssertEqual(try body["layer1.0.bn1.running_var"]?.scalars, try trained["layer1.0.bn1.running_var"]?.scalars, "frozen BatchNorm keeps its statistics")
-        XCTAssertEqual(task.info.mean, [0.3], "the backbone's normalisation")
+        XCTAssertEqual(task.detector.settings.imageMean[0], 0.3, accuracy: 1e-6, "the backbone's normalisation, [0, 255] to [0, 1]")
+        XCTAssertEqual(task.detector.settings.imageStd[0], 0.35, accuracy: 1e-6)
         XCTAssertFalse(try XCTUnwrap(body["conv1.weight"]).requiresGrad, "3 of 5 layers train: not the stem")
         XCTAssertTrue(try XCTUnwrap(body["layer3.0.conv1.weight"]).requiresGrad)
         c.model = "fasterrcnn_cifar_resnet20d_fpn"

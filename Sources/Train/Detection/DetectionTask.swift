@@ -69,20 +69,22 @@ public final class DetectionTask: TrainingTask {
             throw TrainError("--val-data", "its classes (\(validationSet.classes.prefix(5).joined(separator: ", "))...) differ from the training data's "
                              + "(\(trainSet.classes.prefix(5).joined(separator: ", "))...)")
         }
+        // The detector normalises images in [0, 1]: the scenes' own statistics, else torchvision's
+        // (ImageNet's); from a classifier of ours, the statistics it was trained with (in
+        // [0, 255], as every `ModelInfo` keeps them), since its features expect those inputs.
         var (mean, std) = try (trainSet as? GarmentDetectionScenes).map(DetectionTask.statistics)
-            ?? (Normalize.imagenet.mean, Normalize.imagenet.std)
+            ?? (FasterRCNNSettings().imageMean, FasterRCNNSettings().imageStd)
         var backboneInfo: ModelInfo?
         if let path = config.backbone, let described = ModelInfo(metadata: try SafeTensors.read(path).metadata) {
-            // The backbone's features expect the inputs it was trained on.
             backboneInfo = described
-            (mean, std) = (described.mean, described.std)
+            (mean, std) = (described.mean.map { $0 / 255 }, described.std.map { $0 / 255 })
         }
         guard let resnet = ModelZoo.resnetConfig(ModelZoo.backboneName(config.model)) else { throw TrainError("--model", "\(config.model) has no ResNet") }
         var settings = config.detectorSettings(levels: resnet.layers.count + 1)
         (settings.imageMean, settings.imageStd) = (mean, std)
         let description = DetectorDescription(settings: settings, frozenBatchNorm: config.pretrained)
         let classes = ["__background__"] + trainSet.classes
-        info = ModelInfo(model: config.model, classes: classes, inputChannels: trainSet.channels, mean: mean, std: std,
+        info = ModelInfo(model: config.model, classes: classes, inputChannels: trainSet.channels, mean: mean.map { $0 * 255 }, std: std.map { $0 * 255 },
                          augment: "detection", inputSize: settings.minSize, detection: description)
         detector = try DetectionTask.makeDetector(info)
         try detector.initialize(.kaimingNormal, seed: config.seed)
@@ -139,7 +141,8 @@ public final class DetectionTask: TrainingTask {
     /// frozen BatchNorm, `classes` with the background first.
     public static func torchvisionInfo(model: String, classes: [String]) -> ModelInfo {
         let settings = FasterRCNNSettings()
-        return ModelInfo(model: model, classes: classes, inputChannels: 3, mean: settings.imageMean, std: settings.imageStd, augment: "detection",
+        return ModelInfo(model: model, classes: classes, inputChannels: 3, mean: settings.imageMean.map { $0 * 255 },
+                         std: settings.imageStd.map { $0 * 255 }, augment: "detection",
                          inputSize: settings.minSize, detection: DetectorDescription(settings: settings, frozenBatchNorm: true))
     }
 
