@@ -124,12 +124,6 @@ public struct DetectionConfig: RunSettings {
         return settings
     }
 
-    public var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
-
     /// Throws, naming each setting, if this config changes more than `changeableOnResume` from `saved`.
     public func checkResumable(from saved: DetectionConfig) throws {
         let changed = changedSettings(try settingsDictionary(self), try settingsDictionary(saved), ignoring: Self.changeableOnResume)

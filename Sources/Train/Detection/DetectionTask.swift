@@ -74,8 +74,9 @@ public final class DetectionTask: TrainingTask {
         // [0, 255], as every `ModelInfo` keeps them), since its features expect those inputs.
         var (mean, std) = try (trainSet as? GarmentDetectionScenes).map(DetectionTask.statistics)
             ?? (FasterRCNNSettings().imageMean, FasterRCNNSettings().imageStd)
+        let backboneFile = try config.backbone.map(SafeTensors.read)
         var backboneInfo: ModelInfo?
-        if let path = config.backbone, let described = ModelInfo(metadata: try SafeTensors.read(path).metadata) {
+        if let described = backboneFile.flatMap({ ModelInfo(metadata: $0.metadata) }) {
             backboneInfo = described
             (mean, std) = (described.mean.map { $0 / 255 }, described.std.map { $0 / 255 })
         }
@@ -89,8 +90,9 @@ public final class DetectionTask: TrainingTask {
         detector = try DetectionTask.makeDetector(info)
         try detector.initialize(.kaimingNormal, seed: config.seed)
         try detector.initializeHeads(seed: config.seed &+ 1)
-        if let path = config.backbone {
-            try DetectionTask.loadBackbone(path, described: backboneInfo, into: detector, name: config.model, frozen: description.frozenBatchNorm)
+        if let path = config.backbone, let backboneFile {
+            try DetectionTask.loadBackbone(path, entries: backboneFile.entries, described: backboneInfo, into: detector, name: config.model,
+                                           frozen: description.frozenBatchNorm)
         }
         if let path = config.weights { try DetectionTask.loadWeights(path, into: detector, frozen: description.frozenBatchNorm) }
         try detector.trainBackboneLayers(config.trainableLayers)
@@ -179,7 +181,8 @@ public final class DetectionTask: TrainingTask {
 
     /// A classification checkpoint's weights (ours, or a torchvision/timm ResNet's state dict)
     /// into the detector's backbone, its classifier left out.
-    static func loadBackbone(_ path: String, described: ModelInfo?, into detector: FasterRCNN, name: String, frozen: Bool) throws {
+    static func loadBackbone(_ path: String, entries: [String: SafeTensors.Entry], described: ModelInfo?, into detector: FasterRCNN, name: String,
+                             frozen: Bool) throws {
         let backbone = ModelZoo.backboneName(name)
         if let described, described.model != backbone {
             throw TrainError("--backbone", "\(path) holds \(described.model); its detector is fasterrcnn_\(described.model)_fpn, not \(name)")
@@ -187,9 +190,8 @@ public final class DetectionTask: TrainingTask {
         if let described, described.inputChannels != detector.backbone.body.config.inputChannels {
             throw TrainError("--backbone", "\(path) takes \(described.inputChannels)-channel images but the data has \(detector.backbone.body.config.inputChannels)")
         }
-        var (entries, _) = try SafeTensors.read(path)
         // Frozen BatchNorm keeps no step counter.
-        entries = entries.filter { !frozen || !$0.key.hasSuffix("num_batches_tracked") }
+        let entries = entries.filter { !frozen || !$0.key.hasSuffix("num_batches_tracked") }
         try detector.backbone.body.loadStateDict(entries, source: path, excluding: ["fc."])
     }
 
@@ -235,15 +237,7 @@ public final class DetectionTask: TrainingTask {
     public func checkResumable(from saved: DetectionConfig) throws { try config.checkResumable(from: saved) }
 
     /// The saved state of the run in `folder`, or nil where it holds no checkpoint.
-    public static func savedRun(in folder: String) throws -> DetectionState? {
-        let last = folder + "/last.safetensors"
-        guard FileManager.default.fileExists(atPath: last) else { return nil }
-        let metadata = try SafeTensors.read(Checkpoint.statePath(last)).metadata
-        guard let json = metadata[stateKey], let saved = try? JSONDecoder().decode(DetectionState.self, from: Data(json.utf8)) else {
-            throw TrainError(Checkpoint.statePath(last), "holds no detection run's state")
-        }
-        return saved
-    }
+    public static func savedRun(in folder: String) throws -> DetectionState? { try savedState(in: folder, kind: "detection") }
 }
 
 /// A data set of bare sample indices, so that detection gets the loader's seeded order, shards

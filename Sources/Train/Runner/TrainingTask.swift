@@ -1,3 +1,4 @@
+import Foundation
 import Data
 import NN
 import Optim
@@ -28,6 +29,12 @@ extension RunSettings {
     public var syncBN: Bool { false }
     public var bucketMB: Double { 25 }
     public var worldSize: Int { 1 }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
 }
 
 /// What one optimiser step's micro-batch needs to know besides its images.
@@ -93,6 +100,18 @@ public protocol TrainingTask: AnyObject {
 }
 
 extension TrainingTask {
+    /// The run state saved beside `folder`'s last checkpoint under `stateKey`, or nil where the
+    /// folder holds no checkpoint; `kind` names the task in the error for another task's file.
+    static func savedState(in folder: String, kind: String) throws -> RunState<Settings, Metrics>? {
+        let last = folder + "/last.safetensors"
+        guard FileManager.default.fileExists(atPath: last) else { return nil }
+        let metadata = try SafeTensors.read(Checkpoint.statePath(last)).metadata
+        guard let json = metadata[stateKey], let saved = try? JSONDecoder().decode(RunState<Settings, Metrics>.self, from: Data(json.utf8)) else {
+            throw TrainError(Checkpoint.statePath(last), "holds no \(kind) run's state")
+        }
+        return saved
+    }
+
     public var tricks: [(name: String, trick: any TrainingTrick)] { [] }
     public func beginEpoch(_ epoch: Int) {}
     public func checkResumable(from saved: Settings) throws {}

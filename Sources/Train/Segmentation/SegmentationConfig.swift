@@ -57,12 +57,6 @@ public struct SegmentationConfig: RunSettings {
         }
     }
 
-    public var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
-
     /// These settings with the model named as today (files from before `resnetNames` named the
     /// original ResNet `resnet50`).
     public var namedAsToday: SegmentationConfig {

@@ -169,12 +169,7 @@ public final class SegmentationTask: TrainingTask {
     /// The saved state of the run in `folder` (its settings with model names as today), or nil
     /// where it holds no checkpoint.
     public static func savedRun(in folder: String) throws -> SegmentationState? {
-        let last = folder + "/last.safetensors"
-        guard FileManager.default.fileExists(atPath: last) else { return nil }
-        let metadata = try SafeTensors.read(Checkpoint.statePath(last)).metadata
-        guard let json = metadata[stateKey], var saved = try? JSONDecoder().decode(SegmentationState.self, from: Data(json.utf8)) else {
-            throw TrainError(Checkpoint.statePath(last), "holds no segmentation run's state")
-        }
+        guard var saved = try savedState(in: folder, kind: "segmentation") else { return nil }
         saved.config = saved.config.namedAsToday
         return saved
     }
