@@ -10,7 +10,8 @@ build: setup
 # The test suite, in release mode (the numeric checks run ~10x faster): ops against naive
 # references and finite differences, models against published counts and PyTorch goldens;
 # NVRTC from PyPI (a venv under .build, made once) so that the CUDA kernels compile here too;
-# then the ONNX export against onnxruntime (another venv from PyPI). The tests build into their
+# then the ONNX export against onnxruntime (another venv from PyPI), and COCO AP against
+# pycocotools on freshly drawn cases (in that venv). The tests build into their
 # own folder: `swift test` compiles with -enable-testing, which would otherwise make every switch
 # between `make test` and `make demo` or `make bench` recompile the whole package (and the
 # binaries people time and run stay the plain release build).
@@ -19,6 +20,7 @@ test: setup
 	./scripts/nvrtc_for_tests.sh > /dev/null
 	TRICKS_CUDA_LIBS="$$(./scripts/nvrtc_for_tests.sh)" swift test -c release --disable-swift-testing --scratch-path $(TEST_BUILD)
 	TRICKS=$(TEST_BUILD)/release/tricks ./scripts/check_onnx_export.sh
+	TEST_BUILD=$(TEST_BUILD) ./scripts/check_coco_eval.sh
 
 # Benchmarks: training and inference img/s, GFLOP/s against the sgemm peak and peak memory
 # for issue 7's models; inference img/s fused and unfused at batch 1 and 16 (issue 31); conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s;

@@ -7,6 +7,9 @@ written with the boxes. Every number is a float32 value, so that Swift reads the
 
   python3 -m venv /root/coco-venv && /root/coco-venv/bin/pip install pycocotools numpy
   /root/coco-venv/bin/python scripts/make_coco_eval_fixture.py Tests/ModelsTests/Fixtures/coco_eval.json
+
+An optional second argument seeds other cases (the committed fixture: 29);
+scripts/check_coco_eval.sh draws fresh ones with it and checks them live in `make test`.
 """
 import contextlib
 import importlib.metadata
@@ -18,7 +21,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-rng = np.random.default_rng(29)
+rng = np.random.default_rng(int(sys.argv[2]) if len(sys.argv) > 2 else 29)
 f32 = lambda v: float(np.float32(v))
 classes = 4  # labels 1..4; label 4 never has ground truth
 

@@ -1,6 +1,7 @@
 import Tensors
 import ArgumentParser
 import Benchmarks
+import Data
 import NN
 import Train
 import Distributed
@@ -134,22 +135,51 @@ func runSelf(_ arguments: [String]) throws -> Data {
 extension Bench {
     struct Loader: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Images/s of the input pipeline alone: JPEG decode + the paper's augmentation to 224x224 + batching.")
+            abstract: "Images/s of the input pipeline alone: JPEG decode + the paper's augmentation to 224x224 + batching.",
+            discussion: "With --data, a folder of class folders (or one holding train/) read with the pipeline `tricks train` gives it: "
+                + "--augment small (pad 4, random crop, flip, as for CIFAR-10) or imagenet, at --batch-size; compare with the "
+                + "training step's img/s of `tricks bench train --model M -b B`.")
 
-        @Option(help: "Generated 500x375 JPEG files to read.")
-        var images = 256
+        @Option(help: "Generated 500x375 JPEG files to read (without --data); with --data, the images timed (default: 10000).")
+        var images: Int?
+        @Option(help: "A folder of class folders (or one holding train/) to read instead of generated photos.")
+        var data: String?
+        @Option(help: "With --data: small or imagenet (default: small for images of at most 64 pixels a side).")
+        var augment: String?
+        @Option(name: [.customShort("b"), .long], help: "With --data: images per batch (default: 128 for small images, 32 otherwise).")
+        var batchSize: Int?
 
         func run() throws {
-            let benchmark = LoaderBenchmark(images: images)
+            if let data { return try runFolder(data) }
+            let benchmark = LoaderBenchmark(images: images ?? 256)
             let folder = try benchmark.makeFolder()
             defer { try? FileManager.default.removeItem(atPath: folder) }
-            print("\(images) JPEGs of 500x375, random-resized crop to 224, flip, colour jitter, PCA lighting, normalise, batch 32")
+            print("\(benchmark.images) JPEGs of 500x375, random-resized crop to 224, flip, colour jitter, PCA lighting, normalise, batch 32")
             print("| workers | full-size decode img/s | scaled decode img/s |")
             print("|---|---|---|")
             for workers in [1, 2] {
                 let full = try benchmark.run(folder: folder, workers: workers, scaledDecoding: false)
                 let scaled = try benchmark.run(folder: folder, workers: workers, scaledDecoding: true)
                 print("| \(workers) | \(format(full)) | \(format(scaled)) |")
+            }
+        }
+
+        func runFolder(_ path: String) throws {
+            let root = FileManager.default.fileExists(atPath: path + "/train") ? path + "/train" : path
+            let dataset = try ImageFolder(root: root)
+            let first = try dataset.image(at: 0)
+            let small = max(first.width, first.height) <= 64
+            let kind = augment ?? (small ? "small" : "imagenet")
+            guard kind == "small" || kind == "imagenet" else { throw CommandError("--augment: '\(kind)' is not small or imagenet") }
+            let batch = batchSize ?? (kind == "small" ? 128 : 32)
+            let transform = kind == "small" ? Pipelines.smallImageTrain(normalize: .imagenet) : Pipelines.imagenetTrain(normalize: .imagenet)
+            let count = min(images ?? 10_000, dataset.count)
+            print("\(root): \(dataset.count) images (the first \(first.width)x\(first.height)); \(count) timed, augment \(kind), batch \(batch)")
+            print("| workers | loader img/s |")
+            print("|---|---|")
+            for workers in [1, 2] {
+                let rate = try LoaderBenchmark.folderRate(dataset, transform: transform, batchSize: batch, workers: workers, images: count)
+                print("| \(workers) | \(format(rate)) |")
             }
         }
     }

@@ -55,6 +55,8 @@ struct DetectTrainCommand: ParsableCommand {
     @Option(help: "Linear warmup epochs (default: 1, or a quarter of a shorter run).") var warmupEpochs: Double?
     @Flag(help: "Weight decay on biases and BatchNorm parameters too (default: none there, the paper's no-bias-decay, section 3.1).") var biasDecay = false
     @Option(name: [.customLong("wd"), .long], help: "Weight decay (default: \(detectionDefaults.weightDecay)).") var weightDecay: Double?
+    @Option(help: "EMA of the weights with this decay, evaluated each epoch and saved as best (0.998 remembers ~500 steps; default: none).")
+    var emaDecay: Double?
     @Option(help: "fp32 or bf16 (native, on CPUs with AVX-512 BF16; default: \(detectionDefaults.precision.rawValue)).") var precision: TrainingPrecision?
     @Option(help: "Random seed (default: \(detectionDefaults.seed)).") var seed: UInt64?
     @Option(help: "oneDNN threads (default: all cores).") var threads: Int?
@@ -100,6 +102,7 @@ struct DetectTrainCommand: ParsableCommand {
         if let warmupEpochs { c.warmupEpochs = warmupEpochs }
         if biasDecay { c.noBiasDecay = false }
         if let weightDecay { c.weightDecay = weightDecay }
+        if let emaDecay { c.emaDecay = emaDecay }
         if let precision { c.precision = precision }
         if let seed { c.seed = seed }
         if let threads { c.threads = threads }

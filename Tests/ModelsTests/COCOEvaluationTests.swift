@@ -4,10 +4,17 @@ import XCTest
 
 /// COCO's box AP (issue 29, item 5) against pycocotools' `COCOeval` on recorded cases
 /// (`scripts/make_coco_eval_fixture.py`): crowds, empty images, a class without ground truth,
-/// tied scores and more than 100 detections on one image.
+/// tied scores and more than 100 detections on one image. `make test` also runs it on cases
+/// pycocotools evaluated moments before (`scripts/check_coco_eval.sh` sets COCO_EVAL_CASES).
 final class COCOEvaluationTests: XCTestCase {
     func testAPMatchesPycocotools() throws {
-        let cases = try XCTUnwrap(fixtureJSON("coco_eval.json")["cases"] as? [[String: Any]], "the fixture is missing")
+        let fixture: [String: Any]
+        if let path = ProcessInfo.processInfo.environment["COCO_EVAL_CASES"] {
+            fixture = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any], path)
+        } else {
+            fixture = try fixtureJSON("coco_eval.json")
+        }
+        let cases = try XCTUnwrap(fixture["cases"] as? [[String: Any]], "the fixture is missing")
         XCTAssertEqual(cases.count, 2)
         for (n, c) in cases.enumerated() {
             var evaluation = COCOEvaluation(classes: try XCTUnwrap(c["classes"] as? Int))
@@ -23,7 +30,8 @@ final class COCOEvaluationTests: XCTestCase {
             let ours = try XCTUnwrap(evaluation.summary())
             for (name, value) in [("ap", ours.ap), ("ap50", ours.ap50), ("ap75", ours.ap75)] {
                 let expected = try XCTUnwrap(c[name] as? Double)
-                XCTAssertGreaterThan(expected, 0.01, "case \(n): \(name) is not trivially 0")
+                // AP75 of the noisier case may be near 0 on some draws; AP and AP50 are not.
+                if name != "ap75" { XCTAssertGreaterThan(expected, 0.01, "case \(n): \(name) is not trivially 0") }
                 XCTAssertEqual(value, expected, accuracy: 1e-4, "case \(n): \(name)")
             }
         }

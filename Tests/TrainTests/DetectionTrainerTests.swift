@@ -74,6 +74,39 @@ final class DetectionTrainerTests: XCTestCase {
         XCTAssertThrowsError(try DetectionTrainer(config: c, resume: true)) { XCTAssertTrue("\($0)".contains("lr"), "\($0)") }
     }
 
+    /// With `--ema-decay` the average of the weights is what each epoch scores (and what the
+    /// checkpoints' evaluation model holds), and a run resumed mid-epoch continues it exactly.
+    func testEMAIsEvaluatedAndResumesExactly() throws {
+        var straight = try config()
+        straight.emaDecay = 0.9
+        let uninterrupted = try DetectionTrainer(config: straight)
+        uninterrupted.log = { _ in }
+        let history = try uninterrupted.run().history
+        let weights = { (m: Module) in try (m.namedParameters() + m.namedBuffers()).map { try $0.1.scalars } }
+        let average = try XCTUnwrap(uninterrupted.task.tricks.first?.trick.evaluationModel(for: uninterrupted.model) as? FasterRCNN)
+        XCTAssertNotEqual(try weights(average), try weights(uninterrupted.model), "the average is not the trained weights")
+        let scored = try evaluateDetection(average, on: GarmentDetectionScenes.builtIn(train: false, count: 8, size: 64), batchSize: 4)
+        XCTAssertEqual(scored.metrics.voc07, history[1].voc07, accuracy: 1e-9)
+        XCTAssertEqual(scored.loss, history[1].valLoss, accuracy: 1e-6)
+
+        var c = try config()
+        c.emaDecay = 0.9
+        let first = try DetectionTrainer(config: c)
+        first.log = { _ in }
+        let steps = first.trainLoader.batchCount
+        first.afterStep = { state in if state.iteration == steps + steps / 2 { DetectionTrainer.requestStop() } }
+        _ = try first.run()
+        c.output = first.config.output
+        let resumed = try DetectionTrainer(config: c, resume: true)
+        resumed.log = { _ in }
+        let final = try resumed.run()
+        let resumedAverage = try XCTUnwrap(resumed.task.tricks.first?.trick.evaluationModel(for: resumed.model))
+        XCTAssertEqual(try weights(resumedAverage), try weights(average))
+        XCTAssertEqual(final.history.last?.voc07, history.last?.voc07)
+        c.emaDecay = 1
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--ema-decay"), "\($0)") }
+    }
+
     /// A classification checkpoint starts the backbone (BatchNorm then frozen, 3 stages trained,
     /// as torchvision); another model's is refused by name.
     func testBackboneFromAClassificationCheckpoint() throws {

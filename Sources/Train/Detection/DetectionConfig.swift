@@ -54,6 +54,10 @@ public struct DetectionConfig: RunSettings {
     public var minSize: Int?
     public var maxSize: Int?
     public var anchorSizes: [Float]?
+    /// An exponential moving average of the weights with this decay (timm's `ModelEmaV2`), evaluated
+    /// each epoch and saved as `best`; nil or 0: none. A detector takes few steps per epoch, so the
+    /// average should remember a few hundred of them (0.998: ~500 steps), not timm's 0.9998.
+    public var emaDecay: Double?
     /// fp32, or bf16 where the CPU computes in it natively.
     public var precision = TrainingPrecision.fp32
     public var seed: UInt64 = 0
@@ -99,6 +103,7 @@ public struct DetectionConfig: RunSettings {
         if let steps = lrSteps, steps.isEmpty || steps.contains(where: { $0 < 1 || $0 >= epochs }) || steps != steps.sorted() {
             throw TrainError("--lr-steps", "must be increasing epochs between 1 and \(epochs - 1), got \(steps)")
         }
+        if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw TrainError("--ema-decay", "must be in [0, 1), got \(emaDecay)") }
         if let minSize, minSize < 32 { throw TrainError("--min-size", "must be at least 32, got \(minSize)") }
         if let maxSize, maxSize < (minSize ?? 32) { throw TrainError("--max-size", "must be at least --min-size, got \(maxSize)") }
         if let anchorSizes, anchorSizes.contains(where: { !($0 > 0) }) {

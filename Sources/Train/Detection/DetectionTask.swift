@@ -51,6 +51,8 @@ public final class DetectionTask: TrainingTask {
     public let trainSet: any DetectionDataset, validationSet: any DetectionDataset
     public let schedule: any LearningRateSchedule
     public let precision: PrecisionPath
+    /// The EMA of the weights where `--ema-decay` asks for one.
+    public let tricks: [(name: String, trick: any TrainingTrick)]
     public let startLines: [String]
     public var title: String { "\(config.model) on \(config.data)" }
 
@@ -97,6 +99,12 @@ public final class DetectionTask: TrainingTask {
         if let path = config.weights { try DetectionTask.loadWeights(path, into: detector, frozen: description.frozenBatchNorm) }
         try detector.trainBackboneLayers(config.trainableLayers)
         model = detector
+        if let decay = config.emaDecay, decay > 0 {
+            // A second detector of the same description holds the average (frozen parts stay equal).
+            tricks = [("EMA", ModelEMA.Hook(try ModelEMA(of: detector, copy: try DetectionTask.makeDetector(info), decay: decay)))]
+        } else {
+            tricks = []
+        }
         trainLoader = try DataLoader(dataset: SampleIndices(count: trainSet.count), transform: Compose([]), batchSize: config.batchSize,
                                      shuffle: true, dropLast: true, seed: config.seed, workers: 1)
         validationLoader = try DataLoader(dataset: SampleIndices(count: validationSet.count), transform: Compose([]), batchSize: config.batchSize,
@@ -122,6 +130,9 @@ public final class DetectionTask: TrainingTask {
         lines.append(String(format: "%@: %d parameters (%d trainable: backbone layers %d of 5, BatchNorm %@), lr %.4g (%@, warmup %g epochs), batch %d, %d steps per epoch",
                             config.model, detector.parameterCount, trainable.reduce(0) { $0 + $1.1.count }, config.trainableLayers,
                             description.frozenBatchNorm ? "frozen" : "trained", config.learningRate, config.schedule.rawValue, config.warmup, config.batchSize, steps))
+        if let decay = config.emaDecay, decay > 0 {
+            lines.append(String(format: "EMA of the weights, decay %g (remembers ~%.0f steps): it is evaluated and saved as best", decay, 1 / (1 - decay)))
+        }
         if let path = config.backbone, !resume { lines.append("backbone: started from \(path) (every weight but the classifier)") }
         if let path = config.weights, !resume { lines.append("weights: started from \(path)") }
         startLines = lines
