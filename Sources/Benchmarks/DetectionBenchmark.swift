@@ -21,8 +21,12 @@ public struct DetectionBenchmark: Sendable {
     public enum Mode: String, Sendable { case train, infer }
 
     public var mode: Mode, minSize: Int, rounds: Int
+    /// fp32, or bf16 as `tricks detect train` and `predict` run it (native only).
+    public var precision: DataType
 
-    public init(mode: Mode, minSize: Int, rounds: Int) { (self.mode, self.minSize, self.rounds) = (mode, minSize, rounds) }
+    public init(mode: Mode, minSize: Int, rounds: Int, precision: DataType = .float32) {
+        (self.mode, self.minSize, self.rounds, self.precision) = (mode, minSize, rounds, precision)
+    }
 
     /// `weights`: a state dict (torchvision's keys) to load, else Kaiming's initialisation and
     /// torchvision's for the heads; `inputs`: a safetensors file of `image0`, `image1`, ... [3, H, W]
@@ -38,6 +42,8 @@ public struct DetectionBenchmark: Sendable {
             try model.initializeHeads(seed: 1)
         }
         try model.trainBackboneLayers(3)
+        let path = PrecisionPath.choose(precision, on: .cpu)
+        if case .emulated = path { throw OpError(op: "bench detect", "\(precision.flagName) needs a CPU that computes in it natively (AVX-512 BF16)") }
         let (images, targets) = try DetectionBenchmark.inputs(inputs)
         let count = mode == .train ? images.count : 1
         let body: () throws -> Void
@@ -49,12 +55,12 @@ public struct DetectionBenchmark: Sendable {
             var generator = SeededGenerator(seed: 2)
             body = {
                 optimizer.zeroGrad()
-                try model.losses(images, targets: targets, generator: &generator).total().backward()
+                try path.run { try model.losses(images, targets: targets, generator: &generator).total().backward() }
                 try optimizer.step(lr: 1e-6)  // a full step's work, weights (hence proposals) as loaded
             }
         case .infer:
             model.eval()
-            body = { _ = try model.detect([images[0]]) }
+            body = { _ = try GradMode.withoutGradient { try path.run { try model.detect([images[0]]) } } }
         }
         for _ in 0..<2 { try body() }  // warm-up: kernels chosen, buffers sized
         let (times, totals) = try OpTimes.collecting { try RoundTimes(rounds: rounds, warmUp: 0, body) }

@@ -362,20 +362,21 @@ extension Bench {
         @Option(help: "A fasterrcnn_resnet50_fpn state dict to load (default: initialised here).") var weights: String?
         @Option(help: "A safetensors file of image0, boxes0, labels0, ... (default: two generated 512x683 images).") var inputs: String?
         @Option(help: "oneDNN threads (default: all cores).") var threads: Int?
+        @Option(help: "fp32, or bf16 where the CPU computes in it natively (as detect train and predict run it).") var precision: TrainingPrecision = .fp32
         @Flag(help: "Print the result as one JSON line.") var json = false
 
         func run() throws {
             if let threads { try Threads.set(threads) }
             guard let which = DetectionBenchmark.Mode(rawValue: mode) else { throw CommandError("--mode must be train or infer, got \(mode)") }
-            let r = try DetectionBenchmark(mode: which, minSize: minSize, rounds: rounds).run(weights: weights, inputs: inputs)
+            let r = try DetectionBenchmark(mode: which, minSize: minSize, rounds: rounds, precision: precision.dataType).run(weights: weights, inputs: inputs)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(r), as: UTF8.self))
                 return
             }
-            print(String(format: "fasterrcnn_resnet50_fpn %@, %d image(s), shorter side %d, %d threads: %.2f img/s (median %.3f s), peak RSS %.0f MB",
-                         r.mode, r.images, r.minSize, Threads.count, r.imagesPerSecond, r.medianSeconds, r.peakResidentMB))
+            print(String(format: "fasterrcnn_resnet50_fpn %@ %@, %d image(s), shorter side %d, %d threads: %.2f img/s (median %.3f s), peak RSS %.0f MB",
+                         r.mode, precision.rawValue, r.images, r.minSize, Threads.count, r.imagesPerSecond, r.medianSeconds, r.peakResidentMB))
             for (name, share) in r.shares.sorted(by: { $0.key < $1.key }) { print(String(format: "  %@: %.1f%% of the time", name, 100 * share)) }
         }
     }

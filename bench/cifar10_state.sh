@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Carries issue 30's long CIFAR-10 runs across working sessions on machines that do not keep
+# /work: `save` copies each run's resumable state from OUT (bench/cifar10_long.sh's folder) into
+# bench/cifar10-state/$(basename OUT)/NAME/ in the repository (config.json, metrics.jsonl, steps.jsonl and the
+# last checkpoint with its optimiser state: ~2.2 MB per run; best.* stays behind), `restore`
+# copies it back, after which bench/cifar10_long.sh continues every run with --resume.
+#
+#   OUT=/work/cifar10-long bench/cifar10_state.sh save      # before a session ends (then commit)
+#   OUT=/work/cifar10-long bench/cifar10_state.sh restore   # on the next machine, before cifar10_long.sh
+#
+# A run resumes from its last completed checkpoint (the end of an epoch, or of a Ctrl-C), with the
+# data at the path its config.json names. Pause a running run (Ctrl-C, or wait for an epoch's end)
+# before `save`, so that the copied files belong to one checkpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:?set OUT to the folder of bench/cifar10_long.sh}
+STATE=bench/cifar10-state/$(basename "$OUT")
+files=(config.json metrics.jsonl steps.jsonl last.safetensors last.state.safetensors)
+case "${1:-}" in
+save)
+    for dir in "$OUT"/*/; do
+        name=$(basename "$dir")
+        [ -f "$dir/last.safetensors" ] || continue
+        mkdir -p "$STATE/$name"
+        for f in "${files[@]}"; do [ -f "$dir/$f" ] && cp "$dir/$f" "$STATE/$name/$f"; done
+        echo "saved $name: $(wc -l < "$dir/metrics.jsonl") epochs"
+    done ;;
+restore)
+    [ -d "$STATE" ] || { echo "cifar10_state: $STATE holds no saved runs" >&2; exit 1; }
+    for dir in "$STATE"/*/; do
+        name=$(basename "$dir")
+        if [ -f "$OUT/$name/metrics.jsonl" ] && [ "$(wc -l < "$OUT/$name/metrics.jsonl")" -ge "$(wc -l < "$dir/metrics.jsonl")" ]; then
+            echo "kept $name: $OUT/$name is as far along"; continue
+        fi
+        mkdir -p "$OUT/$name"
+        cp "$dir"/* "$OUT/$name/"
+        echo "restored $name: $(wc -l < "$dir/metrics.jsonl") epochs; data $(grep -o '"path" *: *"[^"]*"' "$dir/config.json" | head -1)"
+    done ;;
+*) echo "usage: OUT=folder $0 save|restore" >&2; exit 2 ;;
+esac
