@@ -24,8 +24,9 @@ package final class HostStorage: Storage {
 /// without it each large activation would be a fresh mmap whose pages fault in on first touch.
 /// A request is served by a cached buffer of the same size or up to 1.5x larger. Caches at
 /// most `limit` bytes (`TRICKS_BUFFER_POOL_MB`, default 2048), and never lets live + cached
-/// memory exceed 1.25x the most that was ever live at once: on ResNet-50 (batch 16, 224x224)
-/// exact-size caching without that bound held 2,598 MB for 2,165 MB live. Measured in
+/// memory exceed the most that was ever live at once by more than `margin`
+/// (`TRICKS_BUFFER_POOL_MARGIN`, default 0.1): on ResNet-50 (batch 16, 224x224) exact-size
+/// caching without that bound held 2,598 MB for 2,165 MB live. Measured in
 /// docs/performance.md.
 final class BufferPool: Sendable {
     static let shared = BufferPool(limit: (getenv("TRICKS_BUFFER_POOL_MB").flatMap { Int(String(cString: $0)) } ?? 2048) << 20)
@@ -38,6 +39,8 @@ final class BufferPool: Sendable {
     }
     private let state = Mutex(State())
     private let limit: Int
+    /// Live + cached may exceed the most ever live by this fraction.
+    private let margin = getenv("TRICKS_BUFFER_POOL_MARGIN").flatMap { Double(String(cString: $0)) } ?? 0.1
 
     init(limit: Int) { self.limit = limit }
 
@@ -57,17 +60,20 @@ final class BufferPool: Sendable {
         }
         if let (address, capacity) = reused { return (UnsafeMutableRawPointer(bitPattern: address)!, capacity) }
         // A size the pool does not hold: free cached buffers (largest first) while the memory
-        // held would exceed the most the program has ever had live at once by a quarter, so
+        // held would exceed the most the program has ever had live at once by `margin`, so
         // that memory does not grow by every size that was used once. Buffers freed here
         // fault in again when next needed (cheap with huge pages). Measured: with no margin,
-        // ResNet-20 spent 6% of its time clearing fresh pages and trained 10% slower; with a
-        // quarter, ResNet-50 (batch 16, 224x224) peaks at 2,501 MB instead of 2,142.
+        // ResNet-20 spent 6% of its time clearing fresh pages and trained 7-10% slower; a
+        // quarter and a tenth train at the same speed (ResNet-20, ResNet-50, MobileNet v1 and
+        // Faster R-CNN, within the rounds' noise), and a tenth holds 8-11% less: ResNet-50
+        // (batch 16) peaks at 2,298 MB instead of 2,502, MobileNet v1 at 822 instead of 927,
+        // a fasterrcnn_resnet50_fpn training step at 2,277 instead of 2,365.
         let capacity = size >= BufferPool.mapThreshold ? BufferPool.mappedLength(size) : size
         let evicted = state.withLock { state -> [(UInt, Int)] in
             state.live += capacity
             state.peakLive = max(state.peakLive, state.live)
             var out: [(UInt, Int)] = []
-            while state.live + state.cachedBytes > state.peakLive + state.peakLive / 4, state.cachedBytes > 0, let largest = state.free.keys.max() {
+            while Double(state.live + state.cachedBytes) > Double(state.peakLive) * (1 + margin), state.cachedBytes > 0, let largest = state.free.keys.max() {
                 let address = state.free[largest]!.removeLast()
                 if state.free[largest]!.isEmpty { state.free[largest] = nil }
                 state.cachedBytes -= largest
