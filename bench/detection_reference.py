@@ -9,7 +9,11 @@ that no two frameworks' threads compete and peak memory (VmHWM) is that measurem
 
     python3 -m venv ~/torch-venv && ~/torch-venv/bin/pip install torch torchvision safetensors
     swift build -c release
-    ~/torch-venv/bin/python bench/detection_reference.py [--threads 2] [--rounds 5] [--pairs 2]
+    ~/torch-venv/bin/python bench/detection_reference.py [--threads 2] [--rounds 5] [--pairs 2] [--precision bf16]
+
+--precision bf16 runs ours in native bf16 (`tricks bench detect --precision bf16`) and
+torchvision under `torch.autocast("cpu", dtype=torch.bfloat16)`, PyTorch's CPU mixed precision
+(both on oneDNN's bf16 kernels; needs a CPU with AVX-512 BF16).
 
 The share of time in RoIAlign (forward and backward) and NMS: ours from `OpTimes` over the
 timed rounds; torchvision's from torch.profiler over one more round after them (its ops
@@ -50,8 +54,10 @@ def inputs(path):
     return images, targets
 
 
-def worker(mode, size, weights, data, rounds, threads):
+def worker(mode, size, weights, data, rounds, threads, precision):
+    import contextlib
     import torch
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
     torch.set_num_threads(threads)
     net = model(size)
     net.load_state_dict(__import__("safetensors.torch").torch.load_file(weights))
@@ -63,13 +69,15 @@ def worker(mode, size, weights, data, rounds, threads):
         optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1e-6, momentum=0.9, weight_decay=1e-4)
         def step():
             optimizer.zero_grad()
-            sum(net(images, targets).values()).backward()
+            with autocast():
+                loss = sum(net(images, targets).values())
+            loss.backward()
             optimizer.step()
         count = len(images)
     else:
         net.eval()
         def step():
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 net([images[0]])
         count = 1
     for _ in range(2):
@@ -104,11 +112,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--worker", nargs=4, metavar=("MODE", "SIZE", "WEIGHTS", "INPUTS"))
     args = parser.parse_args()
     if args.worker:
         mode, size, weights, data = args.worker
-        return worker(mode, int(size), weights, data, args.rounds, args.threads)
+        return worker(mode, int(size), weights, data, args.rounds, args.threads, args.precision)
 
     import torch
     import torchvision
@@ -143,14 +152,14 @@ def main():
     for _ in range(args.pairs):
         for mode, size in ROWS:
             ours = run([TRICKS, "bench", "detect", "--mode", mode, "--min-size", str(size), "--weights", weights, "--inputs", data,
-                        "--rounds", str(args.rounds), "--threads", str(args.threads), "--json"])
+                        "--rounds", str(args.rounds), "--threads", str(args.threads), "--precision", args.precision, "--json"])
             theirs = run([sys.executable, __file__, "--worker", mode, str(size), weights, data, "--rounds", str(args.rounds),
-                          "--threads", str(args.threads)])
+                          "--threads", str(args.threads), "--precision", args.precision])
             results.setdefault((mode, size), []).append((ours, theirs))
             print(f"{mode} {size}: ours {ours['imagesPerSecond']:.3f} img/s, torchvision {theirs['imagesPerSecond']:.3f} img/s", file=sys.stderr)
 
     med = lambda xs: statistics.median(xs)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} timed rounds per measurement, median of {args.pairs} alternating pairs\n")
+    print(f"torch {torch.__version__}, {args.precision}, {args.threads} threads, {args.rounds} timed rounds per measurement, median of {args.pairs} alternating pairs\n")
     print("| row | ours img/s | torchvision img/s | ours / torchvision | ours peak RSS MB | torchvision peak RSS MB "
           "| RoIAlign fwd+bwd % ours / tv | NMS % ours / tv |")
     print("|---|---|---|---|---|---|---|---|")

@@ -32,6 +32,7 @@ public struct DetectionBenchmark: Sendable {
     /// torchvision's for the heads; `inputs`: a safetensors file of `image0`, `image1`, ... [3, H, W]
     /// in [0, 1] with `boxes0` [K, 4] and `labels0` [K], ..., else two generated 512x683 images.
     public func run(weights: String?, inputs: String?) throws -> Result {
+        HostMemoryPool.setMargin(0)  // as `tricks detect` runs (DetectionTask.makeDetector)
         var settings = FasterRCNNSettings()
         settings.minSize = minSize
         let model = try FasterRCNN(backbone: ModelZoo.resnetConfig("resnet50")!, classes: 91, frozenBatchNorm: true, settings: settings)

@@ -36,13 +36,20 @@ final class BufferPool: Sendable {
         var cachedBytes = 0
         /// Bytes handed out and not yet given back, and the most there ever were.
         var live = 0, peakLive = 0
+        /// Live + cached may exceed the most ever live by this fraction.
+        var margin = BufferPool.marginFromEnvironment ?? 0.1
     }
     private let state = Mutex(State())
     private let limit: Int
-    /// Live + cached may exceed the most ever live by this fraction.
-    private let margin = getenv("TRICKS_BUFFER_POOL_MARGIN").flatMap { Double(String(cString: $0)) } ?? 0.1
+    static let marginFromEnvironment = getenv("TRICKS_BUFFER_POOL_MARGIN").flatMap { Double(String(cString: $0)) }
 
     init(limit: Int) { self.limit = limit }
+
+    /// See `HostMemoryPool.setMargin`.
+    func setMargin(_ fraction: Double) {
+        guard BufferPool.marginFromEnvironment == nil else { return }
+        state.withLock { $0.margin = max(0, fraction) }
+    }
 
     /// A buffer of at least `byteCount` bytes and its capacity, to be given back with it.
     func take(_ byteCount: Int) -> (UnsafeMutableRawPointer, Int) {
@@ -73,7 +80,7 @@ final class BufferPool: Sendable {
             state.live += capacity
             state.peakLive = max(state.peakLive, state.live)
             var out: [(UInt, Int)] = []
-            while Double(state.live + state.cachedBytes) > Double(state.peakLive) * (1 + margin), state.cachedBytes > 0, let largest = state.free.keys.max() {
+            while Double(state.live + state.cachedBytes) > Double(state.peakLive) * (1 + state.margin), state.cachedBytes > 0, let largest = state.free.keys.max() {
                 let address = state.free[largest]!.removeLast()
                 if state.free[largest]!.isEmpty { state.free[largest] = nil }
                 state.cachedBytes -= largest
@@ -147,4 +154,14 @@ final class BufferPool: Sendable {
     }
 
     private static func rounded(_ byteCount: Int) -> Int { max(64, (byteCount + 63) & ~63) }
+}
+
+/// The CPU backends' cache of freed buffers (`BufferPool`), for work that knows its shapes.
+public enum HostMemoryPool {
+    /// How far cached + live memory may exceed the most ever live at once (default 0.1). Work
+    /// whose tensor shapes change every step (detection: images of different sizes, a varying
+    /// number of proposals) rarely finds a cached buffer of the size it asks for, so a margin
+    /// only holds memory: 0 keeps nothing beyond the peak. `TRICKS_BUFFER_POOL_MARGIN`, when
+    /// set, wins over this.
+    public static func setMargin(_ fraction: Double) { BufferPool.shared.setMargin(fraction) }
 }
