@@ -25,7 +25,7 @@ package final class HostStorage: Storage {
 /// A request is served by a cached buffer of the same size or up to 1.5x larger. Caches at
 /// most `limit` bytes (`TRICKS_BUFFER_POOL_MB`, default 2048), and never lets live + cached
 /// memory exceed the most that was ever live at once by more than `margin`
-/// (`TRICKS_BUFFER_POOL_MARGIN`, default 0.1): on ResNet-50 (batch 16, 224x224) exact-size
+/// (`TRICKS_BUFFER_POOL_MARGIN`, default 0.25): on ResNet-50 (batch 16, 224x224) exact-size
 /// caching without that bound held 2,598 MB for 2,165 MB live. Measured in
 /// docs/performance.md.
 final class BufferPool: Sendable {
@@ -37,7 +37,7 @@ final class BufferPool: Sendable {
         /// Bytes handed out and not yet given back, and the most there ever were.
         var live = 0, peakLive = 0
         /// Live + cached may exceed the most ever live by this fraction.
-        var margin = BufferPool.marginFromEnvironment ?? 0.1
+        var margin = BufferPool.marginFromEnvironment ?? 0.25
     }
     private let state = Mutex(State())
     private let limit: Int
@@ -70,11 +70,11 @@ final class BufferPool: Sendable {
         // held would exceed the most the program has ever had live at once by `margin`, so
         // that memory does not grow by every size that was used once. Buffers freed here
         // fault in again when next needed (cheap with huge pages). Measured: with no margin,
-        // ResNet-20 spent 6% of its time clearing fresh pages and trained 7-10% slower; a
-        // quarter and a tenth train at the same speed (ResNet-20, ResNet-50, MobileNet v1 and
-        // Faster R-CNN, within the rounds' noise), and a tenth holds 8-11% less: ResNet-50
-        // (batch 16) peaks at 2,298 MB instead of 2,502, MobileNet v1 at 822 instead of 927,
-        // a fasterrcnn_resnet50_fpn training step at 2,277 instead of 2,365.
+        // ResNet-20 spent 6% of its time clearing fresh pages and trained 10% slower; with a
+        // tenth, 671 img/s against 745-754 with a quarter (AMD EPYC). On an Intel Xeon with
+        // AMX a tenth trained ResNet-20, ResNet-50 and MobileNet v1 as fast as a quarter at
+        // 8-11% less memory (docs/performance.md); the quarter stays the default until both
+        // machines agree. Detection sets 0 (`HostMemoryPool.setMargin`).
         let capacity = size >= BufferPool.mapThreshold ? BufferPool.mappedLength(size) : size
         let evicted = state.withLock { state -> [(UInt, Int)] in
             state.live += capacity
@@ -158,7 +158,7 @@ final class BufferPool: Sendable {
 
 /// The CPU backends' cache of freed buffers (`BufferPool`), for work that knows its shapes.
 public enum HostMemoryPool {
-    /// How far cached + live memory may exceed the most ever live at once (default 0.1). Work
+    /// How far cached + live memory may exceed the most ever live at once (default 0.25). Work
     /// whose tensor shapes change every step (detection: images of different sizes, a varying
     /// number of proposals) rarely finds a cached buffer of the size it asks for, so a margin
     /// only holds memory: 0 keeps nothing beyond the peak. `TRICKS_BUFFER_POOL_MARGIN`, when
