@@ -61,11 +61,14 @@ final class FasterRCNNTests: XCTestCase {
     }
 
     /// Same detections as torchvision: labels equal, boxes within 1e-3 of the image size, scores
-    /// within 1e-4, in the same order; so with the BatchNorms folded into the convolutions
-    /// (evaluation's default), whose reassociation moves the pyramid by about 3e-6 of its largest
-    /// value: on these random features, which change by about 20 per pixel, RoIAlign turns the
-    /// proposals' resulting shifts of ~1e-4 pixels into class logits ~1e-4 of their largest apart,
-    /// so the folded pass's scores get 5e-4.
+    /// within 1e-4; so with the BatchNorms folded into the convolutions (evaluation's default),
+    /// whose reassociation moves the pyramid by about 3e-6 of its largest value: on these random
+    /// features, which change by about 20 per pixel, RoIAlign turns the proposals' resulting shifts
+    /// of ~1e-4 pixels into class logits ~1e-4 of their largest apart, so the folded pass's scores
+    /// get 5e-4. Each of torchvision's detections is matched to one of ours, not compared by
+    /// position: two detections whose scores lie within the tolerance may come in either order
+    /// (CI's CPU swapped two whose scores differ by less than 1e-4), so the order is checked only
+    /// where the scores are further apart than the tolerance.
     func testDetectionsEqualTorchvisions() throws {
         for (name, backbone) in Self.detectors {
             let expected = try XCTUnwrap(recorded(name)["detections"] as? [[String: Any]])
@@ -81,11 +84,25 @@ final class FasterRCNNTests: XCTestCase {
                     XCTAssertGreaterThan(labels.count, 10, "\(what): torchvision found objects to compare")
                     XCTAssertEqual(ours.count, labels.count, "\(what): detections")
                     let side = Float(max(Self.images[n].height, Self.images[n].width))
-                    for (i, (d, (label, (score, box)))) in zip(ours, zip(labels, zip(scores, boxes))).enumerated() {
-                        XCTAssertEqual(d.label, label, "\(what) detection \(i): label")
-                        XCTAssertEqual(Double(d.score), score, accuracy: scoreTolerance, "\(what) detection \(i): score")
-                        let worst = zip(d.box.values, box.values).map { abs($0 - $1) }.max()!
-                        XCTAssertLessThanOrEqual(worst, 1e-3 * side, "\(what) detection \(i): \(d.box) vs \(box)")
+                    var unmatched = Set(ours.indices)
+                    for (i, (label, (score, box))) in zip(labels, zip(scores, boxes)).enumerated() {
+                        let match = unmatched.sorted().first { j in
+                            ours[j].label == label && abs(Double(ours[j].score) - score) <= scoreTolerance
+                                && zip(ours[j].box.values, box.values).allSatisfy { abs($0 - $1) <= 1e-3 * side }
+                        }
+                        guard let j = match else {
+                            let nearest = ours.indices.min { abs(Double(ours[$0].score) - score) < abs(Double(ours[$1].score) - score) }
+                            XCTFail("\(what) detection \(i) (label \(label), score \(score), \(box)) has no equal among ours; "
+                                    + "nearest in score: \(nearest.map { "\(ours[$0])" } ?? "none")")
+                            continue
+                        }
+                        unmatched.remove(j)
+                        // Ours at position j is torchvision's at position i: anything between them
+                        // must be a near-tie, or the order differs.
+                        for k in min(i, j)..<max(i, j) where k < scores.count {
+                            XCTAssertLessThanOrEqual(abs(scores[k] - score), 2 * scoreTolerance,
+                                                     "\(what) detection \(i) comes at \(j) in ours past a score that is not a tie")
+                        }
                     }
                 }
             }
