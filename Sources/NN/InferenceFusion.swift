@@ -1,3 +1,4 @@
+import Glibc
 import Tensors
 
 /// Evaluation's convolutions: BatchNorm folded into the convolution before it, the residual add
@@ -5,8 +6,9 @@ import Tensors
 /// Models ask `Conv2d.inference(...)` first and run their training-shaped code where it says
 /// no: in training, while gradients are recorded, and while an exporter traces the pass.
 public enum InferenceFusion {
-    /// On unless a test or a benchmark turns it off to compare with the unfused pass.
-    @TaskLocal public static var enabled = true
+    /// On unless a test or a benchmark turns it off to compare with the unfused pass, or
+    /// `TRICKS_INFERENCE_FUSION=0` does for a whole run (to time or check the unfused pass).
+    @TaskLocal public static var enabled = getenv("TRICKS_INFERENCE_FUSION").map { String(cString: $0) != "0" } ?? true
 
     /// Runs `body` with fusion on or off.
     public static func with<T>(_ on: Bool, _ body: () throws -> T) rethrows -> T {

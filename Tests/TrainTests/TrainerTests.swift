@@ -54,6 +54,17 @@ final class TrainerTests: XCTestCase {
         }
         let lines = try String(contentsOfFile: c.output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 3)
+        // Each epoch's record keeps its validation pass's seconds; records written before that
+        // field existed (a run resumed across versions) still read, without it.
+        for line in lines {
+            let record = try JSONDecoder().decode(EpochResult<ClassificationMetrics>.self, from: Foundation.Data(line.utf8))
+            XCTAssertGreaterThan(try XCTUnwrap(record.validationSeconds, String(line)), 0)
+        }
+        var old = try XCTUnwrap(JSONSerialization.jsonObject(with: Foundation.Data(lines[0].utf8)) as? [String: Any])
+        old["validationSeconds"] = nil
+        let older = try JSONDecoder().decode(EpochResult<ClassificationMetrics>.self, from: JSONSerialization.data(withJSONObject: old))
+        XCTAssertNil(older.validationSeconds)
+        XCTAssertEqual(older.top1, state.history[0].top1)
         let steps = try String(contentsOfFile: c.output + "/steps.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(steps.count, 3 * (3000 / 32) / 10, "a line every 10 steps")
         XCTAssertTrue(try String(contentsOfFile: c.output + "/curves.svg", encoding: .utf8).contains("<polyline"))

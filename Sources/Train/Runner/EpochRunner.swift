@@ -124,9 +124,11 @@ public final class EpochRunner<Task: TrainingTask> {
             // With per-process BatchNorm statistics, every process evaluates (and rank 0 saves) rank 0's.
             if !config.syncBN { for (_, buffer) in model.namedBuffers() { try broadcast(buffer) } }
             let evaluated = evaluatedModel
+            let validationStart = ContinuousClock.now
             let (valLoss, metrics) = try task.validate(evaluated, collective: collective)
             let record = EpochResult(epoch: state.epoch + 1, trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan, valLoss: valLoss,
-                                     lr: lr, seconds: trainSeconds, imagesPerSecond: Double(images) / max(trainSeconds, 1e-9), metrics: metrics)
+                                     lr: lr, seconds: trainSeconds, imagesPerSecond: Double(images) / max(trainSeconds, 1e-9),
+                                     validationSeconds: (ContinuousClock.now - validationStart).seconds, metrics: metrics)
             state.history.append(record)
             state.epoch += 1
             state.batch = 0
@@ -142,9 +144,9 @@ public final class EpochRunner<Task: TrainingTask> {
                                              title: task.title)
                 try AtomicFile.write(Array(plot.utf8), to: config.output + "/curves.svg")
             }
-            log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, %@, %.0fs (%.1f img/s)%@",
+            log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, %@, %.0fs (%.1f img/s), validation %.1fs%@",
                        record.epoch, config.epochs, record.trainLoss, record.valLoss, Task.describe(metrics), record.seconds,
-                       record.imagesPerSecond, improved ? ", best so far" : ""))
+                       record.imagesPerSecond, record.validationSeconds ?? 0, improved ? ", best so far" : ""))
             if trainLoader.skips.count > 0 { log("skipped \(trainLoader.skips.count) unreadable training image(s) so far") }
             if let scaler = state.lossScaler, scaler.skippedSteps > 0 {
                 log("loss scale \(scaler.scale); \(scaler.skippedSteps) step(s) skipped on overflow so far")

@@ -12,17 +12,21 @@ public struct EpochResult<Metrics: Codable & Sendable & Equatable>: Codable, Sen
     public var lr: Double
     public var seconds: Double
     public var imagesPerSecond: Double
+    /// Wall seconds of the validation pass after the epoch's training (`seconds`); nil in
+    /// records written before it was kept.
+    public var validationSeconds: Double?
     public var metrics: Metrics
 
-    public init(epoch: Int, trainLoss: Double, valLoss: Double, lr: Double, seconds: Double, imagesPerSecond: Double, metrics: Metrics) {
-        (self.epoch, self.trainLoss, self.valLoss, self.lr, self.seconds, self.imagesPerSecond, self.metrics)
-            = (epoch, trainLoss, valLoss, lr, seconds, imagesPerSecond, metrics)
+    public init(epoch: Int, trainLoss: Double, valLoss: Double, lr: Double, seconds: Double, imagesPerSecond: Double,
+                validationSeconds: Double? = nil, metrics: Metrics) {
+        (self.epoch, self.trainLoss, self.valLoss, self.lr, self.seconds, self.imagesPerSecond, self.validationSeconds, self.metrics)
+            = (epoch, trainLoss, valLoss, lr, seconds, imagesPerSecond, validationSeconds, metrics)
     }
 
     /// `record.top1` reads the metric.
     public subscript<T>(dynamicMember path: KeyPath<Metrics, T>) -> T { metrics[keyPath: path] }
 
-    enum CodingKeys: String, CodingKey { case epoch, trainLoss, valLoss, lr, seconds, imagesPerSecond }
+    enum CodingKeys: String, CodingKey { case epoch, trainLoss, valLoss, lr, seconds, imagesPerSecond, validationSeconds }
 
     // The metrics' keys sit beside the common ones (one flat object per line, as before).
     public init(from decoder: any Decoder) throws {
@@ -34,6 +38,7 @@ public struct EpochResult<Metrics: Codable & Sendable & Equatable>: Codable, Sen
         lr = try c.decode(Double.self, forKey: .lr)
         seconds = try c.decode(Double.self, forKey: .seconds)
         imagesPerSecond = try c.decode(Double.self, forKey: .imagesPerSecond)
+        validationSeconds = try c.decodeIfPresent(Double.self, forKey: .validationSeconds)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -45,6 +50,7 @@ public struct EpochResult<Metrics: Codable & Sendable & Equatable>: Codable, Sen
         try c.encode(lr, forKey: .lr)
         try c.encode(seconds, forKey: .seconds)
         try c.encode(imagesPerSecond, forKey: .imagesPerSecond)
+        try c.encodeIfPresent(validationSeconds, forKey: .validationSeconds)
     }
 }
 
