@@ -1,4 +1,5 @@
 import Foundation
+import NN
 
 /// What `--resume` may change: a resumed run continues with the settings it was started with
 /// (its `config.json`), so that `tricks train --output DIR --resume` needs no other flag.
@@ -70,4 +71,38 @@ func appendJSONLine(_ value: some Encodable, to path: String) throws {
     defer { try? handle.close() }
     handle.seekToEndOfFile()
     handle.write(Data(line.utf8))
+}
+
+/// Makes the logs in `folder` agree with the checkpoint a run resumes from, which is the record:
+/// `metrics.jsonl` is rewritten from the checkpoint's history, and `steps.jsonl` keeps only the
+/// iterations the checkpoint had reached. A process killed without Ctrl-C (a reboot, a lost
+/// session) has logged steps past its last checkpoint that the resumed run logs again, and one
+/// killed between the checkpoint's rename and the epoch's line has lost that line. Returns what
+/// it changed, for the log; nothing when the logs already agreed.
+func reconcileLogs<Metrics>(in folder: String, history: [EpochResult<Metrics>], iteration: Int) throws -> [String] {
+    var changes: [String] = []
+    let metricsPath = folder + "/metrics.jsonl"
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let metrics = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
+    let before = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+    if metrics != before {
+        try AtomicFile.write(Array(metrics.utf8), to: metricsPath)
+        let count = before.split(separator: "\n").count
+        changes.append("metrics.jsonl rewritten from the checkpoint: \(history.count) epoch(s), it had \(count) line(s)")
+    }
+    let stepsPath = folder + "/steps.jsonl"
+    if let steps = try? String(contentsOfFile: stepsPath, encoding: .utf8) {
+        let lines = steps.split(separator: "\n", omittingEmptySubsequences: true)
+        let kept = lines.filter { line in
+            let object = try? JSONSerialization.jsonObject(with: Foundation.Data(line.utf8)) as? [String: Any]
+            guard let logged = (object?["iteration"] as? NSNumber)?.intValue else { return true }
+            return logged <= iteration
+        }
+        if kept.count < lines.count {
+            try AtomicFile.write(Array(kept.map { $0 + "\n" }.joined().utf8), to: stepsPath)
+            changes.append("steps.jsonl: dropped \(lines.count - kept.count) line(s) logged after the checkpoint (iteration \(iteration))")
+        }
+    }
+    return changes
 }

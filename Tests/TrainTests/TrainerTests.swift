@@ -70,10 +70,6 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: c.output + "/curves.svg", encoding: .utf8).contains("<polyline"))
     }
 
-    /// 2 epochs straight equal 1.5 epochs, a stop, and a resume, weight for weight: the data
-    /// order and augmentation are seeded per (epoch, sample), the LR is a function of the
-    /// iteration, and the momentum buffers and BN statistics are in the checkpoint. With a fixed
-    /// thread count oneDNN's kernels are deterministic, so equality is bitwise.
     /// A plug-in's per-image augmentation joins the training pipeline, before normalisation,
     /// and not the validation one.
     func testAugmentationPluginsJoinTheTrainingPipeline() throws {
@@ -87,18 +83,35 @@ final class TrainerTests: XCTestCase {
         XCTAssertFalse(try XCTUnwrap(trainer.validationLoader.transform as? Compose).steps.contains { $0 is RandAugment })
     }
 
+    /// 2 epochs straight equal 1.5 epochs, a stop, and a resume, weight for weight: the data
+    /// order and augmentation are seeded per (epoch, sample), the LR is a function of the
+    /// iteration, and the momentum buffers and BN statistics are in the checkpoint. With a fixed
+    /// thread count oneDNN's kernels are deterministic, so equality is bitwise.
+    ///
+    /// The logs follow the checkpoint: a process killed without Ctrl-C (a reboot) has logged
+    /// steps past its last checkpoint, and one killed right after the checkpoint's rename lacks
+    /// that epoch's metrics line; the resumed run's logs hold each epoch and step once.
     func testResumeIsExact() throws {
         let straight = try config()
         let uninterrupted = quiet(try Trainer(config: straight))
         _ = try uninterrupted.run()
 
         var c = try config()
+        c.logEvery = 2
         let first = quiet(try Trainer(config: c))
         let steps = first.trainLoader.batchCount
         first.afterStep = { state in if state.iteration == steps + steps / 2 { Trainer.requestStop() } }
         let stopped = try first.run()
         XCTAssertEqual(stopped.epoch, 1)
         XCTAssertEqual(stopped.batch, steps / 2)
+        let (metricsPath, stepsPath) = (first.config.output + "/metrics.jsonl", first.config.output + "/steps.jsonl")
+        XCTAssertEqual(try String(contentsOfFile: metricsPath, encoding: .utf8).split(separator: "\n").count, 1)
+        try "".write(toFile: metricsPath, atomically: true, encoding: .utf8)
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: stepsPath))
+        handle.seekToEndOfFile()
+        handle.write(Foundation.Data("{\"epoch\":2,\"iteration\":\(steps + steps / 2 + 2),\"loss\":9,\"lr\":0.1}\n".utf8))
+        try handle.close()
+
         c.output = first.config.output
         let resumed = quiet(try Trainer(config: c, resume: true))
         let final = try resumed.run()
@@ -106,6 +119,16 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try weights(resumed.model), try weights(uninterrupted.model), "weights, running statistics and counters")
         XCTAssertEqual(try resumed.optimizer.buffers, try uninterrupted.optimizer.buffers)
         XCTAssertEqual(final.history.last?.top1, uninterrupted.state.history.last?.top1)
+
+        let records = try String(contentsOfFile: metricsPath, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(EpochResult<ClassificationMetrics>.self, from: Foundation.Data($0.utf8))
+        }
+        XCTAssertEqual(records.map(\.epoch), [1, 2])
+        XCTAssertEqual(records, final.history)
+        let logged = try String(contentsOfFile: stepsPath, encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Foundation.Data($0.utf8)) as? [String: Any])["iteration"] as? Double
+        }
+        XCTAssertEqual(logged, stride(from: 2, through: 2 * steps, by: 2).map { Double($0) }, "each step once, in order")
     }
 
     /// Checkpoints keep one format: a run stopped on `cuda` (its host emulation here) resumes on

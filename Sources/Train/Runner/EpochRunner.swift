@@ -192,6 +192,7 @@ public final class EpochRunner<Task: TrainingTask> {
         state.config = config
         // The run may resume in another precision: loss scaling only where this one emulates.
         state.lossScaler = task.precision.scalesLoss ? saved.lossScaler ?? scaler : nil
+        for change in try reconcileLogs(in: config.output, history: state.history, iteration: state.iteration) { log(change) }
         log("resumed from \(lastCheckpoint): epoch \(saved.epoch + 1), batch \(saved.batch), iteration \(saved.iteration)")
     }
 
