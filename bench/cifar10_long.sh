@@ -22,6 +22,9 @@
 # not keep /work between sessions: bench/cifar10_state.sh save copies each run's resumable state
 # (config, metrics, last checkpoint) into the repository, and restore puts it back, so that the
 # next session continues where this one stopped (the data must sit at the same path again).
+# This script runs that save itself every SAVE_EVERY minutes (default 30; 0: never) and after
+# each run, so that a commit of bench/cifar10-state/ at any moment carries the runs no further
+# behind than that: commit it often, since a session can end without warning.
 # It runs a copy of the release binary, so that rebuilding meanwhile does not touch the running one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +48,15 @@ run() {
     else
         "$OUT/tricks" train "${common[@]}" --output "$dir" --overwrite "$@"
     fi
+    save_state
 }
+
+save_state() { OUT="$OUT" bench/cifar10_state.sh save > /dev/null || echo "cifar10_long: saving the runs' state failed; they go on" >&2; }
+every=${SAVE_EVERY:-30}
+if [ "$every" -gt 0 ]; then
+    ( while sleep $((every * 60)) && kill -0 $$ 2> /dev/null; do save_state; done ) &
+    trap 'kill $! 2> /dev/null' EXIT
+fi
 
 final_top1() { tail -n 1 "$OUT/$1/metrics.jsonl" | sed 's/.*"top1":\([0-9.]*\).*/\1/'; }
 
