@@ -21,7 +21,7 @@ files=(config.json metrics.jsonl steps.jsonl last.safetensors last.state.safeten
 iteration() {
     local n
     n=$(od -An -tu8 -N8 "$1" | tr -d ' ')
-    head -c $((8 + n)) "$1" | tail -c "$n" | grep -ao '"tricks.iteration":"[0-9]*"' | grep -o '[0-9][0-9]*'
+    head -c $((8 + n)) "$1" | tail -c "$n" | grep -ao '"tricks.iteration":"[0-9]*"' | grep -o '[0-9][0-9]*' || true
 }
 case "${1:-}" in
 save)
