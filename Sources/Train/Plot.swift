@@ -5,15 +5,18 @@ public struct StepPoint: Sendable, Equatable {
     public var iteration: Int, loss: Double, lr: Double
     public init(iteration: Int, loss: Double, lr: Double) { (self.iteration, self.loss, self.lr) = (iteration, loss, lr) }
 
+    /// One line of `steps.jsonl`; nil if it does not read as a step.
+    public init?(line: Substring) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let iteration = object["iteration"] as? Double, let loss = object["loss"] as? Double, let lr = object["lr"] as? Double
+        else { return nil }
+        self.init(iteration: Int(iteration), loss: loss, lr: lr)
+    }
+
     /// The points of a `steps.jsonl` file (none if it is missing; unreadable lines are skipped).
     public static func read(_ path: String) -> [StepPoint] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let iteration = object["iteration"] as? Double, let loss = object["loss"] as? Double, let lr = object["lr"] as? Double
-            else { return nil }
-            return StepPoint(iteration: Int(iteration), loss: loss, lr: lr)
-        }
+        return text.split(separator: "\n").compactMap(StepPoint.init(line:))
     }
 }
 

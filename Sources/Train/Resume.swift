@@ -61,11 +61,16 @@ public func removeEarlierRun(in folder: String) throws {
     }
 }
 
-/// Appends `value` as one JSON line (sorted keys) to the log at `path`, creating it.
-func appendJSONLine(_ value: some Encodable, to path: String) throws {
+/// `value` as one line of a JSON-lines log (sorted keys, newline-terminated).
+func jsonLine(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
-    let line = String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+    return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+}
+
+/// Appends `value` as one JSON line (sorted keys) to the log at `path`, creating it.
+func appendJSONLine(_ value: some Encodable, to path: String) throws {
+    let line = try jsonLine(value)
     if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
     guard let handle = FileHandle(forWritingAtPath: path) else { throw TrainError(path, "cannot append to the log") }
     defer { try? handle.close() }
@@ -82,9 +87,7 @@ func appendJSONLine(_ value: some Encodable, to path: String) throws {
 func reconcileLogs<Metrics>(in folder: String, history: [EpochResult<Metrics>], iteration: Int) throws -> [String] {
     var changes: [String] = []
     let metricsPath = folder + "/metrics.jsonl"
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
-    let metrics = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
+    let metrics = try history.map(jsonLine).joined()
     let before = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
     if metrics != before {
         try AtomicFile.write(Array(metrics.utf8), to: metricsPath)
@@ -94,11 +97,7 @@ func reconcileLogs<Metrics>(in folder: String, history: [EpochResult<Metrics>], 
     let stepsPath = folder + "/steps.jsonl"
     if let steps = try? String(contentsOfFile: stepsPath, encoding: .utf8) {
         let lines = steps.split(separator: "\n", omittingEmptySubsequences: true)
-        let kept = lines.filter { line in
-            let object = try? JSONSerialization.jsonObject(with: Foundation.Data(line.utf8)) as? [String: Any]
-            guard let logged = (object?["iteration"] as? NSNumber)?.intValue else { return true }
-            return logged <= iteration
-        }
+        let kept = lines.filter { (StepPoint(line: $0)?.iteration ?? 0) <= iteration }
         if kept.count < lines.count {
             try AtomicFile.write(Array(kept.map { $0 + "\n" }.joined().utf8), to: stepsPath)
             changes.append("steps.jsonl: dropped \(lines.count - kept.count) line(s) logged after the checkpoint (iteration \(iteration))")
