@@ -71,6 +71,12 @@ final class BFloat16Tests: XCTestCase {
             ("1x1", [2, 64, 5, 5], [32, 64, 1, 1], (1, 1), (0, 0), (1, 1), 1, false),
             ("depthwise", [2, 16, 6, 6], [16, 1, 3, 3], (1, 1), (1, 1), (1, 1), 16, false),
             ("dilation 2", [1, 16, 9, 9], [16, 16, 3, 3], (1, 1), (2, 2), (2, 2), 1, false),
+            // cifar_resnet20d's deep stem: under 16 channels the weight gradient takes NHWC (the
+            // only direct bf16 kernel there; the free choice is im2col-gemm).
+            ("3->8 small deep stem", [2, 3, 8, 8], [8, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1, false),
+            ("8->8 small deep stem", [2, 8, 8, 8], [8, 8, 3, 3], (1, 1), (1, 1), (1, 1), 1, false),
+            ("8->8 bias", [2, 8, 7, 6], [8, 8, 3, 3], (1, 1), (1, 1), (1, 1), 1, true),
+            ("8->16", [2, 8, 8, 8], [16, 8, 3, 3], (1, 1), (1, 1), (1, 1), 1, false),
         ]
         for (name, xs, ws, stride, padding, dilation, groups, bias) in cases {
             let inputs = try [random(xs, 1), random(ws, 2)] + (bias ? [random([ws[0]], 3)] : [])
