@@ -14,10 +14,20 @@ RUNS = [  # (folder, what it is, epochs planned, GluonCV's top-1 for the same se
     ("mixup-seed1", "+ mixup, seed 1", 220, 92.9),
     ("full-seed0", "our --recipe full (ResNet-20-D, warmup, cosine, zero-gamma, no bias decay, smoothing 0.1, mixup 0.2)", 200, None),
     ("full-seed1", "our --recipe full, seed 1", 200, None),
+    ("full-no-resnetd-seed0", "full recipe, ResNet-D off (plain ResNet-20)", 200, None),
+    ("full-no-cosine-seed0", "full recipe, step schedule instead of cosine (/10 at 100 and 150)", 200, None),
+    ("full-no-warmup-seed0", "full recipe, no warmup", 200, None),
+    ("full-no-zerogamma-seed0", "full recipe, zero-gamma off", 200, None),
+    ("full-bias-decay-seed0", "full recipe, biases and BN parameters decayed too", 200, None),
+    ("full-no-smoothing-seed0", "full recipe, label smoothing off", 200, None),
+    ("full-no-mixup-seed0", "full recipe, mixup off", 200, None),
+    ("full-lr0.1-seed0", "full recipe at GluonCV's lr 0.1 (the recipe's is 0.05 at batch 128)", 200, None),
     ("check-fp32", "bf16 check: --recipe full, 30 epochs, FP32", 30, None),
     ("check-bf16", "bf16 check: --recipe full, 30 epochs, bf16", 30, None),
 ]
-COLORS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#7f7f7f", "#c7c7c7"]
+COLORS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a",
+          "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939",
+          "#7f7f7f", "#c7c7c7"]
 
 
 def history(folder):
