@@ -21,6 +21,15 @@ public struct Progress {
     }
 }
 
+/// What the rest of a run should take: the median of its last (up to) 10 epochs, training and
+/// validation, times the epochs left. The median, so that one epoch paused (SIGSTOP, a suspended
+/// machine) or slowed by another job does not swing it.
+public func remainingRunSeconds(epochSeconds: [Double], epochsLeft: Int) -> Double {
+    guard epochsLeft > 0, !epochSeconds.isEmpty else { return 0 }
+    let recent = epochSeconds.suffix(10).sorted()
+    return recent[recent.count / 2] * Double(epochsLeft)
+}
+
 /// 3725 -> "1h02m05s".
 public func duration(_ seconds: Double) -> String {
     guard seconds.isFinite else { return "?" }

@@ -144,9 +144,12 @@ public final class EpochRunner<Task: TrainingTask> {
                                              title: task.title)
                 try AtomicFile.write(Array(plot.utf8), to: config.output + "/curves.svg")
             }
-            log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, %@, %.0fs (%.1f img/s), validation %.1fs%@",
+            let left = config.epochs - record.epoch
+            let eta = remainingRunSeconds(epochSeconds: state.history.map { $0.seconds + ($0.validationSeconds ?? 0) }, epochsLeft: left)
+            log(String(format: "epoch %d/%d: train loss %.4f, val loss %.4f, %@, %.0fs (%.1f img/s), validation %.1fs%@%@",
                        record.epoch, config.epochs, record.trainLoss, record.valLoss, Task.describe(metrics), record.seconds,
-                       record.imagesPerSecond, record.validationSeconds ?? 0, improved ? ", best so far" : ""))
+                       record.imagesPerSecond, record.validationSeconds ?? 0, improved ? ", best so far" : "",
+                       left > 0 ? "; \(left) epoch\(left == 1 ? "" : "s") left, ETA \(duration(eta))" : ""))
             if trainLoader.skips.count > 0 { log("skipped \(trainLoader.skips.count) unreadable training image(s) so far") }
             if let scaler = state.lossScaler, scaler.skippedSteps > 0 {
                 log("loss scale \(scaler.scale); \(scaler.skippedSteps) step(s) skipped on overflow so far")
