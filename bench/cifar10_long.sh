@@ -14,10 +14,11 @@
 #   mixup-seedN:  the same plus mixup alpha 1 for 200 epochs, then 20 unmixed (220 in all);
 #   full-seedN:   our `--recipe full` for 200 epochs (ResNet-20-D, warmup, cosine, zero-gamma,
 #                 no bias decay, label smoothing 0.1, mixup 0.2, bf16 where native);
-#   full-no-TRICK-seed0: the full recipe with one trick off (only when RUNS names them; below).
+#   full-no-TRICK-seed0, full-bias-decay-seed0, full-lr0.1-seed0: the full recipe with one trick
+#                 off, or at GluonCV's lr (only when RUNS names them; below).
 # The long runs use bf16 where the CPU computes in it natively and the check passed; else FP32.
 # PRECISION=bf16 (or fp32) skips the check (it passed once: docs/ablation-cifar10.md); RUNS="gluon-seed1
-# full-seed1" runs those only, in that order.
+# full-seed1" runs those only, in the script's order (a name it does not know is refused).
 #
 # A 200-epoch run takes ~3 h of both cores, more than one working session, and the machines do
 # not keep /work between sessions: bench/cifar10_state.sh save copies each run's resumable state
@@ -63,6 +64,12 @@ final_top1() { tail -n 1 "$OUT/$1/metrics.jsonl" | sed 's/.*"top1":\([0-9.]*\).*
 
 precision=${PRECISION:-}
 if [ -n "${RUNS:-}" ] && [ -z "$precision" ]; then echo "cifar10_long: RUNS needs PRECISION (bf16 or fp32): the check runs are not in it" >&2; exit 2; fi
+known="check-fp32 check-bf16 gluon-seed0 mixup-seed0 full-seed0 gluon-seed1 mixup-seed1 full-seed1
+       full-no-resnetd-seed0 full-no-cosine-seed0 full-no-warmup-seed0 full-no-zerogamma-seed0
+       full-bias-decay-seed0 full-no-smoothing-seed0 full-no-mixup-seed0 full-lr0.1-seed0"
+for name in ${RUNS:-}; do
+    if [[ " $(echo $known) " != *" $name "* ]]; then echo "cifar10_long: RUNS names an unknown run: $name (known: $(echo $known))" >&2; exit 2; fi
+done
 if [ -z "$precision" ]; then
     run check-fp32 --recipe full --epochs 30 --seed 0 --precision fp32
     native=$("$OUT/tricks" env | grep -c 'bf16 native' || true)

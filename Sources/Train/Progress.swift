@@ -27,7 +27,7 @@ public struct Progress {
 public func remainingRunSeconds(epochSeconds: [Double], epochsLeft: Int) -> Double {
     guard epochsLeft > 0, !epochSeconds.isEmpty else { return 0 }
     let recent = epochSeconds.suffix(10).sorted()
-    return recent[recent.count / 2] * Double(epochsLeft)
+    return recent[(recent.count - 1) / 2] * Double(epochsLeft)  // the lower middle: of 2 epochs, the unpaused one
 }
 
 /// 3725 -> "1h02m05s".

@@ -7,6 +7,7 @@ final class ProgressTests: XCTestCase {
         // One epoch paused for 721 s among 49-51 s ones (a SIGSTOP during the test suite) moves it not at all.
         let epochs = [50.0, 49, 721, 51, 50]
         XCTAssertEqual(remainingRunSeconds(epochSeconds: epochs, epochsLeft: 100), 5000)
+        XCTAssertEqual(remainingRunSeconds(epochSeconds: [50, 721], epochsLeft: 3), 150, "right after a resume: 2 epochs, one paused")
         // Only the last 10 epochs count: the run got faster after its first ones.
         let faster = Array(repeating: 90.0, count: 20) + Array(repeating: 45.0, count: 10)
         XCTAssertEqual(remainingRunSeconds(epochSeconds: faster, epochsLeft: 2), 90)
