@@ -43,6 +43,7 @@ common=(--model cifar_resnet20 -b 128 --augment small --threads 2 --log-every 10
 # exits); with RUNS set, only the runs it names.
 run() {
     local name=$1; shift
+    if [ -n "${LISTING:-}" ]; then echo "$name"; return 0; fi
     if [ -n "${RUNS:-}" ] && [[ " $RUNS " != *" $name "* ]]; then return 0; fi
     local dir="$OUT/$name"
     if [ -f "$dir/last.safetensors" ]; then
@@ -64,12 +65,6 @@ final_top1() { tail -n 1 "$OUT/$1/metrics.jsonl" | sed 's/.*"top1":\([0-9.]*\).*
 
 precision=${PRECISION:-}
 if [ -n "${RUNS:-}" ] && [ -z "$precision" ]; then echo "cifar10_long: RUNS needs PRECISION (bf16 or fp32): the check runs are not in it" >&2; exit 2; fi
-known="check-fp32 check-bf16 gluon-seed0 mixup-seed0 full-seed0 gluon-seed1 mixup-seed1 full-seed1
-       full-no-resnetd-seed0 full-no-cosine-seed0 full-no-warmup-seed0 full-no-zerogamma-seed0
-       full-bias-decay-seed0 full-no-smoothing-seed0 full-no-mixup-seed0 full-lr0.1-seed0"
-for name in ${RUNS:-}; do
-    if [[ " $(echo $known) " != *" $name "* ]]; then echo "cifar10_long: RUNS names an unknown run: $name (known: $(echo $known))" >&2; exit 2; fi
-done
 if [ -z "$precision" ]; then
     run check-fp32 --recipe full --epochs 30 --seed 0 --precision fp32
     native=$("$OUT/tricks" env | grep -c 'bf16 native' || true)
@@ -84,6 +79,7 @@ fi
 echo "long runs in $precision"
 
 gluon=(--epochs 200 --lr 0.1 --sched step --lr-steps 100,150 --wd 1e-4 --momentum 0.9 --init xavier --precision "$precision")
+long_runs() {
 for seed in 0 1; do
     run "gluon-seed$seed" "${gluon[@]}" --seed "$seed"
     run "mixup-seed$seed" "${gluon[@]}" --epochs 220 --mixup 1 --mixup-off-epoch 200 --seed "$seed"
@@ -106,3 +102,11 @@ off full-bias-decay --recipe full --bias-decay
 off full-no-smoothing --recipe full --smoothing 0
 off full-no-mixup --recipe full --mixup 0
 off full-lr0.1 --recipe full --lr 0.1
+}
+
+# RUNS may name only the long runs defined above (the check runs never run with RUNS set).
+known=$(LISTING=1 RUNS=x long_runs | tr '\n' ' ')
+for name in ${RUNS:-}; do
+    if [[ " $known" != *" $name "* ]]; then echo "cifar10_long: RUNS names an unknown run: $name (known: $known)" >&2; exit 2; fi
+done
+long_runs
