@@ -147,12 +147,12 @@ extension ConvGeometry {
                 !pd.implementation.hasPrefix("ref") && !pd.implementation.contains("gemm")
             }
             guard !direct(free) else { return try Primitive(op: op, descriptor: free) }
-            let nhwc = { (dims: [Int]) in try MemoryDescriptor(dims: dims, dataType: dataType, tag: dnnl_nhwc) }
-            let candidates = [{ (hint.memory(dnnl_query_src_md)!, hint.memory(dnnl_query_dst_md)!) },
-                              { (try nhwc(input), try nhwc(output)) }]
-            for layouts in candidates {
-                if let (source, gradOutput) = try? layouts(),
-                   let pinned = try? backwardWeightsDescriptor(source: source, gradOutput: gradOutput, hint: hint), direct(pinned) {
+            // Activations are 4-D (ConvGeometry checks), so NHWC always describes them.
+            let candidates = [(hint.memory(dnnl_query_src_md)!, hint.memory(dnnl_query_dst_md)!),
+                              (try MemoryDescriptor(dims: input, dataType: dataType, tag: dnnl_nhwc),
+                               try MemoryDescriptor(dims: output, dataType: dataType, tag: dnnl_nhwc))]
+            for (source, gradOutput) in candidates {
+                if let pinned = try? backwardWeightsDescriptor(source: source, gradOutput: gradOutput, hint: hint), direct(pinned) {
                     return try Primitive(op: op, descriptor: pinned)
                 }
             }
