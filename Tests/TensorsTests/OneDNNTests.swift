@@ -1,5 +1,5 @@
 import CDNNL
-import Tensors
+@testable import Tensors
 import XCTest
 
 final class MemoryDescriptorTests: XCTestCase {
@@ -62,6 +62,30 @@ final class PrimitiveTests: XCTestCase {
         let second = try Primitive.reorder(from: a, to: b)
         XCTAssertTrue(first === second)
         XCTAssertEqual(Context.shared.cache.count, count)
+    }
+
+    /// Two layers with the same settings whose forward passes use different activation layouts (a
+    /// first layer's are left free, a later one's pinned to backward-data's; on AMX they differ:
+    /// NHWC against nChw16c) each get the weight-gradient kernel made for their own forward pass,
+    /// not whichever of the two ran first.
+    func testBackwardWeightsIsCachedPerForwardLayouts() throws {
+        let g = try ConvGeometry(input: [4, 16, 8, 8], weight: [16, 16, 3, 3], bias: nil, stride: (1, 1),
+                                 padding: (1, 1), dilation: (1, 1), groups: 1)
+        func forward(_ tag: dnnl_format_tag_t) throws -> PrimitiveDescriptor {
+            try g.forwardDescriptor(training: true, source: MemoryDescriptor(dims: g.input, dataType: .float32, tag: tag),
+                                    destination: MemoryDescriptor(dims: g.output, dataType: .float32, tag: tag))
+        }
+        let nhwc = try forward(dnnl_nhwc), blocked = try forward(dnnl_nChw16c)
+        let x = try random(g.input, seed: 1), dy = try random(g.output, seed: 2)
+        let (dwNHWC, _) = try g.backwardWeights(dy, source: x, hint: nhwc)
+        let (dwBlocked, _) = try g.backwardWeights(dy, source: x, hint: blocked)
+        for (a, b) in zip(try dwNHWC.scalars, try dwBlocked.scalars) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(a))) }
+        func cached(_ hint: PrimitiveDescriptor) throws -> Primitive {
+            try Context.shared.cache.primitive(for: g.backwardKey("conv2d.backward_weights", hint: hint)) {
+                throw OpError(op: "test", "no weight-gradient primitive cached for \(hint.memory(dnnl_query_src_md)!)")
+            }
+        }
+        XCTAssertFalse(try cached(nhwc) === cached(blocked))
     }
 
     func testFailedCallBecomesAnErrorNamingTheOp() throws {

@@ -71,7 +71,7 @@ extension ConvGeometry {
         }
     }
 
-    private func forwardDescriptor(training: Bool, source: MemoryDescriptor, destination: MemoryDescriptor) throws -> PrimitiveDescriptor {
+    func forwardDescriptor(training: Bool, source: MemoryDescriptor, destination: MemoryDescriptor) throws -> PrimitiveDescriptor {
         var desc = dnnl_convolution_desc_t()
         var src = source.raw, wei = MemoryDescriptor.any(kernelWeightDims, dataType: dataType).raw
         var dst = destination.raw, bia = MemoryDescriptor(plain: [weight[0]]).raw
@@ -116,8 +116,16 @@ extension ConvGeometry {
         return try grouped.reordered(to: target, op: "conv2d")
     }
 
+    /// A backward primitive is made with the forward one as its hint, so it is cached under the
+    /// forward pass's activation layouts too: a first layer (free layouts) and a later layer with
+    /// the same settings (pinned layouts) each keep the backward kernel chosen for their own.
+    func backwardKey(_ op: String, hint: PrimitiveDescriptor) -> PrimitiveKey {
+        PrimitiveKey(op: op, settings: settings,
+                     descriptors: [hint.memory(dnnl_query_src_md)!, hint.memory(dnnl_query_dst_md)!])
+    }
+
     func backwardData(_ gradOutput: Tensor, weight plainWeight: Tensor, hint: PrimitiveDescriptor) throws -> Tensor {
-        let key = PrimitiveKey(op: "conv2d.backward_data", settings: settings)
+        let key = backwardKey("conv2d.backward_data", hint: hint)
         let primitive = try Context.shared.cache.primitive(for: key) {
             try Primitive(op: "conv2d.backward_data", descriptor: backwardDataDescriptor(hint: hint))
         }
@@ -139,7 +147,7 @@ extension ConvGeometry {
     /// 128, 32x32, 2 threads of an AVX-512 BF16 CPU, 6.2 and 8.6 ms a step against 0.4 and 1.0 ms.)
     func backwardWeights(_ gradOutput: Tensor, source: Tensor, hint: PrimitiveDescriptor) throws -> (Tensor, Tensor?) {
         let op = "conv2d.backward_weights"
-        let key = PrimitiveKey(op: op, settings: settings)
+        let key = backwardKey(op, hint: hint)
         let primitive = try Context.shared.cache.primitive(for: key) {
             let free = try backwardWeightsDescriptor(source: .any(input, dataType: dataType),
                                                      gradOutput: .any(output, dataType: dataType), hint: hint)
