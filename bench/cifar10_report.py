@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Issue 30's report from the runs of bench/cifar10_long.sh: a Markdown table beside GluonCV's
-published numbers and the per-epoch test top-1 of every run as one SVG. Runs still going are
+published numbers, the seeds' means of the settings that have finished runs, and the per-epoch
+test top-1 of every run as one SVG (the whole run, and the end enlarged). Runs still going are
 shown with the epochs they have; nothing is extrapolated.
 
     python3 bench/cifar10_report.py /work/cifar10-long docs/ablation-cifar10.svg > table.md
@@ -37,6 +38,54 @@ def history(folder):
     return [json.loads(line) for line in open(path) if line.strip()]
 
 
+SETTINGS = [("gluon", "GluonCV's baseline", 92.1), ("mixup", "+ mixup (GluonCV's way)", 92.9),
+            ("full", "our --recipe full", None)]
+
+
+def seed_means(out):
+    """Per setting, the last top-1 of each finished seed, their mean and its gap to the baseline's."""
+    finished = {}
+    for name, _, planned, _ in RUNS:
+        h = history(os.path.join(out, name))
+        if len(h) == planned:
+            finished[name] = h[-1]["top1"]
+    rows, base = [], None
+    for key, what, gluon in SETTINGS:
+        tops = [finished[f"{key}-seed{s}"] for s in (0, 1) if f"{key}-seed{s}" in finished]
+        if not tops:
+            continue
+        mean = sum(tops) / len(tops)
+        if key == "gluon":
+            base = mean
+        gap = "" if base is None or key == "gluon" else f"{mean - base:+.2f}"
+        rows.append(f"| {what} | {len(tops)} | {', '.join(f'{t:.2f}' for t in tops)} | {mean:.2f} | {gap} | "
+                    f"{'' if gluon is None else gluon} |")
+    if not rows:
+        return []
+    return ["", "| setting | finished seeds | last top-1 of each (%) | mean (%) | against the baseline's mean | GluonCV (%) |",
+            "|---|---|---|---|---|---|"] + rows
+
+
+def panel(curves, left, top, width, height, first, last, low, high, title):
+    """One plot of the curves over epochs first...last and top-1 low...high (clipped)."""
+    x = lambda e: left + (e - first) / max(1, last - first) * width
+    y = lambda v: top + height - (min(max(v, low), high) - low) / (high - low) * height
+    svg = [f'<text x="{left}" y="{top - 8}" font-size="13">{title}</text>',
+           f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#999"/>']
+    step = 10 if high - low > 20 else 1
+    for v in range(int(low), int(high) + 1, step):
+        svg.append(f'<line x1="{left}" x2="{left + width}" y1="{y(v)}" y2="{y(v)}" stroke="#eee"/><text x="{left - 4}" y="{y(v) + 4}" text-anchor="end">{v}</text>')
+    for e in range(0, last + 1, 20):
+        if e >= first:
+            svg.append(f'<text x="{x(e)}" y="{top + height + 14}" text-anchor="middle">{e}</text>')
+    for name, color, values in curves:
+        shown = [(e + 1, v) for e, v in enumerate(values) if e + 1 >= first]
+        if shown:
+            points = " ".join(f"{x(e):.1f},{y(v):.1f}" for e, v in shown)
+            svg.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>')
+    return svg
+
+
 def main():
     out, svg_path = sys.argv[1], sys.argv[2]
     print("| run | epochs | last top-1 (%) | best top-1 (%) | GluonCV (%) | hours | s/epoch (median) |")
@@ -50,23 +99,17 @@ def main():
         print(f"| {name}: {what} | {len(h)} of {planned} | {h[-1]['top1']:.2f} | {max(r['top1'] for r in h):.2f} | "
               f"{'' if gluon is None else gluon} | {sum(seconds) / 3600:.1f} | {seconds[len(seconds) // 2]:.0f} |")
         curves.append((name, color, [r["top1"] for r in h]))
+    for line in seed_means(out):
+        print(line)
     width, height, left, top = 600, 320, 50, 30
     epochs = max(len(c[2]) for c in curves)
-    low = 50.0
-    x = lambda e: left + (e - 1) / max(1, epochs - 1) * width
-    y = lambda v: top + height - (max(v, low) - low) / (100 - low) * height
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{top + height + 40}" font-family="sans-serif" font-size="11">',
-           '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{left}" y="18" font-size="13">CIFAR-10 test top-1 (%) by epoch, cifar_resnet20</text>',
-           f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#999"/>']
-    for v in range(50, 101, 10):
-        svg.append(f'<line x1="{left}" x2="{left + width}" y1="{y(v)}" y2="{y(v)}" stroke="#eee"/><text x="{left - 4}" y="{y(v) + 4}" text-anchor="end">{v}</text>')
-    for e in range(0, epochs + 1, 20):
-        if e:
-            svg.append(f'<text x="{x(e)}" y="{top + height + 14}" text-anchor="middle">{e}</text>')
-    for i, (name, color, values) in enumerate(curves):
-        points = " ".join(f"{x(e + 1):.1f},{y(v):.1f}" for e, v in enumerate(values))
-        svg.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>')
+    zoom_top = top + height + 60
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{zoom_top + height + 40}" font-family="sans-serif" font-size="11">',
+           '<rect width="100%" height="100%" fill="white"/>']
+    svg += panel(curves, left, top, width, height, 1, epochs, 50, 100, "CIFAR-10 test top-1 (%) by epoch, cifar_resnet20")
+    first = max(1, epochs - 120)
+    svg += panel(curves, left, zoom_top, width, height, first, epochs, 85, 95, f"the same from epoch {first}, 85-95%")
+    for i, (name, color, _) in enumerate(curves):
         svg.append(f'<text x="{left + width + 8}" y="{top + 12 + 15 * i}" fill="{color}">{name}</text>')
     svg.append("</svg>")
     open(svg_path, "w").write("\n".join(svg) + "\n")
