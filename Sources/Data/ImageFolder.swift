@@ -1,8 +1,11 @@
 import Foundation
+import Synchronization
 
 /// One subfolder per class (class names sorted), JPEG and PNG files inside, any size, grey or
 /// colour; other files are ignored. Images decode on demand to `channels` (3: RGB, grey images
-/// repeated; 1: grey, colour converted).
+/// repeated; 1: grey, colour converted). Where the whole folder decoded fits in `cacheBytes`
+/// (a small-image data set: CIFAR-10's 50,000 images take 154 MB), each image is decoded once
+/// and kept in memory as bytes, not decoded again every epoch.
 public struct ImageFolder: Dataset {
     public let root: String
     public let classes: [String]
@@ -11,9 +14,12 @@ public struct ImageFolder: Dataset {
     public let minShortSide: Int?
     let files: [String]
     let labels: [Int]
+    let decoded: DecodedImages
     static let extensions: Set<String> = ["jpg", "jpeg", "png"]
+    /// 1 GiB: CIFAR-10 and -100, and folders of small images like them, are decoded once.
+    public static let defaultCacheBytes = 1 << 30
 
-    public init(root: String, channels: Int = 3, minShortSide: Int? = nil) throws {
+    public init(root: String, channels: Int = 3, minShortSide: Int? = nil, cacheBytes: Int = ImageFolder.defaultCacheBytes) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) else { throw DataError(root, "no such folder") }
         guard isDirectory.boolValue else { throw DataError(root, "is a file, not a folder of class folders") }
@@ -40,6 +46,7 @@ public struct ImageFolder: Dataset {
         guard !files.isEmpty else { throw DataError(root, "the class folders hold no .jpg, .jpeg or .png files") }
         (self.root, self.classes, self.channels, self.minShortSide) = (root, classes, channels, minShortSide)
         (self.files, self.labels) = (files, labels)
+        decoded = DecodedImages(count: files.count, budget: cacheBytes)
     }
 
     public var count: Int { files.count }
@@ -47,9 +54,54 @@ public struct ImageFolder: Dataset {
     public func source(of index: Int) -> String { files[index] }
 
     public func image(at index: Int) throws -> Image {
+        if let image = decoded.image(at: index) { return image }
         let path = files[index]
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path, "cannot read file") }
         guard !data.isEmpty else { throw DataError(path, "empty file") }
-        return try ImageCodec.decode(Array(data), path: path, channels: channels, minShortSide: minShortSide)
+        let image = try ImageCodec.decode(Array(data), path: path, channels: channels, minShortSide: minShortSide)
+        decoded.keep(image, at: index)
+        return image
+    }
+
+    /// How many images are held decoded in memory.
+    public var decodedCount: Int { decoded.count }
+}
+
+/// Decoded images as bytes (a quarter of `Image`'s Float32 pixels; decoding gives whole values
+/// in [0, 255], so nothing is lost), shared by every copy of the folder and its loader's
+/// workers. Whether to keep any is decided at the first image: only if the folder's images
+/// at that image's size fit in the budget, which also caps what is kept, so a folder of
+/// larger images than its first is never held past it.
+final class DecodedImages: Sendable {
+    private struct State {
+        var images: [Int: (width: Int, height: Int, channels: Int, bytes: [UInt8])] = [:]
+        var bytes = 0
+        var keeping: Bool?
+    }
+    private let state = Mutex(State())
+    private let imageCount: Int, budget: Int
+
+    init(count: Int, budget: Int) { (imageCount, self.budget) = (count, budget) }
+
+    var count: Int { state.withLock { $0.images.count } }
+
+    func image(at index: Int) -> Image? {
+        guard let kept = state.withLock({ $0.images[index] }) else { return nil }
+        return Image(width: kept.width, height: kept.height, channels: kept.channels, bytes: kept.bytes)
+    }
+
+    func keep(_ image: Image, at index: Int) {
+        let size = image.pixels.count
+        let keeping = state.withLock { state in
+            if state.keeping == nil { state.keeping = size * imageCount <= budget }
+            return state.keeping! && state.bytes + size <= budget
+        }
+        guard keeping else { return }
+        let bytes = image.bytes
+        state.withLock { state in
+            guard state.images[index] == nil, state.bytes + size <= budget else { return }
+            state.images[index] = (image.width, image.height, image.channels, bytes)
+            state.bytes += size
+        }
     }
 }

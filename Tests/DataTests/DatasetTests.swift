@@ -57,6 +57,28 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try CIFARDataset(files: [folder + "/bad.bin"])) { XCTAssertTrue("\($0)".contains("bad.bin"), "\($0)") }
     }
 
+    /// A folder that fits the budget is decoded once: the second epoch gives the same pixels
+    /// with the files gone. One that does not fit (judged at its first image) is read every time.
+    func testImageFolderDecodesASmallFolderOnce() throws {
+        let root = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for name in ["cats", "dogs"] { try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true) }
+        let colour = pattern(width: 20, height: 14, channels: 3, seed: 1)
+        try write(ImageCodec.encodePNG(colour), to: "\(root)/cats/a.png")
+        try write(ImageCodec.encodeJPEG(colour), to: "\(root)/cats/b.jpg")
+        try write(ImageCodec.encodePNG(pattern(width: 9, height: 11, channels: 1, seed: 2)), to: "\(root)/dogs/c.png")
+        let imageBytes = 20 * 14 * 3
+        let kept = try ImageFolder(root: root, cacheBytes: 3 * imageBytes)
+        let notKept = try ImageFolder(root: root, cacheBytes: 3 * imageBytes - 1)
+        let first = try (0..<3).map { try kept.image(at: $0) }
+        XCTAssertEqual(try (0..<3).map { try notKept.image(at: $0) }, first)
+        XCTAssertEqual(kept.decodedCount, 3)
+        XCTAssertEqual(notKept.decodedCount, 0, "three images of the first one's size do not fit")
+        for file in ["cats/a.png", "cats/b.jpg", "dogs/c.png"] { try FileManager.default.removeItem(atPath: "\(root)/\(file)") }
+        XCTAssertEqual(try (0..<3).map { try kept.image(at: $0) }, first, "the same pixels from memory, JPEG included")
+        XCTAssertThrowsError(try notKept.image(at: 1)) { XCTAssertTrue("\($0)".contains("cats/b.jpg"), "\($0)") }
+    }
+
     func testImageFolderReadsJPEGAndPNGAndSkipsBadFiles() throws {
         let root = try temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
