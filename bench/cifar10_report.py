@@ -43,26 +43,29 @@ SETTINGS = [("gluon", "GluonCV's baseline", 92.1), ("mixup", "+ mixup (GluonCV's
 
 
 def seed_means(out):
-    """Per setting, the last top-1 of each finished seed, their mean and its gap to the baseline's."""
+    """Per setting, the last top-1 of each finished seed and their mean, and the mean gap to the
+    baseline over the seeds finished in both (paired: the same seed against the same seed)."""
     finished = {}
     for name, _, planned, _ in RUNS:
         h = history(os.path.join(out, name))
         if len(h) == planned:
             finished[name] = h[-1]["top1"]
-    rows, base = [], None
+    rows = []
     for key, what, gluon in SETTINGS:
-        tops = [finished[f"{key}-seed{s}"] for s in (0, 1) if f"{key}-seed{s}" in finished]
-        if not tops:
+        seeds = [s for s in (0, 1) if f"{key}-seed{s}" in finished]
+        if not seeds:
             continue
-        mean = sum(tops) / len(tops)
-        if key == "gluon":
-            base = mean
-        gap = "" if base is None or key == "gluon" else f"{mean - base:+.2f}"
-        rows.append(f"| {what} | {len(tops)} | {', '.join(f'{t:.2f}' for t in tops)} | {mean:.2f} | {gap} | "
-                    f"{'' if gluon is None else gluon} |")
+        tops = [finished[f"{key}-seed{s}"] for s in seeds]
+        paired = [s for s in seeds if f"gluon-seed{s}" in finished]
+        gap = ""
+        if key != "gluon" and paired:
+            d = sum(finished[f"{key}-seed{s}"] - finished[f"gluon-seed{s}"] for s in paired) / len(paired)
+            gap = f"{d:+.2f} (seed{'s' if len(paired) > 1 else ''} {', '.join(map(str, paired))})"
+        rows.append(f"| {what} | {', '.join(map(str, seeds))} | {', '.join(f'{t:.2f}' for t in tops)} | "
+                    f"{sum(tops) / len(tops):.2f} | {gap} | {'' if gluon is None else gluon} |")
     if not rows:
         return []
-    return ["", "| setting | finished seeds | last top-1 of each (%) | mean (%) | against the baseline's mean | GluonCV (%) |",
+    return ["", "| setting | finished seeds | last top-1 of each (%) | mean (%) | against the baseline, same seeds (points) | GluonCV (%) |",
             "|---|---|---|---|---|---|"] + rows
 
 
@@ -103,12 +106,16 @@ def main():
         print(line)
     width, height, left, top = 600, 320, 50, 30
     epochs = max(len(c[2]) for c in curves)
+    # The last 120 epochs enlarged, once a run is longer than that (before, it would be the
+    # whole run with its early epochs clipped to the bottom edge).
+    zoom = epochs > 120
     zoom_top = top + height + 60
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{zoom_top + height + 40}" font-family="sans-serif" font-size="11">',
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{(zoom_top + height if zoom else top + height) + 40}" font-family="sans-serif" font-size="11">',
            '<rect width="100%" height="100%" fill="white"/>']
     svg += panel(curves, left, top, width, height, 1, epochs, 50, 100, "CIFAR-10 test top-1 (%) by epoch, cifar_resnet20")
-    first = max(1, epochs - 120)
-    svg += panel(curves, left, zoom_top, width, height, first, epochs, 85, 95, f"the same from epoch {first}, 85-95%")
+    if zoom:
+        first = epochs - 119
+        svg += panel(curves, left, zoom_top, width, height, first, epochs, 85, 95, f"the same from epoch {first}, 85-95%")
     for i, (name, color, _) in enumerate(curves):
         svg.append(f'<text x="{left + width + 8}" y="{top + 12 + 15 * i}" fill="{color}">{name}</text>')
     svg.append("</svg>")

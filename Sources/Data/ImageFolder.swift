@@ -3,9 +3,10 @@ import Synchronization
 
 /// One subfolder per class (class names sorted), JPEG and PNG files inside, any size, grey or
 /// colour; other files are ignored. Images decode on demand to `channels` (3: RGB, grey images
-/// repeated; 1: grey, colour converted). Where the whole folder decoded fits in `cacheBytes`
-/// (a small-image data set: CIFAR-10's 50,000 images take 154 MB), each image is decoded once
-/// and kept in memory as bytes, not decoded again every epoch.
+/// repeated; 1: grey, colour converted). Where the folder's images, all at the size of the
+/// first decoded, fit in `cacheBytes` (a small-image data set: CIFAR-10's 50,000 take 154 MB),
+/// each image is decoded once and kept in memory as bytes, not decoded again every epoch; the
+/// budget is per folder and per process (a training and a validation folder: up to 2 GiB).
 public struct ImageFolder: Dataset {
     public let root: String
     public let classes: [String]
@@ -69,9 +70,10 @@ public struct ImageFolder: Dataset {
 
 /// Decoded images as bytes (a quarter of `Image`'s Float32 pixels; decoding gives whole values
 /// in [0, 255], so nothing is lost), shared by every copy of the folder and its loader's
-/// workers. Whether to keep any is decided at the first image: only if the folder's images
-/// at that image's size fit in the budget, which also caps what is kept, so a folder of
-/// larger images than its first is never held past it.
+/// workers. Whether to keep any is decided at the first image decoded: only if the folder's
+/// images at that image's size fit in the budget, which also caps what is kept, so a folder of
+/// images larger than that one is never held past the budget (the rest decode every time).
+/// Only speed and memory depend on that decision, never the pixels.
 final class DecodedImages: Sendable {
     private struct State {
         var images: [Int: (width: Int, height: Int, channels: Int, bytes: [UInt8])] = [:]
