@@ -18,7 +18,7 @@
 #                 off, or at GluonCV's lr (only when RUNS names them; below).
 # The long runs use bf16 where the CPU computes in it natively and the check passed; else FP32.
 # PRECISION=bf16 (or fp32) skips the check (it passed once: docs/ablation-cifar10.md); RUNS="gluon-seed1
-# full-seed1" runs those only, in the script's order (a name it does not know is refused).
+# full-seed1" runs those only, in that order (a name it does not know is refused).
 #
 # A 200-epoch run takes ~3 h of both cores, more than one working session, and the machines do
 # not keep /work between sessions: bench/cifar10_state.sh save copies each run's resumable state
@@ -28,6 +28,12 @@
 # each run, so that a commit of bench/cifar10-state/ at any moment carries the runs no further
 # behind than that: commit it often, since a session can end without warning.
 # It runs a copy of the release binary, so that rebuilding meanwhile does not touch the running one.
+#
+# PARALLEL=2 trains two runs at a time, each on THREADS (default: the cores / PARALLEL) oneDNN
+# threads: on 2 cores two 1-thread steps of cifar_resnet20d do 1.19x the images of one 2-thread
+# step (docs/ablation-cifar10.md). Each run is held by a lock while it trains, so the workers (and
+# any second instance of this script) share out the list and never train one run twice. Every
+# output line starts with its run's name. RUNS's order is the order the runs start in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/cifar10-long}
@@ -37,20 +43,26 @@ mkdir -p "$OUT"
 
 if [ -d "$CIFAR10/train" ]; then data=(--data "$CIFAR10/train" --val-data "$CIFAR10/test")
 else data=(--data "$CIFAR10"); fi
-common=(--model cifar_resnet20 -b 128 --augment small --threads 2 --log-every 100 "${data[@]}")
+PARALLEL=${PARALLEL:-1}
+THREADS=${THREADS:-$(( $(nproc) / PARALLEL > 0 ? $(nproc) / PARALLEL : 1 ))}
+common=(--model cifar_resnet20 -b 128 --augment small --log-every 100 "${data[@]}")
 
 # One run: a new one, or the continuation of what is in its folder (a finished run says so and
-# exits); with RUNS set, only the runs it names.
+# exits); with ONLY set, only that run. A run another worker holds is left to it.
 run() {
     local name=$1; shift
     if [ -n "${LISTING:-}" ]; then echo "$name"; return 0; fi
-    if [ -n "${RUNS:-}" ] && [[ " $RUNS " != *" $name "* ]]; then return 0; fi
-    local dir="$OUT/$name"
+    if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return 0; fi
+    local dir="$OUT/$name" lock
+    exec {lock}> "$OUT/.$name.lock"
+    if ! flock -n "$lock"; then echo "[$name] trained by another worker; skipped"; exec {lock}>&-; return 0; fi
+    # The lock travels with the trainer (it inherits the descriptor): held until it exits.
     if [ -f "$dir/last.safetensors" ]; then
-        "$OUT/tricks" train --output "$dir" --resume --log-every 100
+        "$OUT/tricks" train --output "$dir" --resume --log-every 100 --threads "$THREADS" 2>&1 | sed -u "s/^/[$name] /"
     else
-        "$OUT/tricks" train "${common[@]}" --output "$dir" --overwrite "$@"
+        "$OUT/tricks" train "${common[@]}" --threads "$THREADS" --output "$dir" --overwrite "$@" 2>&1 | sed -u "s/^/[$name] /"
     fi
+    exec {lock}>&-
     save_state
 }
 
@@ -58,7 +70,8 @@ save_state() { OUT="$OUT" bench/cifar10_state.sh save > /dev/null || echo "cifar
 every=${SAVE_EVERY:-30}
 if [ "$every" -gt 0 ]; then
     ( while sleep $((every * 60)) && kill -0 $$ 2> /dev/null; do save_state; done ) &
-    trap 'kill $! 2> /dev/null' EXIT
+    saver=$!
+    trap 'kill $saver 2> /dev/null' EXIT
 fi
 
 final_top1() { tail -n 1 "$OUT/$1/metrics.jsonl" | sed 's/.*"top1":\([0-9.]*\).*/\1/'; }
@@ -109,4 +122,9 @@ known=$(LISTING=1 RUNS=x long_runs | tr '\n' ' ')
 for name in ${RUNS:-}; do
     if [[ " $known" != *" $name "* ]]; then echo "cifar10_long: RUNS names an unknown run: $name (known: $known)" >&2; exit 2; fi
 done
-long_runs
+# One worker goes down the list: RUNS in its order, or the seeds' runs in the script's order.
+worker() { for name in ${RUNS:-$(LISTING=1 long_runs)}; do ONLY=$name long_runs; done; }
+echo "$PARALLEL at a time, $THREADS threads each"
+for ((w = 1; w < PARALLEL; w++)); do worker & sleep 5; done
+worker
+wait

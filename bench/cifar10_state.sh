@@ -25,6 +25,8 @@ iteration() {
 }
 case "${1:-}" in
 save)
+    # One save at a time (cifar10_long.sh's workers each save after their run).
+    exec {lock}> "$OUT/.save.lock"; flock "$lock"
     for dir in "$OUT"/*/; do
         name=$(basename "$dir")
         [ -f "$dir/last.safetensors" ] || continue
