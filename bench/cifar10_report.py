@@ -66,6 +66,26 @@ def seed_means(finished):
             "|---|---|---|---|---|---|"] + rows
 
 
+OFF = [  # the one-trick-off runs: folder, the trick it turns off (or the setting it changes)
+    ("full-no-resnetd-seed0", "ResNet-D"), ("full-no-cosine-seed0", "cosine schedule (step instead)"),
+    ("full-no-warmup-seed0", "warmup"), ("full-no-zerogamma-seed0", "zero-gamma"),
+    ("full-bias-decay-seed0", "no bias decay"), ("full-no-smoothing-seed0", "label smoothing 0.1"),
+    ("full-no-mixup-seed0", "mixup 0.2"), ("full-lr0.1-seed0", "lr 0.05 (GluonCV's 0.1 instead)")]
+
+
+def trick_worth(finished):
+    """What each trick is worth in the full recipe, seed 0: the full recipe's last top-1 minus
+    that of the same run with the trick off (positive: the trick pays), for the finished runs."""
+    if "full-seed0" not in finished:
+        return []
+    full = finished["full-seed0"]
+    rows = [f"| {trick} | {finished[name]:.2f} | {full - finished[name]:+.2f} |" for name, trick in OFF if name in finished]
+    if not rows:
+        return []
+    return ["", f"| the full recipe ({full:.2f}%, seed 0) without | last top-1 (%) | what it is worth here (points) |",
+            "|---|---|---|"] + rows
+
+
 def panel(curves, left, top, width, height, first, last, low, high, title):
     """One plot of the curves over epochs first...last and top-1 low...high (clipped)."""
     x = lambda e: left + (e - first) / max(1, last - first) * width
@@ -101,7 +121,7 @@ def main():
         print(f"| {name}: {what} | {len(h)} of {planned} | {h[-1]['top1']:.2f} | {max(r['top1'] for r in h):.2f} | "
               f"{'' if gluon is None else gluon} | {sum(seconds) / 3600:.1f} | {seconds[len(seconds) // 2]:.0f} |")
         curves.append((name, color, [r["top1"] for r in h]))
-    for line in seed_means(finished):
+    for line in seed_means(finished) + trick_worth(finished):
         print(line)
     width, height, left, top = 600, 320, 50, 30
     epochs = max(len(c[2]) for c in curves)
