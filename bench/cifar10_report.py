@@ -23,12 +23,13 @@ RUNS = [  # (folder, what it is, epochs planned, GluonCV's top-1 for the same se
     ("full-no-smoothing-seed0", "full recipe, label smoothing off", 200, None),
     ("full-no-mixup-seed0", "full recipe, mixup off", 200, None),
     ("full-lr0.1-seed0", "full recipe at GluonCV's lr 0.1 (the recipe's is 0.05 at batch 128)", 200, None),
+    ("full-unmixed-last20-seed0", "full recipe, the last 20 epochs unmixed (GluonCV's way)", 200, None),
     ("check-fp32", "bf16 check: --recipe full, 30 epochs, FP32", 30, None),
     ("check-bf16", "bf16 check: --recipe full, 30 epochs, bf16", 30, None),
 ]
 COLORS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a",
           "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939",
-          "#7f7f7f", "#c7c7c7"]
+          "#7f7f7f", "#c7c7c7", "#843c39"]
 
 
 def history(folder):
@@ -70,7 +71,8 @@ OFF = [  # the one-trick-off runs: folder, the trick it turns off (or the settin
     ("full-no-resnetd-seed0", "ResNet-D"), ("full-no-cosine-seed0", "cosine schedule (step instead)"),
     ("full-no-warmup-seed0", "warmup"), ("full-no-zerogamma-seed0", "zero-gamma"),
     ("full-bias-decay-seed0", "no bias decay"), ("full-no-smoothing-seed0", "label smoothing 0.1"),
-    ("full-no-mixup-seed0", "mixup 0.2"), ("full-lr0.1-seed0", "lr 0.05 (GluonCV's 0.1 instead)")]
+    ("full-no-mixup-seed0", "mixup 0.2"), ("full-lr0.1-seed0", "lr 0.05 (GluonCV's 0.1 instead)"),
+    ("full-unmixed-last20-seed0", "mixup to the end (the last 20 epochs unmixed instead)")]
 
 
 def trick_worth(finished):
