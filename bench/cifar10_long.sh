@@ -45,6 +45,8 @@ mkdir -p "$OUT"
 if [ -d "$CIFAR10/train" ]; then data=(--data "$CIFAR10/train" --val-data "$CIFAR10/test")
 else data=(--data "$CIFAR10"); fi
 PARALLEL=${PARALLEL:-1}
+[[ $PARALLEL =~ ^[1-9][0-9]*$ ]] || { echo "cifar10_long: PARALLEL must be a whole number from 1 (got '$PARALLEL')" >&2; exit 2; }
+read -r -a names <<< "${RUNS:-}"; RUNS="${names[*]:-}"   # blanks only: no RUNS
 THREADS=${THREADS:-$(( $(nproc) / PARALLEL > 0 ? $(nproc) / PARALLEL : 1 ))}
 common=(--model cifar_resnet20 -b 128 --augment small --log-every 100 "${data[@]}")
 
@@ -56,17 +58,23 @@ run() {
     if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return 0; fi
     local dir="$OUT/$name" lock
     exec {lock}> "$OUT/.$name.lock"
-    if ! flock -n "$lock"; then echo "[$name] trained by another worker; skipped"; exec {lock}>&-; return 0; fi
-    # The lock travels with the trainer (it inherits the descriptor): held until it exits.
+    local held=0
+    flock -n -E 75 "$lock" || held=$?
+    if [ "$held" = 75 ]; then echo "[$name] trained by another worker; skipped"; exec {lock}>&-; return 0; fi
+    if [ "$held" != 0 ]; then echo "cifar10_long: flock failed ($held) on $OUT/.$name.lock" >&2; exit 1; fi
+    # The lock travels with the trainer (it inherits the descriptor): held until it exits. The
+    # name-prefixing sed ignores Ctrl-C, so that the trainer can still print and write its
+    # checkpoint (with the pipe's reader gone it would die of SIGPIPE first).
     if [ -f "$dir/last.safetensors" ]; then
-        "$OUT/tricks" train --output "$dir" --resume --log-every 100 --threads "$THREADS" 2>&1 | sed -u "s/^/[$name] /"
+        "$OUT/tricks" train --output "$dir" --resume --log-every 100 --threads "$THREADS" 2>&1 | prefix "$name"
     else
-        "$OUT/tricks" train "${common[@]}" --threads "$THREADS" --output "$dir" --overwrite "$@" 2>&1 | sed -u "s/^/[$name] /"
+        "$OUT/tricks" train "${common[@]}" --threads "$THREADS" --output "$dir" --overwrite "$@" 2>&1 | prefix "$name"
     fi
     exec {lock}>&-
     save_state
 }
 
+prefix() { (trap '' INT; exec sed -u "s/^/[$1] /"); }
 save_state() { OUT="$OUT" bench/cifar10_state.sh save > /dev/null || echo "cifar10_long: saving the runs' state failed; they go on" >&2; }
 every=${SAVE_EVERY:-30}
 if [ "$every" -gt 0 ]; then
@@ -85,6 +93,12 @@ if [ -z "$precision" ]; then
     precision=fp32
     if [ "$native" -gt 0 ]; then
         run check-bf16 --recipe full --epochs 30 --seed 0 --precision bf16
+        for check in check-fp32 check-bf16; do
+            lines=0; [ -f "$OUT/$check/metrics.jsonl" ] && lines=$(wc -l < "$OUT/$check/metrics.jsonl")
+            if [ "$lines" -lt 30 ]; then
+                echo "cifar10_long: $check has not finished (another instance holds it?); set PRECISION or wait for it" >&2; exit 2
+            fi
+        done
         gap=$(awk -v a="$(final_top1 check-fp32)" -v b="$(final_top1 check-bf16)" 'BEGIN { d = a - b; print (d < 0 ? -d : d) }')
         echo "bf16 check: fp32 $(final_top1 check-fp32)%, bf16 $(final_top1 check-bf16)%, gap $gap points"
         if awk -v g="$gap" 'BEGIN { exit !(g <= 0.3) }'; then precision=bf16; fi
@@ -129,6 +143,9 @@ done
 # One worker goes down the list: RUNS in its order, or the seeds' runs in the script's order.
 worker() { for name in ${RUNS:-$(LISTING=1 long_runs)}; do ONLY=$name long_runs; done; }
 echo "$PARALLEL at a time, $THREADS threads each"
-for ((w = 1; w < PARALLEL; w++)); do worker & sleep 5; done
-worker
-wait
+# Every worker in the background, each waited for by its pid (a bare `wait` would wait for the
+# saver too, which never ends while this shell lives); one that fails leaves the others going.
+pids=() failed=0
+for ((w = 0; w < PARALLEL; w++)); do worker & pids+=($!); sleep 5; done
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+exit $failed
