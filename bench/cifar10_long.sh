@@ -88,6 +88,8 @@ final_top1() { tail -n 1 "$OUT/$1/metrics.jsonl" | sed 's/.*"top1":\([0-9.]*\).*
 precision=${PRECISION:-}
 if [ -n "${RUNS:-}" ] && [ -z "$precision" ]; then echo "cifar10_long: RUNS needs PRECISION (bf16 or fp32): the check runs are not in it" >&2; exit 2; fi
 if [ -z "$precision" ]; then
+    # The check runs go one at a time, on all the cores.
+    threads=$THREADS; THREADS=$(nproc)
     run check-fp32 --recipe full --epochs 30 --seed 0 --precision fp32
     native=$("$OUT/tricks" env | grep -c 'bf16 native' || true)
     precision=fp32
@@ -103,6 +105,7 @@ if [ -z "$precision" ]; then
         echo "bf16 check: fp32 $(final_top1 check-fp32)%, bf16 $(final_top1 check-bf16)%, gap $gap points"
         if awk -v g="$gap" 'BEGIN { exit !(g <= 0.3) }'; then precision=bf16; fi
     fi
+    THREADS=$threads
 fi
 echo "long runs in $precision"
 
