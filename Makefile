@@ -21,6 +21,7 @@ test: setup
 	TRICKS_CUDA_LIBS="$$(./scripts/nvrtc_for_tests.sh)" swift test -c release --disable-swift-testing --scratch-path $(TEST_BUILD)
 	TRICKS=$(TEST_BUILD)/release/tricks ./scripts/check_onnx_export.sh
 	TEST_BUILD=$(TEST_BUILD) ./scripts/check_coco_eval.sh
+	./scripts/check_cifar10_long.sh
 
 # Benchmarks: training and inference img/s, GFLOP/s against the sgemm peak and peak memory
 # for issue 7's models; inference img/s fused and unfused at batch 1 and 16 (issue 31); conv GFLOP/s (oneDNN directly vs the conv2d op); input pipeline img/s;
