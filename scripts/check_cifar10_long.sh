@@ -42,8 +42,8 @@ done
 
 rm -rf "$work/out/"*-seed1 "$work/out/started"
 # As from a terminal: its own process group, Ctrl-C not ignored (a command started with & in a
-# script ignores SIGINT; the subshell puts the default back before it becomes the script).
-( trap - INT; EPOCHS=200 RUNS="gluon-seed1 full-seed1" PARALLEL=2 exec setsid env "${settings[@]}" bash bench/cifar10_long.sh > "$work/log" 2>&1 ) &
+# script, or under a CI runner, may start with SIGINT ignored; env puts the default back).
+EPOCHS=200 RUNS="gluon-seed1 full-seed1" PARALLEL=2 setsid env --default-signal=INT "${settings[@]}" bash bench/cifar10_long.sh > "$work/log" 2>&1 &
 group=$!   # setsid in a process that leads no group makes it the leader of a new one
 sleep 8
 kill -INT -- "-$group"
