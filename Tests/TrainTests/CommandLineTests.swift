@@ -160,6 +160,33 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/last.safetensors"), "the checkpoint of the interrupted step")
     }
 
+    /// `tricks train | tee log` and Ctrl-C: tee stops at once, and the run, which prints a line
+    /// every step here, must still write its checkpoint and exit 130, not die of SIGPIPE.
+    func testCtrlCWithItsLogReaderGoneStillWritesTheCheckpoint() throws {
+        try TricksProcess.requireFashionMNIST()
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
+        let output = TricksProcess.scratch("sigpipe")
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let process = Process(), pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: tricks)
+        process.arguments = ["train", "--model", "lenet5", "--train-per-class", "500", "--val-per-class", "5", "--epochs", "5",
+                             "--batch-size", "10", "--log-every", "1", "--output", output]
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: output + "/steps.jsonl") && process.isRunning && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try pipe.fileHandleForReading.close()
+        Thread.sleep(forTimeInterval: 0.5)   // a few steps' lines into the closed pipe
+        process.interrupt()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit, "killed by signal \(process.terminationStatus)")
+        XCTAssertEqual(process.terminationStatus, 130)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/last.safetensors"), "the checkpoint of the interrupted step")
+    }
+
     /// Item 11: `tricks stats` on a folder counts every image (no validation hold-out), and
     /// `--val-split 0` means the same.
     func testStatsCountsEveryImageOfAFolder() throws {

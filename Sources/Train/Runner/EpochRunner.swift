@@ -58,6 +58,10 @@ public final class EpochRunner<Task: TrainingTask> {
         interrupted.store(false, ordering: .relaxed)
         signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
         defer { signal(SIGINT, SIG_DFL) }
+        // A reader of the log that goes away (`| tee`, which the same Ctrl-C stops) must not
+        // kill the run before its checkpoint: its lines then go nowhere, the run goes on. Left
+        // so for the rest of the process, whose last lines would meet the same closed pipe.
+        signal(SIGPIPE, SIG_IGN)
         let progress = Progress(every: config.logEvery)
         let k = config.accumulation
         let steps = trainLoader.batchCount / k
