@@ -63,8 +63,8 @@ run() {
     if [ "$held" = 75 ]; then echo "[$name] trained by another worker; skipped"; exec {lock}>&-; return 0; fi
     if [ "$held" != 0 ]; then echo "cifar10_long: flock failed ($held) on $OUT/.$name.lock" >&2; exit 1; fi
     # The lock travels with the trainer (it inherits the descriptor): held until it exits. The
-    # name-prefixing sed ignores Ctrl-C, so that the trainer can still print and write its
-    # checkpoint (with the pipe's reader gone it would die of SIGPIPE first).
+    # name-prefixing sed ignores Ctrl-C, so that the trainer's last lines, its checkpoint's
+    # among them, still reach the log.
     if [ -f "$dir/last.safetensors" ]; then
         "$OUT/tricks" train --output "$dir" --resume --log-every 100 --threads "$THREADS" 2>&1 | prefix "$name"
     else
