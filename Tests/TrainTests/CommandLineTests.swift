@@ -138,48 +138,39 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testCtrlCWritesACheckpointAndExits130() throws {
-        try TricksProcess.requireFashionMNIST()
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
-        let output = TricksProcess.scratch("sigint")
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tricks)
-        process.arguments = ["train", "--model", "lenet5", "--train-per-class", "500", "--val-per-class", "5", "--epochs", "5",
-                             "--batch-size", "10", "--log-every", "1", "--output", output]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // Interrupt once training has begun (the first step's line in steps.jsonl).
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: output + "/steps.jsonl") && process.isRunning && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        process.interrupt()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit)
-        XCTAssertEqual(process.terminationStatus, 130)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/last.safetensors"), "the checkpoint of the interrupted step")
+        try assertCtrlCWritesACheckpoint("sigint", stdout: FileHandle.nullDevice)
     }
 
     /// `tricks train | tee log` and Ctrl-C: tee stops at once, and the run, which prints a line
     /// every step here, must still write its checkpoint and exit 130, not die of SIGPIPE.
     func testCtrlCWithItsLogReaderGoneStillWritesTheCheckpoint() throws {
+        let pipe = Pipe()
+        try assertCtrlCWritesACheckpoint("sigpipe", stdout: pipe) {
+            try pipe.fileHandleForReading.close()
+            Thread.sleep(forTimeInterval: 0.5)   // a few steps' lines into the closed pipe
+        }
+    }
+
+    /// Starts a training run with stdout and stderr to `stdout`, runs `onceTraining` once it has
+    /// begun (the first step's line in steps.jsonl), interrupts it, and checks that it exits 130
+    /// with the interrupted step's checkpoint written.
+    func assertCtrlCWritesACheckpoint(_ name: String, stdout: Any, onceTraining: () throws -> Void = {}) throws {
         try TricksProcess.requireFashionMNIST()
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: tricks), "the tricks binary is not built beside the tests")
-        let output = TricksProcess.scratch("sigpipe")
+        let output = TricksProcess.scratch(name)
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let process = Process(), pipe = Pipe()
+        let process = Process()
         process.executableURL = URL(fileURLWithPath: tricks)
         process.arguments = ["train", "--model", "lenet5", "--train-per-class", "500", "--val-per-class", "5", "--epochs", "5",
                              "--batch-size", "10", "--log-every", "1", "--output", output]
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = stdout
+        process.standardError = stdout
         try process.run()
         let deadline = Date().addingTimeInterval(120)
         while !FileManager.default.fileExists(atPath: output + "/steps.jsonl") && process.isRunning && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
         }
-        try pipe.fileHandleForReading.close()
-        Thread.sleep(forTimeInterval: 0.5)   // a few steps' lines into the closed pipe
+        try onceTraining()
         process.interrupt()
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, .exit, "killed by signal \(process.terminationStatus)")
