@@ -30,6 +30,7 @@ RUNS = [  # (folder, what it is, epochs planned, GluonCV's top-1 for the same se
 COLORS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a",
           "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939",
           "#7f7f7f", "#c7c7c7", "#843c39"]
+assert len(COLORS) >= len(RUNS), "a colour for every run (zip would drop the runs past the last colour)"
 
 
 def history(folder):
@@ -67,24 +68,18 @@ def seed_means(finished):
             "|---|---|---|---|---|---|"] + rows
 
 
-OFF = [  # the one-trick-off runs: folder, the trick it turns off (or the setting it changes)
-    ("full-no-resnetd-seed0", "ResNet-D"), ("full-no-cosine-seed0", "cosine schedule (step instead)"),
-    ("full-no-warmup-seed0", "warmup"), ("full-no-zerogamma-seed0", "zero-gamma"),
-    ("full-bias-decay-seed0", "no bias decay"), ("full-no-smoothing-seed0", "label smoothing 0.1"),
-    ("full-no-mixup-seed0", "mixup 0.2"), ("full-lr0.1-seed0", "lr 0.05 (GluonCV's 0.1 instead)"),
-    ("full-unmixed-last20-seed0", "mixup to the end (the last 20 epochs unmixed instead)")]
-
-
 def trick_worth(finished):
     """What each trick is worth in the full recipe, seed 0: the full recipe's last top-1 minus
-    that of the same run with the trick off (positive: the trick pays), for the finished runs."""
+    that of the same run with the trick off (positive: the trick pays), for the finished
+    one-trick-off runs (RUNS's full-*-seed0 rows besides full-seed0 itself)."""
     if "full-seed0" not in finished:
         return []
     full = finished["full-seed0"]
-    rows = [f"| {trick} | {finished[name]:.2f} | {full - finished[name]:+.2f} |" for name, trick in OFF if name in finished]
+    rows = [f"| {what} | {finished[name]:.2f} | {full - finished[name]:+.2f} |" for name, what, _, _ in RUNS
+            if name.startswith("full-") and name.endswith("-seed0") and name != "full-seed0" and name in finished]
     if not rows:
         return []
-    return ["", f"| the full recipe ({full:.2f}%, seed 0) without | last top-1 (%) | what it is worth here (points) |",
+    return ["", f"| one-trick-off run (seed 0) | last top-1 (%) | the full recipe ({full:.2f}%) minus this run: what the trick is worth here (points) |",
             "|---|---|---|"] + rows
 
 
